@@ -1,0 +1,615 @@
+//! The `custom_context` map and the one context value a task carries.
+//!
+//! A task's state — its map, its run, its name — lives in a single
+//! [`Frame`] stored inside the OpenTelemetry [`Context`], so one attach per
+//! poll makes both the span and the map current.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Poll, ready};
+
+use opentelemetry::Context;
+use opentelemetry::KeyValue;
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
+
+use crate::propagation::{self, BAGGAGE, TRACEPARENT, TRACESTATE};
+
+/// The attribute naming the run a span belongs to.
+pub const RUN_ID: &str = "flowtrace.run.id";
+/// The attribute naming the run's name.
+pub const RUN_NAME: &str = "flowtrace.run.name";
+
+/// The parent a map carries: kept parsed, rendered to strings only when read.
+struct TraceSlot {
+    span_context: SpanContext,
+    traceparent: OnceLock<String>,
+    tracestate: OnceLock<String>,
+}
+
+impl TraceSlot {
+    fn new(span_context: SpanContext) -> Arc<Self> {
+        Arc::new(Self {
+            span_context,
+            traceparent: OnceLock::new(),
+            tracestate: OnceLock::new(),
+        })
+    }
+
+    fn traceparent(&self) -> &str {
+        self.traceparent
+            .get_or_init(|| propagation::format_traceparent(&self.span_context))
+    }
+
+    fn tracestate(&self) -> Option<&str> {
+        let state = self
+            .tracestate
+            .get_or_init(|| self.span_context.trace_state().header());
+        (!state.is_empty()).then_some(state.as_str())
+    }
+}
+
+/// The flat `String → String` map a run carries across task boundaries.
+///
+/// Immutable and shared: cloning is two reference-count increments. A task
+/// sees its caller's map plus what was scoped in; the `traceparent` /
+/// `tracestate` entries always describe the current task (they are kept as a
+/// parsed [`SpanContext`] and rendered only when read).
+///
+/// ```
+/// use flowtrace::CustomContext;
+///
+/// let map = CustomContext::from_iter([("team", "search")]);
+/// assert_eq!(map.get("team"), Some("search"));
+/// assert_eq!(map.len(), 1);
+/// let plain: std::collections::HashMap<String, String> = map.into();
+/// assert_eq!(plain["team"], "search");
+/// ```
+#[derive(Clone, Default)]
+pub struct CustomContext {
+    /// Entries other than a valid `traceparent` / `tracestate`.
+    entries: Arc<BTreeMap<String, String>>,
+    trace: Option<Arc<TraceSlot>>,
+}
+
+impl CustomContext {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The value under `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        if let Some(slot) = &self.trace {
+            match key {
+                TRACEPARENT => return Some(slot.traceparent()),
+                TRACESTATE => return slot.tracestate(),
+                _ => {}
+            }
+        }
+        self.entries.get(key).map(String::as_str)
+    }
+
+    /// Whether `key` has a value.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        let trace = self
+            .trace
+            .as_ref()
+            .map_or(0, |s| 1 + usize::from(s.tracestate().is_some()));
+        self.entries.len() + trace
+    }
+
+    /// Whether the map has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// All entries: the user's in key order, then `traceparent` and
+    /// `tracestate` when the map carries a parent.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        let trace = self.trace.as_deref().into_iter().flat_map(|slot| {
+            std::iter::once((TRACEPARENT, slot.traceparent()))
+                .chain(slot.tracestate().map(|s| (TRACESTATE, s)))
+        });
+        self.entries
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(trace)
+    }
+
+    /// The keys, in the order of [`iter`](Self::iter).
+    pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
+        self.iter().map(|(k, _)| k)
+    }
+
+    /// A plain copy of the map.
+    pub fn to_hash_map(&self) -> HashMap<String, String> {
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// The parent span context the map carries (its `traceparent` and
+    /// `tracestate`), if any.
+    pub fn span_context(&self) -> Option<&SpanContext> {
+        self.trace.as_deref().map(|s| &s.span_context)
+    }
+
+    /// This map with `pairs` merged over it (innermost wins). A
+    /// `traceparent` in `pairs` replaces the carried parent together with its
+    /// `tracestate`; an invalid one is kept as a plain entry and carries no
+    /// parent, as W3C Trace Context requires.
+    pub fn merged<I, K, V>(&self, pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let mut entries: Option<BTreeMap<String, String>> = None;
+        let mut traceparent = None;
+        let mut tracestate = None;
+        for (k, v) in pairs {
+            let (k, v) = (k.into(), v.into());
+            match k.as_str() {
+                TRACEPARENT => traceparent = Some(v),
+                TRACESTATE => tracestate = Some(v),
+                _ => {
+                    entries
+                        .get_or_insert_with(|| (*self.entries).clone())
+                        .insert(k, v);
+                }
+            }
+        }
+        let mut out = Self {
+            entries: entries.map_or_else(|| self.entries.clone(), Arc::new),
+            trace: self.trace.clone(),
+        };
+        if let Some(tp) = traceparent {
+            match propagation::parse_traceparent(&tp) {
+                Ok(sc) => {
+                    let state = tracestate
+                        .take()
+                        .map_or(TraceState::NONE, |s| propagation::parse_tracestate(&s));
+                    out.drop_plain_trace_entries();
+                    out.trace = Some(TraceSlot::new(propagation::with_trace_state(sc, state)));
+                }
+                Err(_) => {
+                    out.trace = None;
+                    Arc::make_mut(&mut out.entries).insert(TRACEPARENT.to_owned(), tp);
+                    if let Some(ts) = tracestate.take() {
+                        Arc::make_mut(&mut out.entries).insert(TRACESTATE.to_owned(), ts);
+                    }
+                }
+            }
+        }
+        if let Some(ts) = tracestate {
+            match &out.trace {
+                Some(slot) => {
+                    let state = propagation::parse_tracestate(&ts);
+                    let sc = propagation::with_trace_state(slot.span_context.clone(), state);
+                    out.trace = Some(TraceSlot::new(sc));
+                }
+                None => {
+                    Arc::make_mut(&mut out.entries).insert(TRACESTATE.to_owned(), ts);
+                }
+            }
+        }
+        out
+    }
+
+    /// This map carrying `sc` as its parent (what a task puts in its child map).
+    pub(crate) fn with_span_context(&self, sc: SpanContext) -> Self {
+        let mut out = Self {
+            entries: self.entries.clone(),
+            trace: Some(TraceSlot::new(sc)),
+        };
+        out.drop_plain_trace_entries();
+        out
+    }
+
+    fn drop_plain_trace_entries(&mut self) {
+        if self.entries.contains_key(TRACEPARENT) || self.entries.contains_key(TRACESTATE) {
+            let entries = Arc::make_mut(&mut self.entries);
+            entries.remove(TRACEPARENT);
+            entries.remove(TRACESTATE);
+        }
+    }
+}
+
+impl fmt::Debug for CustomContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for CustomContext {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+impl Eq for CustomContext {}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for CustomContext {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self::new().merged(iter)
+    }
+}
+
+impl From<CustomContext> for HashMap<String, String> {
+    fn from(map: CustomContext) -> Self {
+        map.to_hash_map()
+    }
+}
+
+impl From<&CustomContext> for HashMap<String, String> {
+    fn from(map: &CustomContext) -> Self {
+        map.to_hash_map()
+    }
+}
+
+impl From<HashMap<String, String>> for CustomContext {
+    fn from(map: HashMap<String, String>) -> Self {
+        map.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a CustomContext {
+    type Item = (&'a str, &'a str);
+    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a str)> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl Extractor for CustomContext {
+    fn get(&self, key: &str) -> Option<&str> {
+        CustomContext::get(self, key)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        CustomContext::keys(self).collect()
+    }
+}
+
+impl serde::Serialize for CustomContext {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CustomContext {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
+        Ok(map.into_iter().collect())
+    }
+}
+
+/// Identity of a run, shared by every task of it.
+#[derive(Debug)]
+pub(crate) struct RunInfo {
+    pub(crate) id: String,
+    pub(crate) name: String,
+}
+
+/// The one value a task keeps in the OpenTelemetry [`Context`].
+#[derive(Clone, Default)]
+pub(crate) struct Frame {
+    pub(crate) map: CustomContext,
+    pub(crate) run: Option<Arc<RunInfo>>,
+    pub(crate) task: Option<&'static str>,
+}
+
+impl Frame {
+    pub(crate) fn of(cx: &Context) -> Option<&Frame> {
+        cx.get::<Frame>()
+    }
+
+    /// The frame current on this thread, or an empty one.
+    pub(crate) fn current() -> Frame {
+        Context::map_current(|cx| Self::of(cx).cloned().unwrap_or_default())
+    }
+
+    pub(crate) fn run_attributes(&self) -> Option<[KeyValue; 2]> {
+        self.run.as_ref().map(|run| {
+            [
+                KeyValue::new(RUN_ID, run.id.clone()),
+                KeyValue::new(RUN_NAME, run.name.clone()),
+            ]
+        })
+    }
+}
+
+/// The run attributes for a span started under `parent` (or, failing that,
+/// under the current context): used by the telemetry span processor so spans
+/// that flowtrace did not start itself still carry `flowtrace.run.id`.
+pub(crate) fn run_attributes(parent: &Context) -> Option<[KeyValue; 2]> {
+    match Frame::of(parent) {
+        Some(frame) => frame.run_attributes(),
+        None => Context::map_current(|cx| Frame::of(cx).and_then(Frame::run_attributes)),
+    }
+}
+
+/// The context a task should parent its span on: the map's parent wins over
+/// the current span, as in Flyte where the carrier is the source of truth.
+pub(crate) fn parent_context(cx: &Context, map: &CustomContext) -> Option<Context> {
+    let sc = map.span_context()?;
+    let current = cx.span();
+    if current.span_context() == sc {
+        None
+    } else {
+        Some(cx.with_remote_span_context(sc.clone()))
+    }
+}
+
+/// Writes the current task's carrier (map parent or current span, plus
+/// baggage) into `injector`.
+pub(crate) fn inject_current(injector: &mut dyn Injector) {
+    Context::map_current(|cx| match Frame::of(cx).and_then(|f| parent_context(cx, &f.map)) {
+        Some(parent) => propagation::inject(&parent, injector),
+        None => propagation::inject(cx, injector),
+    })
+}
+
+/// The current task's view: its map, run, name and span.
+///
+/// Outside any run or task every accessor answers empty; nothing panics.
+///
+/// ```
+/// let view = flowtrace::ctx();
+/// assert!(view.custom_context().is_empty());
+/// assert_eq!(view.run_id(), "");
+/// ```
+pub fn ctx() -> TaskContext {
+    Context::map_current(|cx| TaskContext {
+        frame: Frame::of(cx).cloned().unwrap_or_default(),
+        span_context: cx.span().span_context().clone(),
+    })
+}
+
+/// What [`ctx()`] returns.
+#[derive(Clone)]
+pub struct TaskContext {
+    frame: Frame,
+    span_context: SpanContext,
+}
+
+impl TaskContext {
+    /// The task's `custom_context` map.
+    pub fn custom_context(&self) -> &CustomContext {
+        &self.frame.map
+    }
+
+    /// The run id, or `""` outside a run.
+    pub fn run_id(&self) -> &str {
+        self.frame.run.as_ref().map_or("", |r| r.id.as_str())
+    }
+
+    /// The run name, or `""` outside a run.
+    pub fn run_name(&self) -> &str {
+        self.frame.run.as_ref().map_or("", |r| r.name.as_str())
+    }
+
+    /// The task's name, or `""` outside a task.
+    pub fn task_name(&self) -> &str {
+        self.frame.task.unwrap_or("")
+    }
+
+    /// The current trace id as 32 lowercase hex digits, or `""` when there
+    /// is no valid span.
+    pub fn trace_id(&self) -> String {
+        let sc = self.current_span_context();
+        if sc.is_valid() { sc.trace_id().to_string() } else { String::new() }
+    }
+
+    /// The current span id as 16 lowercase hex digits, or `""`.
+    pub fn span_id(&self) -> String {
+        let sc = self.current_span_context();
+        if sc.is_valid() { sc.span_id().to_string() } else { String::new() }
+    }
+
+    /// The span context of the current task (the map's parent when it
+    /// carries one, else the current OpenTelemetry span).
+    pub fn span_context(&self) -> &SpanContext {
+        self.current_span_context()
+    }
+
+    fn current_span_context(&self) -> &SpanContext {
+        self.frame.map.span_context().unwrap_or(&self.span_context)
+    }
+}
+
+impl fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("run_id", &self.run_id())
+            .field("task_name", &self.task_name())
+            .field("trace_id", &self.trace_id())
+            .field("custom_context", &self.frame.map)
+            .finish()
+    }
+}
+
+/// Pairs to scope into the map for one future: the Rust form of Flyte's
+/// `with flyte.custom_context(**carrier):`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let team = flowtrace::custom_context([("team", "search")])
+///     .scope(async { flowtrace::ctx().custom_context().get("team").map(str::to_owned) })
+///     .await;
+/// assert_eq!(team.as_deref(), Some("search"));
+/// # }
+/// ```
+pub fn custom_context<I, K, V>(pairs: I) -> Scope
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    Scope {
+        pairs: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+    }
+}
+
+/// Pairs waiting to be scoped over a future; see [`custom_context`].
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pairs: Vec<(String, String)>,
+}
+
+impl Scope {
+    /// Runs `future` with the pairs merged over the map current when it is
+    /// first polled (innermost wins).
+    pub fn scope<F: Future>(self, future: F) -> Scoped<F> {
+        Scoped {
+            pairs: Some(self.pairs),
+            cx: None,
+            future,
+        }
+    }
+
+    /// The map these pairs make when merged over the current one.
+    pub fn to_custom_context(&self) -> CustomContext {
+        Frame::current().map.merged(self.pairs.iter().cloned())
+    }
+}
+
+/// The current context with `pairs` merged into its map, the map's parent
+/// (if `pairs` brought one) made the current span, and baggage extracted.
+pub(crate) fn scoped_context(cx: &Context, pairs: Vec<(String, String)>) -> Context {
+    let mut frame = Frame::of(cx).cloned().unwrap_or_default();
+    let has_baggage = pairs.iter().any(|(k, _)| k == BAGGAGE);
+    frame.map = frame.map.merged(pairs);
+    let mut out = match parent_context(cx, &frame.map) {
+        Some(parent) => parent,
+        None => cx.clone(),
+    };
+    if has_baggage {
+        out = propagation::Baggage::new().extract_with_context(&out, &frame.map);
+    }
+    out.with_value(frame)
+}
+
+pin_project_lite::pin_project! {
+    /// A future running under scoped `custom_context` pairs.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Scoped<F> {
+        pairs: Option<Vec<(String, String)>>,
+        cx: Option<Context>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let cx = this.cx.get_or_insert_with(|| {
+            let pairs = this.pairs.take().unwrap_or_default();
+            Context::map_current(|cx| scoped_context(cx, pairs))
+        });
+        let _guard = cx.clone().attach();
+        let out = ready!(this.future.poll(task));
+        Poll::Ready(out)
+    }
+}
+
+/// [`tokio::spawn`] that carries the current map and OpenTelemetry context
+/// into the spawned task.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let team = flowtrace::custom_context([("team", "search")])
+///     .scope(async {
+///         flowtrace::spawn(async { flowtrace::ctx().custom_context().get("team").map(str::to_owned) })
+///             .await
+///             .unwrap()
+///     })
+///     .await;
+/// assert_eq!(team.as_deref(), Some("search"));
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.with_context(Context::current()))
+}
+
+/// [`tokio::task::spawn_blocking`] that runs `f` under the current map and
+/// OpenTelemetry context.
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let cx = Context::current();
+    tokio::task::spawn_blocking(move || {
+        let _guard = cx.attach();
+        f()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn merge_innermost_wins_and_parent_is_parsed() {
+        let outer = CustomContext::from_iter([("a", "1"), ("b", "2")]);
+        let inner = outer.merged([("b", "3"), ("traceparent", TP), ("tracestate", "k=v")]);
+        assert_eq!(outer.get("b"), Some("2"), "the outer map is unchanged");
+        assert_eq!(inner.get("b"), Some("3"));
+        assert_eq!(inner.get("traceparent"), Some(TP));
+        assert_eq!(inner.get("tracestate"), Some("k=v"));
+        assert_eq!(inner.len(), 4);
+        assert!(inner.span_context().unwrap().is_remote());
+    }
+
+    #[test]
+    fn invalid_traceparent_is_a_plain_entry() {
+        let map = CustomContext::from_iter([("traceparent", "garbage")]);
+        assert_eq!(map.get("traceparent"), Some("garbage"));
+        assert!(map.span_context().is_none());
+        let fixed = map.merged([("traceparent", TP)]);
+        assert_eq!(fixed.get("traceparent"), Some(TP));
+        assert_eq!(fixed.len(), 1);
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let map = CustomContext::from_iter([("team", "search"), ("traceparent", TP)]);
+        let json = serde_json::to_string(&map).unwrap();
+        let back: CustomContext = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, map);
+        assert_eq!(back.span_context(), map.span_context());
+    }
+
+    #[test]
+    fn ctx_outside_everything_is_empty() {
+        let view = ctx();
+        assert!(view.custom_context().is_empty());
+        assert_eq!(view.run_id(), "");
+        assert_eq!(view.task_name(), "");
+        assert_eq!(view.trace_id(), "");
+        assert_eq!(view.span_id(), "");
+    }
+}

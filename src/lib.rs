@@ -1,0 +1,51 @@
+//! flowtrace makes the async tasks of a workflow one connected OpenTelemetry
+//! trace: a run carries a `custom_context` map across every `.await`, spawn
+//! and fan-out, and `#[traced]` tasks extract their parent from it, start
+//! their span, and put themselves back into it for the tasks they call.
+//!
+//! ```no_run
+//! #[flowtrace::traced]
+//! async fn fetch(url: String) -> Result<u16, std::io::Error> {
+//!     tracing::info!(%url, "fetching");
+//!     Ok(200)
+//! }
+//!
+//! #[flowtrace::traced(name = "main")]
+//! async fn main_task(urls: Vec<String>) -> Result<usize, std::io::Error> {
+//!     let codes = futures::future::try_join_all(urls.into_iter().map(fetch)).await?;
+//!     Ok(codes.len())
+//! }
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let _telemetry = flowtrace::telemetry::init()?; // OTEL_* env, flush on drop
+//! let run = flowtrace::with_runcontext()
+//!     .name("workflow_run")
+//!     .custom_context([("team", "search")])
+//!     .run(main_task(vec!["https://example.com".into()]))
+//!     .await;
+//! println!("trace {} run {}", run.trace_id(), run.run_id());
+//! # Ok(()) }
+//! ```
+//!
+//! See `README.md` for the environment variables and the semantics.
+
+#![warn(missing_docs)]
+
+mod context;
+mod run;
+mod task;
+
+pub mod propagation;
+// pub mod telemetry;
+
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod __private;
+
+pub use context::{
+    CustomContext, RUN_ID, RUN_NAME, Scope, Scoped, TaskContext, ctx, custom_context, spawn,
+    spawn_blocking,
+};
+pub use flowtrace_macros::traced;
+pub use run::{DEFAULT_RUN_NAME, Run, RunBuilder, RunFuture, with_runcontext};
+pub use task::{CODE_FUNCTION_NAME, TASK_CANCELLED, TASK_NAME, Task};

@@ -1,0 +1,56 @@
+//! Carriers: W3C Trace Context and Baggage over any
+//! [`Injector`](opentelemetry::propagation::Injector) /
+//! [`Extractor`](opentelemetry::propagation::Extractor), and the
+//! `TRACEPARENT` / `TRACESTATE` / `BAGGAGE` environment carrier.
+//!
+//! ```
+//! use flowtrace::propagation::{TraceContext, inject, extract};
+//! use std::collections::HashMap;
+//!
+//! let mut carrier = HashMap::new();
+//! carrier.insert(
+//!     "traceparent".to_string(),
+//!     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
+//! );
+//! let cx = extract(&carrier);
+//! let mut out: HashMap<String, String> = HashMap::new();
+//! inject(&cx, &mut out);
+//! assert_eq!(out["traceparent"], carrier["traceparent"]);
+//! # let _ = TraceContext::new();
+//! ```
+
+mod baggage;
+mod env;
+mod trace_context;
+
+pub use baggage::Baggage;
+pub use env::{EnvCarrier, from_env, to_env};
+pub use trace_context::{
+    TRACEPARENT, TRACESTATE, TraceContext, TraceparentError, format_traceparent, parse_traceparent,
+};
+pub(crate) use trace_context::{parse_tracestate, with_trace_state
+};
+
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+
+/// The header / map key of W3C Baggage.
+pub const BAGGAGE: &str = "baggage";
+
+/// Injects `cx`'s span context (W3C Trace Context) and baggage into `injector`.
+pub fn inject(cx: &Context, injector: &mut dyn Injector) {
+    TraceContext::new().inject_context(cx, injector);
+    Baggage::new().inject_context(cx, injector);
+}
+
+/// Extracts a remote span context and baggage from `extractor` into a new
+/// [`Context`] (built on the current one).
+pub fn extract(extractor: &dyn Extractor) -> Context {
+    extract_with_context(&Context::current(), extractor)
+}
+
+/// Extracts a remote span context and baggage from `extractor` on top of `cx`.
+pub fn extract_with_context(cx: &Context, extractor: &dyn Extractor) -> Context {
+    let cx = TraceContext::new().extract_with_context(cx, extractor);
+    Baggage::new().extract_with_context(&cx, extractor)
+}

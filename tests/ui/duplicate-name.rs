@@ -1,0 +1,4 @@
+#[flowtrace::traced(name = "a", name = "b")]
+async fn task() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[flowtrace::traced(name = task)]
+async fn task() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[flowtrace::traced]
+fn plain() -> u32 {
+    1
+}
+
+fn main() {}

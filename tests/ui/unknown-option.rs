@@ -1,0 +1,4 @@
+#[flowtrace::traced(nmae = "typo")]
+async fn task() {}
+
+fn main() {}
