@@ -37,7 +37,11 @@ async fn parse(body: String) -> usize {
 /// Fetches a page (simulated: no network needed) and parses it.
 #[traced]
 async fn fetch(url: String) -> Result<usize, FetchError> {
-    let team = flowtrace::ctx().custom_context().get("team").unwrap_or("-").to_owned();
+    let team = flowtrace::ctx()
+        .custom_context()
+        .get("team")
+        .unwrap_or("-")
+        .to_owned();
     tracing::info!(%url, %team, "fetching");
     tokio::time::sleep(Duration::from_millis(10)).await;
     if url.ends_with("/missing") {
@@ -66,9 +70,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // OTEL_* from the environment; with nothing set, spans go to a local file.
     let telemetry = flowtrace::telemetry::builder().console(true).init()?;
 
-    let urls = ["https://example.com/a", "https://example.com/missing", "https://example.com/b"]
-        .map(String::from)
-        .to_vec();
+    let urls = [
+        "https://example.com/a",
+        "https://example.com/missing",
+        "https://example.com/b",
+    ]
+    .map(String::from)
+    .to_vec();
     let run = flowtrace::with_runcontext()
         .name("workflow_run")
         .custom_context([("team", "search")])

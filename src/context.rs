@@ -355,10 +355,12 @@ pub(crate) fn parent_context(cx: &Context, map: &CustomContext) -> Option<Contex
 /// Writes the current task's carrier (map parent or current span, plus
 /// baggage) into `injector`.
 pub(crate) fn inject_current(injector: &mut dyn Injector) {
-    Context::map_current(|cx| match Frame::of(cx).and_then(|f| parent_context(cx, &f.map)) {
-        Some(parent) => propagation::inject(&parent, injector),
-        None => propagation::inject(cx, injector),
-    })
+    Context::map_current(
+        |cx| match Frame::of(cx).and_then(|f| parent_context(cx, &f.map)) {
+            Some(parent) => propagation::inject(&parent, injector),
+            None => propagation::inject(cx, injector),
+        },
+    )
 }
 
 /// The current task's view: its map, run, name and span.
@@ -409,13 +411,21 @@ impl TaskContext {
     /// is no valid span.
     pub fn trace_id(&self) -> String {
         let sc = self.current_span_context();
-        if sc.is_valid() { sc.trace_id().to_string() } else { String::new() }
+        if sc.is_valid() {
+            sc.trace_id().to_string()
+        } else {
+            String::new()
+        }
     }
 
     /// The current span id as 16 lowercase hex digits, or `""`.
     pub fn span_id(&self) -> String {
         let sc = self.current_span_context();
-        if sc.is_valid() { sc.span_id().to_string() } else { String::new() }
+        if sc.is_valid() {
+            sc.span_id().to_string()
+        } else {
+            String::new()
+        }
     }
 
     /// The span context of the current task (the map's parent when it
@@ -458,7 +468,10 @@ where
     V: Into<String>,
 {
     Scope {
-        pairs: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+        pairs: pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect(),
     }
 }
 

@@ -36,7 +36,7 @@ mod run;
 mod task;
 
 pub mod propagation;
-// pub mod telemetry;
+pub mod telemetry;
 
 #[doc(hidden)]
 #[allow(missing_docs)]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use opentelemetry::trace::TraceContextExt;
-use opentelemetry_sdk::trace::IdGenerator;
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::IdGenerator;
 use opentelemetry_sdk::trace::RandomIdGenerator;
 
 use crate::context::{Frame, RUN_ID, RUN_NAME, RunInfo, scoped_context};
@@ -81,7 +81,10 @@ struct Started {
 }
 
 fn new_run_id() -> String {
-    format!("{:016x}", u64::from_be_bytes(RandomIdGenerator::default().new_span_id().to_bytes()))
+    format!(
+        "{:016x}",
+        u64::from_be_bytes(RandomIdGenerator::default().new_span_id().to_bytes())
+    )
 }
 
 impl RunBuilder {
@@ -145,9 +148,9 @@ impl<F: Future> Future for RunFuture<F> {
 
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let started = this.started.get_or_insert_with(|| {
-            this.builder.take().unwrap_or_default().start()
-        });
+        let started = this
+            .started
+            .get_or_insert_with(|| this.builder.take().unwrap_or_default().start());
         let output = std::task::ready!(started.active.poll(this.future, task));
         started.active.end();
         Poll::Ready(Run {

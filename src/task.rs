@@ -9,8 +9,7 @@ use std::sync::LazyLock;
 use std::task::Poll;
 
 use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanKind, SpanRef, Status, TraceContextExt, Tracer,
-    TracerProvider as _,
+    Span as _, SpanBuilder, SpanKind, SpanRef, Status, TraceContextExt, Tracer, TracerProvider as _,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue, global};
 

@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use flowtrace::{ctx, custom_context, traced, with_runcontext};
-use opentelemetry::trace::{Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry::Value;
+use opentelemetry::trace::{Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 
 fn exporter() -> &'static InMemorySpanExporter {
@@ -86,7 +86,11 @@ async fn one_run_is_one_trace_with_exact_parentage() {
         .await;
     assert_eq!(run.trace_id().len(), 32);
     let spans = spans_of(run.trace_id());
-    assert_eq!(spans.len(), 1 + 1 + 3 + 2, "run + main + 3 fetch + 2 parse: {spans:#?}");
+    assert_eq!(
+        spans.len(),
+        1 + 1 + 3 + 2,
+        "run + main + 3 fetch + 2 parse: {spans:#?}"
+    );
 
     let root = by_name(&spans, "workflow_run")[0];
     assert_eq!(root.parent_span_id, opentelemetry::trace::SpanId::INVALID);
@@ -103,8 +107,16 @@ async fn one_run_is_one_trace_with_exact_parentage() {
         assert_eq!(parent.name, "fetch");
     }
     for span in &spans {
-        assert_eq!(attr(span, "flowtrace.run.id").as_deref(), Some(run.run_id()), "{}", span.name);
-        assert_eq!(attr(span, "flowtrace.run.name").as_deref(), Some("workflow_run"));
+        assert_eq!(
+            attr(span, "flowtrace.run.id").as_deref(),
+            Some(run.run_id()),
+            "{}",
+            span.name
+        );
+        assert_eq!(
+            attr(span, "flowtrace.run.name").as_deref(),
+            Some("workflow_run")
+        );
     }
     assert_eq!(attr(main, "flowtrace.task.name").as_deref(), Some("main"));
     assert_eq!(
@@ -118,7 +130,11 @@ async fn one_run_is_one_trace_with_exact_parentage() {
         .filter(|s| matches!(s.status, Status::Error { .. }))
         .collect();
     assert_eq!(failed.len(), 1);
-    let event = failed[0].events.iter().find(|e| e.name == "exception").unwrap();
+    let event = failed[0]
+        .events
+        .iter()
+        .find(|e| e.name == "exception")
+        .unwrap();
     let message = event
         .attributes
         .iter()
@@ -249,7 +265,11 @@ async fn siblings_spawn_join_and_select_keep_their_own_maps() {
     let spans = spans_of(run.trace_id());
     let siblings = by_name(&spans, "sibling");
     for read in by_name(&spans, "read_entry") {
-        assert!(siblings.iter().any(|s| s.span_context.span_id() == read.parent_span_id));
+        assert!(
+            siblings
+                .iter()
+                .any(|s| s.span_context.span_id() == read.parent_span_id)
+        );
     }
 }
 
@@ -257,7 +277,11 @@ async fn siblings_spawn_join_and_select_keep_their_own_maps() {
 async fn leaf(i: usize) -> (usize, String, String) {
     tokio::task::yield_now().await;
     let view = ctx();
-    (i, view.custom_context().get("i").unwrap().to_owned(), view.trace_id())
+    (
+        i,
+        view.custom_context().get("i").unwrap().to_owned(),
+        view.trace_id(),
+    )
 }
 
 #[traced]

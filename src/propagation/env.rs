@@ -13,7 +13,9 @@ const KEYS: [(&str, &str); 3] = [
 ];
 
 fn env_name(key: &str) -> Option<&'static str> {
-    KEYS.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| *v)
+    KEYS.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| *v)
 }
 
 /// A carrier over environment-style pairs: lowercase propagation keys map to
@@ -48,7 +50,9 @@ impl EnvCarrier {
         self.vars
             .iter()
             .filter_map(|(name, v)| {
-                KEYS.iter().find(|(_, n)| n == name).map(|(k, _)| ((*k).to_owned(), v.clone()))
+                KEYS.iter()
+                    .find(|(_, n)| n == name)
+                    .map(|(k, _)| ((*k).to_owned(), v.clone()))
             })
             .collect()
     }
@@ -62,7 +66,10 @@ impl EnvCarrier {
 impl Extractor for EnvCarrier {
     fn get(&self, key: &str) -> Option<&str> {
         let name = env_name(key)?;
-        self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.vars
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn keys(&self) -> Vec<&str> {

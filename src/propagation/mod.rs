@@ -28,8 +28,7 @@ pub use env::{EnvCarrier, from_env, to_env};
 pub use trace_context::{
     TRACEPARENT, TRACESTATE, TraceContext, TraceparentError, format_traceparent, parse_traceparent,
 };
-pub(crate) use trace_context::{parse_tracestate, with_trace_state
-};
+pub(crate) use trace_context::{parse_tracestate, with_trace_state};
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};

@@ -6,9 +6,7 @@ use std::str::FromStr;
 use opentelemetry::Context;
 use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::{
-    SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
-};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 
 /// The `traceparent` key.
 pub const TRACEPARENT: &str = "traceparent";
@@ -71,10 +69,14 @@ pub fn parse_traceparent(value: &str) -> Result<SpanContext, TraceparentError> {
         return Err(TraceparentError::ForbiddenVersion);
     }
     if version == "00" && value.len() != 55 {
-        return Err(TraceparentError::Format("version 00 is exactly 55 characters"));
+        return Err(TraceparentError::Format(
+            "version 00 is exactly 55 characters",
+        ));
     }
     if value.len() > 55 && value.as_bytes()[55] != b'-' {
-        return Err(TraceparentError::Format("fields after the flags must follow a `-`"));
+        return Err(TraceparentError::Format(
+            "fields after the flags must follow a `-`",
+        ));
     }
     let b = value.as_bytes();
     if b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
@@ -86,15 +88,18 @@ pub fn parse_traceparent(value: &str) -> Result<SpanContext, TraceparentError> {
             return Err(TraceparentError::NotLowercaseHex(name));
         }
     }
-    let trace_id = TraceId::from_hex(trace).map_err(|_| TraceparentError::NotLowercaseHex("trace-id"))?;
-    let span_id = SpanId::from_hex(parent).map_err(|_| TraceparentError::NotLowercaseHex("parent-id"))?;
+    let trace_id =
+        TraceId::from_hex(trace).map_err(|_| TraceparentError::NotLowercaseHex("trace-id"))?;
+    let span_id =
+        SpanId::from_hex(parent).map_err(|_| TraceparentError::NotLowercaseHex("parent-id"))?;
     if trace_id == TraceId::INVALID {
         return Err(TraceparentError::AllZero("trace-id"));
     }
     if span_id == SpanId::INVALID {
         return Err(TraceparentError::AllZero("parent-id"));
     }
-    let flags = u8::from_str_radix(flags, 16).map_err(|_| TraceparentError::NotLowercaseHex("flags"))?;
+    let flags =
+        u8::from_str_radix(flags, 16).map_err(|_| TraceparentError::NotLowercaseHex("flags"))?;
     Ok(SpanContext::new(
         trace_id,
         span_id,
@@ -123,12 +128,21 @@ pub(crate) fn parse_tracestate(value: &str) -> TraceState {
 /// Extracts a remote span context (with its trace state) from a carrier.
 pub(crate) fn extract_span_context(extractor: &dyn Extractor) -> Option<SpanContext> {
     let sc = parse_traceparent(extractor.get(TRACEPARENT)?).ok()?;
-    let state = extractor.get(TRACESTATE).map(parse_tracestate).unwrap_or(TraceState::NONE);
+    let state = extractor
+        .get(TRACESTATE)
+        .map(parse_tracestate)
+        .unwrap_or(TraceState::NONE);
     Some(with_trace_state(sc, state))
 }
 
 pub(crate) fn with_trace_state(sc: SpanContext, state: TraceState) -> SpanContext {
-    SpanContext::new(sc.trace_id(), sc.span_id(), sc.trace_flags(), sc.is_remote(), state)
+    SpanContext::new(
+        sc.trace_id(),
+        sc.span_id(),
+        sc.trace_flags(),
+        sc.is_remote(),
+        state,
+    )
 }
 
 /// The W3C Trace Context propagator (`traceparent` + `tracestate`).
@@ -194,7 +208,11 @@ mod tests {
         ] {
             let sc = parse_traceparent(input).unwrap_or_else(|e| panic!("{reason}: {e}"));
             assert!(sc.is_remote(), "{reason}");
-            assert_eq!(sc.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736", "{reason}");
+            assert_eq!(
+                sc.trace_id().to_string(),
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "{reason}"
+            );
         }
     }
 
@@ -202,16 +220,46 @@ mod tests {
     fn rejects_invalid() {
         for (input, reason) in [
             ("", "empty"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0", "short flags"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-", "version 00 has no more fields"),
-            ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "version ff is forbidden"),
-            ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "uppercase trace-id"),
-            ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", "all-zero trace-id"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", "all-zero parent-id"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g", "non-hex flags"),
-            ("00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "wrong separator"),
-            ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x", "future version without dash"),
-            ("00-4bf92f3577b34da6a3ce929d0e0e473é-00f067aa0ba902b7-01", "non-ascii"),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0",
+                "short flags",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-",
+                "version 00 has no more fields",
+            ),
+            (
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "version ff is forbidden",
+            ),
+            (
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                "uppercase trace-id",
+            ),
+            (
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                "all-zero trace-id",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                "all-zero parent-id",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+                "non-hex flags",
+            ),
+            (
+                "00_4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "wrong separator",
+            ),
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+                "future version without dash",
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e473é-00f067aa0ba902b7-01",
+                "non-ascii",
+            ),
         ] {
             assert!(parse_traceparent(input).is_err(), "{reason}: {input}");
         }
@@ -221,7 +269,10 @@ mod tests {
     fn round_trips_with_tracestate() {
         let mut carrier = std::collections::HashMap::new();
         carrier.insert(TRACEPARENT.to_string(), VALID.to_string());
-        carrier.insert(TRACESTATE.to_string(), "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7".to_string());
+        carrier.insert(
+            TRACESTATE.to_string(),
+            "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7".to_string(),
+        );
         let cx = TraceContext::new().extract(&carrier);
         let mut out = std::collections::HashMap::new();
         TraceContext::new().inject_context(&cx, &mut out);

@@ -1,0 +1,354 @@
+//! `TelemetryBuilder`: settings in code, then `init()` — resolve the
+//! configuration, build the exporters and the provider, install the globals.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry::global;
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::resource::TelemetryResourceDetector;
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanExporter,
+};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use super::config::{self, Batch, Config, EnvSource, Overrides};
+use super::console::ConsoleExporter;
+use super::file::FileExporter;
+use super::parse::Propagator;
+use super::run_attributes::RunAttributes;
+use super::warning::{ConfigError, ConfigWarning};
+use super::{Exporter, Protocol, Telemetry, otlp};
+
+/// Telemetry settings in code; anything not set comes from the `OTEL_*`
+/// environment (settings made here win over the environment). Created by
+/// [`builder()`](super::builder).
+///
+/// ```no_run
+/// use flowtrace::telemetry::{self, Exporter};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let _telemetry = telemetry::builder()
+///     .service_name("crawler")
+///     .resource_attribute(opentelemetry::KeyValue::new("deployment.environment.name", "dev"))
+///     .exporter(Exporter::Otlp)
+///     .otlp_endpoint("http://collector:4318")
+///     .console(true)
+///     .strict(true)
+///     .init()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TelemetryBuilder {
+    strict: bool,
+    env: EnvSource,
+    code: Overrides,
+    install_tracing_subscriber: bool,
+    tracing_level: LevelFilter,
+    install_globals: bool,
+}
+
+impl Default for TelemetryBuilder {
+    fn default() -> Self {
+        Self {
+            strict: false,
+            env: EnvSource::Process,
+            code: Overrides::default(),
+            install_tracing_subscriber: true,
+            tracing_level: LevelFilter::INFO,
+            install_globals: true,
+        }
+    }
+}
+
+impl TelemetryBuilder {
+    /// With `true`, any bad setting makes [`init`](Self::init) return a
+    /// [`ConfigError`] listing every problem, instead of warning and
+    /// ignoring the setting (the specification's default behaviour).
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// `service.name`, over `OTEL_SERVICE_NAME`.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.code.service_name = Some(name.into());
+        self
+    }
+
+    /// Adds a resource attribute (over the same key in `OTEL_RESOURCE_ATTRIBUTES`).
+    pub fn resource_attribute(mut self, attribute: KeyValue) -> Self {
+        self.code.resource.push(attribute);
+        self
+    }
+
+    /// Adds an exporter. Exporters added here replace `OTEL_TRACES_EXPORTER`
+    /// and the embedded default; `Exporter::None` alone exports nothing.
+    pub fn exporter(mut self, exporter: Exporter) -> Self {
+        self.code.exporters.push(exporter);
+        self
+    }
+
+    /// Also prints each trace as a tree to stdout, whatever else is configured.
+    pub fn console(mut self, console: bool) -> Self {
+        self.code.console = console;
+        self
+    }
+
+    /// The file exporter's path, over `FLOWTRACE_TRACE_FILE` (default
+    /// `flowtrace-traces.jsonl` in the current directory). Does not by
+    /// itself select the file exporter.
+    pub fn trace_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.code.trace_file = Some(path.into());
+        self
+    }
+
+    /// The OTLP endpoint, over the `OTEL_EXPORTER_OTLP_*ENDPOINT` variables.
+    /// A URL without a path is a base URL (`/v1/traces` is appended for
+    /// HTTP); with a path it is used as-is. Setting it selects the OTLP
+    /// exporter unless exporters are chosen otherwise.
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.code.otlp_endpoint = Some(url.into());
+        self
+    }
+
+    /// The OTLP protocol, over `OTEL_EXPORTER_OTLP_*PROTOCOL`.
+    pub fn otlp_protocol(mut self, protocol: Protocol) -> Self {
+        self.code.otlp_protocol = Some(protocol);
+        self
+    }
+
+    /// The sampler, over `OTEL_TRACES_SAMPLER`.
+    pub fn sampler(mut self, sampler: Sampler) -> Self {
+        self.code.sampler = Some(sampler);
+        self
+    }
+
+    /// Whether to install a global `tracing` subscriber (default `true`)
+    /// made of tracing-opentelemetry's layer and [`layer()`](super::layer).
+    /// If one is already installed it is kept, and a note is recorded.
+    pub fn install_tracing_subscriber(mut self, install: bool) -> Self {
+        self.install_tracing_subscriber = install;
+        self
+    }
+
+    /// The most verbose `tracing` level the installed subscriber records
+    /// (default `INFO`, so the debug/trace chatter of HTTP and gRPC
+    /// libraries does not become span events).
+    pub fn tracing_level(mut self, level: LevelFilter) -> Self {
+        self.tracing_level = level;
+        self
+    }
+
+    /// Reads settings from `vars` instead of the process environment (for
+    /// tests; empty values count as unset, as in the environment).
+    ///
+    /// ```
+    /// let telemetry = flowtrace::telemetry::builder()
+    ///     .env_vars([("OTEL_TRACES_EXPORTER", "none"), ("OTEL_SERVICE_NAME", "test")])
+    ///     .install_tracing_subscriber(false)
+    ///     .init()
+    ///     .unwrap();
+    /// assert!(telemetry.warnings().is_empty());
+    /// assert_eq!(telemetry.trace_file(), None);
+    /// ```
+    pub fn env_vars<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        let map = vars
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        self.env = EnvSource::Map(map);
+        self
+    }
+
+    /// Builds without touching the global provider and propagator, so unit
+    /// tests can run side by side.
+    #[cfg(test)]
+    pub(crate) fn without_globals(mut self) -> Self {
+        self.install_globals = false;
+        self
+    }
+
+    /// Resolves the configuration, builds the exporters and the provider,
+    /// and installs the global tracer provider, text map propagator and
+    /// (unless disabled) `tracing` subscriber.
+    ///
+    /// Bad settings are printed once to stderr as `flowtrace: warning: …`
+    /// and kept in [`Telemetry::warnings`], or, under
+    /// [`strict`](Self::strict), returned as the error.
+    pub fn init(self) -> Result<Telemetry, ConfigError> {
+        let (config, mut warnings) = config::resolve(&self.env, &self.code);
+        self.check(&warnings)?;
+        let Some(config) = config else {
+            report(&mut warnings);
+            return Ok(Telemetry::inert(warnings));
+        };
+
+        let built = build_exporters(&config);
+        warnings.extend(built.warnings);
+        self.check(&warnings)?;
+
+        let resource = Resource::builder_empty()
+            .with_detector(Box::new(TelemetryResourceDetector))
+            .with_attributes(config.resource.iter().cloned())
+            .with_service_name(config.service_name.clone())
+            .build();
+        let mut provider = SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_sampler(RunAttributes::new(config.sampler.clone()));
+        for processor in built.processors {
+            provider = provider.with_span_processor(processor);
+        }
+        let provider = provider.build();
+
+        if self.install_globals {
+            global::set_tracer_provider(provider.clone());
+            global::set_text_map_propagator(propagator(&config.propagators));
+        }
+        if self.install_tracing_subscriber {
+            let targets = Targets::new()
+                .with_default(self.tracing_level)
+                // The SDK's own diagnostics must not turn into span events.
+                .with_target("opentelemetry", LevelFilter::OFF);
+            let subscriber = tracing_subscriber::registry()
+                .with(targets)
+                .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("flowtrace")))
+                .with(super::layer());
+            if tracing::subscriber::set_global_default(subscriber).is_err() {
+                warnings.push(ConfigWarning::note(
+                    "tracing subscriber",
+                    "a global default subscriber was already installed",
+                    "it is kept; add tracing_opentelemetry::layer() and \
+                     flowtrace::telemetry::layer() to it to record tracing spans and events",
+                ));
+            }
+        }
+
+        report(&mut warnings);
+        Ok(Telemetry::new(
+            provider,
+            warnings,
+            built.trace_file,
+            built.timeout,
+        ))
+    }
+
+    /// Under strict mode, fails on the first batch of problems found.
+    fn check(&self, warnings: &[ConfigWarning]) -> Result<(), ConfigError> {
+        let problems: Vec<ConfigWarning> =
+            warnings.iter().filter(|w| !w.is_note()).cloned().collect();
+        if self.strict && !problems.is_empty() {
+            return Err(ConfigError::new(problems));
+        }
+        Ok(())
+    }
+}
+
+/// The batch processors, what failed to build, and the shutdown bound.
+struct Built {
+    processors: Vec<BatchSpanProcessor>,
+    warnings: Vec<ConfigWarning>,
+    trace_file: Option<PathBuf>,
+    timeout: Duration,
+}
+
+fn build_exporters(config: &Config) -> Built {
+    let mut built = Built {
+        processors: Vec::new(),
+        warnings: Vec::new(),
+        trace_file: None,
+        timeout: config.batch.export_timeout,
+    };
+    for exporter in &config.exporters {
+        match exporter {
+            Exporter::Otlp => match otlp::exporter(&config.otlp, config.batch.export_timeout) {
+                Ok(e) => {
+                    built.timeout = config.otlp.timeout.min(config.batch.export_timeout);
+                    built.processors.push(batch(e, &config.batch));
+                }
+                Err(err) => built.warnings.push(ConfigWarning::failed(
+                    "OTLP exporter",
+                    format!(
+                        "cannot be built for {} ({}): {err}",
+                        config.otlp.endpoint, config.otlp.protocol
+                    ),
+                    "spans are not sent over OTLP",
+                )),
+            },
+            Exporter::File => match FileExporter::open(&config.trace_file) {
+                Ok(e) => {
+                    built.trace_file = Some(config.trace_file.clone());
+                    built.processors.push(batch(e, &config.batch));
+                }
+                Err(err) => built.warnings.push(ConfigWarning::failed(
+                    "FLOWTRACE_TRACE_FILE",
+                    format!("cannot open {}: {err}", config.trace_file.display()),
+                    "spans are not written to a file",
+                )),
+            },
+            Exporter::Console => built
+                .processors
+                .push(batch(ConsoleExporter::stdout(), &config.batch)),
+            Exporter::None => {}
+        }
+    }
+    built
+}
+
+/// A batch processor with our parsed `OTEL_BSP_*` values. (The SDK's
+/// builder reads the process environment too; every value it reads is
+/// overridden here, except the export timeout, which the thread-based
+/// processor does not use: the exporters bound their own exports.)
+fn batch<E: SpanExporter + 'static>(exporter: E, settings: &Batch) -> BatchSpanProcessor {
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(settings.max_queue_size)
+        .with_max_export_batch_size(settings.max_export_batch_size)
+        .with_scheduled_delay(settings.schedule_delay)
+        .build();
+    BatchSpanProcessor::builder(exporter)
+        .with_batch_config(config)
+        .build()
+}
+
+/// `OTEL_PROPAGATORS` as one composite. The only place naming the
+/// propagator types.
+fn propagator(kinds: &[Propagator]) -> TextMapCompositePropagator {
+    let propagators = kinds
+        .iter()
+        .filter_map(|kind| -> Option<Box<dyn TextMapPropagator + Send + Sync>> {
+            match kind {
+                Propagator::TraceContext => Some(Box::new(crate::propagation::TraceContext::new())),
+                Propagator::Baggage => Some(Box::new(crate::propagation::Baggage::new())),
+                Propagator::None => None,
+            }
+        })
+        .collect();
+    TextMapCompositePropagator::new(propagators)
+}
+
+/// Drops repeated warnings (the same bad member listed twice), then prints
+/// each problem once; notes are only kept, not printed.
+fn report(warnings: &mut Vec<ConfigWarning>) {
+    let mut unique: Vec<ConfigWarning> = Vec::with_capacity(warnings.len());
+    for warning in warnings.drain(..) {
+        if !unique.contains(&warning) {
+            unique.push(warning);
+        }
+    }
+    *warnings = unique;
+    let mut stderr = std::io::stderr().lock();
+    for warning in warnings.iter().filter(|w| !w.is_note()) {
+        // `writeln!`, not `eprintln!`: a closed stderr must not panic.
+        let _ = writeln!(stderr, "flowtrace: warning: {warning}");
+    }
+}

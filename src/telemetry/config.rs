@@ -1,0 +1,469 @@
+//! Reads the `OTEL_*` / `FLOWTRACE_*` environment (or the map a test passes
+//! instead) and the builder's settings into one resolved [`Config`], plus a
+//! warning per bad value. Precedence, highest first: the builder (code), the
+//! per-signal variable (`…_TRACES_…`), the general variable, the spec default.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::trace::Sampler;
+
+use super::parse::{self, Member, Propagator};
+use super::warning::ConfigWarning;
+use super::{Exporter, Protocol};
+
+/// The batch processor allocates its whole queue at start, so the queue size
+/// taken from the environment is bounded (about 350 bytes a slot: ~90 MiB).
+pub(crate) const MAX_QUEUE_SIZE: usize = 1 << 18;
+
+/// Where the embedded default (the file exporter) writes, relative to the
+/// current directory.
+pub(crate) const DEFAULT_TRACE_FILE: &str = "flowtrace-traces.jsonl";
+
+const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
+const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+
+/// Where settings are read from: the process environment, or (for tests) a map.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum EnvSource {
+    #[default]
+    Process,
+    Map(HashMap<String, String>),
+}
+
+impl EnvSource {
+    /// The trimmed value, `None` when unset or empty (spec: empty = unset);
+    /// `Err(lossy)` when the process value is not Unicode.
+    fn get(&self, name: &str) -> Result<Option<String>, String> {
+        let value = match self {
+            EnvSource::Process => match std::env::var_os(name) {
+                None => return Ok(None),
+                Some(os) => os
+                    .into_string()
+                    .map_err(|os| os.to_string_lossy().into_owned())?,
+            },
+            EnvSource::Map(map) => match map.get(name) {
+                None => return Ok(None),
+                Some(v) => v.clone(),
+            },
+        };
+        let trimmed = value.trim();
+        Ok((!trimmed.is_empty()).then(|| trimmed.to_owned()))
+    }
+}
+
+/// What the builder set in code; each `Some` / non-empty overrides the env.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Overrides {
+    pub(crate) service_name: Option<String>,
+    pub(crate) resource: Vec<KeyValue>,
+    pub(crate) exporters: Vec<Exporter>,
+    pub(crate) console: bool,
+    pub(crate) trace_file: Option<PathBuf>,
+    pub(crate) otlp_endpoint: Option<String>,
+    pub(crate) otlp_protocol: Option<Protocol>,
+    pub(crate) sampler: Option<Sampler>,
+}
+
+/// OTLP exporter settings, endpoint already resolved to the URL to call.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Otlp {
+    pub(crate) endpoint: String,
+    pub(crate) protocol: Protocol,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Duration,
+}
+
+/// `OTEL_BSP_*`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Batch {
+    pub(crate) schedule_delay: Duration,
+    pub(crate) export_timeout: Duration,
+    pub(crate) max_queue_size: usize,
+    pub(crate) max_export_batch_size: usize,
+}
+
+/// Everything `init()` needs, resolved.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) service_name: String,
+    /// Resource attributes other than `service.name`, env first then code
+    /// (a later duplicate wins when the resource is built).
+    pub(crate) resource: Vec<KeyValue>,
+    /// Deduplicated, without `None`; empty means no exporter.
+    pub(crate) exporters: Vec<Exporter>,
+    pub(crate) otlp: Otlp,
+    pub(crate) sampler: Sampler,
+    pub(crate) batch: Batch,
+    /// Empty means `none`.
+    pub(crate) propagators: Vec<Propagator>,
+    pub(crate) trace_file: PathBuf,
+}
+
+/// Reads one variable at a time and collects warnings on the way.
+struct Reader<'a> {
+    env: &'a EnvSource,
+    warnings: Vec<ConfigWarning>,
+}
+
+impl Reader<'_> {
+    fn raw(&mut self, var: &'static str) -> Option<String> {
+        match self.env.get(var) {
+            Ok(value) => value,
+            Err(lossy) => {
+                self.warnings.push(ConfigWarning::invalid(
+                    var,
+                    lossy,
+                    "accepted values are valid Unicode",
+                    "the setting is ignored",
+                ));
+                None
+            }
+        }
+    }
+
+    /// Reads and parses `var`; a rejected value is reported and ignored.
+    fn parse<T>(
+        &mut self,
+        var: &'static str,
+        parser: impl FnOnce(&str) -> Result<T, parse::Rejected>,
+        consequence: &'static str,
+    ) -> Option<T> {
+        let value = self.raw(var)?;
+        match parser(&value) {
+            Ok(parsed) => Some(parsed),
+            Err(accepted) => {
+                self.warnings
+                    .push(ConfigWarning::invalid(var, value, accepted, consequence));
+                None
+            }
+        }
+    }
+
+    /// A comma list of enum members: bad members are reported one by one and
+    /// skipped. `None` when unset or when no member was usable (so the caller
+    /// falls back to its default); `Some(vec![])` only for an explicit `none`.
+    fn members<T: PartialEq>(
+        &mut self,
+        var: &'static str,
+        accepted: &'static str,
+        parser: impl Fn(&str) -> Result<T, Member>,
+        none: T,
+    ) -> Option<Vec<T>> {
+        let value = self.raw(var)?;
+        let mut found = Vec::new();
+        let mut saw_none = false;
+        for member in parse::list(&value) {
+            match parser(member) {
+                Ok(m) if m == none => saw_none = true,
+                Ok(m) if !found.contains(&m) => found.push(m),
+                Ok(_) => {}
+                Err(Member::Unknown) => self.warnings.push(ConfigWarning::invalid(
+                    var,
+                    member,
+                    accepted,
+                    "the value is ignored",
+                )),
+                Err(Member::Unsupported) => self.warnings.push(ConfigWarning::unsupported(
+                    var,
+                    member,
+                    accepted,
+                    "the value is ignored",
+                )),
+            }
+        }
+        (saw_none || !found.is_empty()).then_some(found)
+    }
+
+    /// A `k=v` list; malformed members are reported, the rest kept.
+    fn key_values(&mut self, var: &'static str) -> Option<Vec<(String, String)>> {
+        let value = self.raw(var)?;
+        let (pairs, bad) = parse::key_values(&value);
+        for member in bad {
+            self.warnings.push(ConfigWarning::invalid(
+                var,
+                member,
+                parse::KEY_VALUES,
+                "the member is skipped",
+            ));
+        }
+        Some(pairs)
+    }
+}
+
+/// Resolves the configuration. `None` when `OTEL_SDK_DISABLED=true`.
+pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec<ConfigWarning>) {
+    let mut r = Reader {
+        env,
+        warnings: Vec::new(),
+    };
+    let disabled = r.parse("OTEL_SDK_DISABLED", parse::boolean, "the SDK stays enabled");
+    if disabled == Some(true) {
+        return (None, r.warnings);
+    }
+
+    let (service_name, resource) = resource(&mut r, code);
+    let otlp = otlp(&mut r, code);
+    let endpoint_configured = code.otlp_endpoint.is_some()
+        || env_has(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        || env_has(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
+    let from_env = r.members(
+        "OTEL_TRACES_EXPORTER",
+        parse::EXPORTERS,
+        parse::exporter,
+        Exporter::None,
+    );
+    let mut exporters = if !code.exporters.is_empty() {
+        code.exporters.clone()
+    } else if let Some(from_env) = from_env {
+        from_env
+    } else if endpoint_configured {
+        vec![Exporter::Otlp]
+    } else {
+        // The embedded default: spans land in a local file, nothing to run.
+        vec![Exporter::File]
+    };
+    if code.console {
+        exporters.push(Exporter::Console);
+    }
+    let mut unique = Vec::new();
+    for e in exporters {
+        if e != Exporter::None && !unique.contains(&e) {
+            unique.push(e);
+        }
+    }
+
+    let sampler = sampler(&mut r, code);
+    let batch = batch(&mut r);
+    let propagators = r
+        .members(
+            "OTEL_PROPAGATORS",
+            parse::PROPAGATORS,
+            parse::propagator,
+            Propagator::None,
+        )
+        .unwrap_or_else(|| vec![Propagator::TraceContext, Propagator::Baggage]);
+    let trace_file = code
+        .trace_file
+        .clone()
+        .or_else(|| r.raw("FLOWTRACE_TRACE_FILE").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_TRACE_FILE));
+
+    let config = Config {
+        service_name,
+        resource,
+        exporters: unique,
+        otlp,
+        sampler,
+        batch,
+        propagators,
+        trace_file,
+    };
+    (Some(config), r.warnings)
+}
+
+/// Whether a valid value is set (an invalid endpoint does not count as
+/// configured, so a typo falls back to the embedded default, with a warning).
+fn env_has(env: &EnvSource, var: &str) -> bool {
+    matches!(env.get(var), Ok(Some(v)) if parse::endpoint(&v).is_ok())
+}
+
+/// `service.name` and the other resource attributes.
+fn resource(r: &mut Reader<'_>, code: &Overrides) -> (String, Vec<KeyValue>) {
+    let env_attrs = r.key_values("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default();
+    let env_service = r.raw("OTEL_SERVICE_NAME");
+    let mut service = None;
+    let mut attrs = Vec::new();
+    for (k, v) in env_attrs {
+        if k == "service.name" {
+            // Spec: OTEL_SERVICE_NAME wins over service.name in the list.
+            service = Some(v);
+        } else {
+            attrs.push(KeyValue::new(k, v));
+        }
+    }
+    if env_service.is_some() {
+        service = env_service;
+    }
+    for kv in &code.resource {
+        if kv.key.as_str() == "service.name" {
+            service = Some(kv.value.to_string());
+        } else {
+            attrs.push(kv.clone());
+        }
+    }
+    if let Some(name) = &code.service_name {
+        service = Some(name.clone());
+    }
+    let service = service.unwrap_or_else(default_service_name);
+    (service, attrs)
+}
+
+/// `unknown_service:<executable name>`, per the resource specification.
+fn default_service_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| {
+            p.file_name()?
+                .to_str()
+                .map(|n| format!("unknown_service:{n}"))
+        })
+        .unwrap_or_else(|| "unknown_service".to_owned())
+}
+
+fn otlp(r: &mut Reader<'_>, code: &Overrides) -> Otlp {
+    const KEPT: &str = "the setting is ignored";
+    let signal_protocol = r.parse("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", parse::protocol, KEPT);
+    let base_protocol = r.parse("OTEL_EXPORTER_OTLP_PROTOCOL", parse::protocol, KEPT);
+    // Spec default is http/protobuf (not gRPC, whatever older SDKs did).
+    let protocol = code
+        .otlp_protocol
+        .or(signal_protocol)
+        .or(base_protocol)
+        .unwrap_or(Protocol::HttpProtobuf);
+    let http = protocol != Protocol::Grpc;
+
+    let signal = r.parse("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", parse::endpoint, KEPT);
+    let base = r.parse("OTEL_EXPORTER_OTLP_ENDPOINT", parse::endpoint, KEPT);
+    let from_code = code
+        .otlp_endpoint
+        .as_deref()
+        .and_then(|url| match parse::endpoint(url) {
+            Ok(url) => Some(url),
+            Err(accepted) => {
+                r.warnings.push(ConfigWarning::invalid(
+                    "TelemetryBuilder::otlp_endpoint",
+                    url,
+                    accepted,
+                    "the setting is ignored",
+                ));
+                None
+            }
+        });
+    let endpoint = match (from_code, signal, base) {
+        // A URL with a path is a full traces URL; a bare host is a base URL.
+        (Some(url), _, _) if http && !parse::endpoint_has_path(&url) => parse::traces_url(&url),
+        (Some(url), _, _) => url,
+        (None, Some(url), _) => url,
+        (None, None, Some(url)) if http => parse::traces_url(&url),
+        (None, None, Some(url)) => url,
+        (None, None, None) if http => DEFAULT_HTTP_ENDPOINT.to_owned(),
+        (None, None, None) => DEFAULT_GRPC_ENDPOINT.to_owned(),
+    };
+
+    // The per-signal list replaces the general one entirely (spec).
+    let raw_headers = match r.key_values("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
+        Some(h) => ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", h),
+        None => (
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            r.key_values("OTEL_EXPORTER_OTLP_HEADERS")
+                .unwrap_or_default(),
+        ),
+    };
+    let mut headers = Vec::new();
+    for (name, value) in raw_headers.1 {
+        let valid = parse::header_name(&name)
+            .filter(|n| parse::header_value(&value) && (http || !n.ends_with("-bin")));
+        match valid {
+            Some(name) => headers.push((name, value)),
+            None => r.warnings.push(ConfigWarning::invalid(
+                raw_headers.0,
+                format!("{name}={value}"),
+                "accepted headers have token names (not ending in -bin for gRPC) \
+                 and visible ASCII values",
+                "the header is skipped",
+            )),
+        }
+    }
+
+    let signal_timeout = r.parse("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", parse::millis, KEPT);
+    let base_timeout = r.parse("OTEL_EXPORTER_OTLP_TIMEOUT", parse::millis, KEPT);
+    let timeout = signal_timeout
+        .or(base_timeout)
+        .unwrap_or(Duration::from_millis(10_000));
+
+    Otlp {
+        endpoint,
+        protocol,
+        headers,
+        timeout,
+    }
+}
+
+fn sampler(r: &mut Reader<'_>, code: &Overrides) -> Sampler {
+    let default = || Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
+    let Some(name) = r.raw("OTEL_TRACES_SAMPLER") else {
+        return code.sampler.clone().unwrap_or_else(default);
+    };
+    // The argument only means something to the ratio samplers (spec: ignore otherwise).
+    let ratio = if parse::sampler_takes_ratio(&name) {
+        r.parse(
+            "OTEL_TRACES_SAMPLER_ARG",
+            parse::ratio,
+            "the ratio 1.0 is used",
+        )
+        .unwrap_or(1.0)
+    } else {
+        1.0
+    };
+    let from_env = match parse::sampler(&name, ratio) {
+        Ok(s) => Some(s),
+        Err(accepted) => {
+            r.warnings.push(ConfigWarning::invalid(
+                "OTEL_TRACES_SAMPLER",
+                name,
+                accepted,
+                "the setting is ignored (parentbased_always_on is used)",
+            ));
+            None
+        }
+    };
+    code.sampler.clone().or(from_env).unwrap_or_else(default)
+}
+
+fn batch(r: &mut Reader<'_>) -> Batch {
+    const KEPT: &str = "the default is used";
+    let schedule_delay = r
+        .parse("OTEL_BSP_SCHEDULE_DELAY", parse::millis, KEPT)
+        .unwrap_or(Duration::from_millis(5000));
+    let export_timeout = r
+        .parse("OTEL_BSP_EXPORT_TIMEOUT", parse::millis, KEPT)
+        .unwrap_or(Duration::from_millis(30_000));
+    let max_queue_size = r
+        .parse(
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+            |v| parse::count(v, MAX_QUEUE_SIZE),
+            KEPT,
+        )
+        .unwrap_or(2048);
+    let batch_size = r.parse(
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        |v| parse::count(v, MAX_QUEUE_SIZE),
+        KEPT,
+    );
+    if let Some(size) = batch_size.filter(|&size| size > max_queue_size) {
+        r.warnings.push(ConfigWarning::invalid(
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            size.to_string(),
+            format_args!("accepted values are at most OTEL_BSP_MAX_QUEUE_SIZE ({max_queue_size})"),
+            "the queue size is used",
+        ));
+    }
+    // The default 512 shrinks silently with a smaller queue: nothing was set wrong.
+    let max_export_batch_size = batch_size.unwrap_or(512).min(max_queue_size);
+    Batch {
+        schedule_delay,
+        export_timeout,
+        max_queue_size,
+        max_export_batch_size,
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests_otlp.rs"]
+mod otlp_tests;
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

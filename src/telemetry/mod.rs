@@ -1,0 +1,125 @@
+//! Telemetry setup (the cold path): a tracer provider, exporters and
+//! propagators from the OpenTelemetry `OTEL_*` environment variables, and a
+//! guard that flushes and shuts them down.
+//!
+//! ```no_run
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let _telemetry = flowtrace::telemetry::init()?; // OTEL_* env, flush on drop
+//! // ... flowtrace::with_runcontext().run(task()).await ...
+//! # Ok(()) }
+//! ```
+//!
+//! With nothing configured, spans are appended to `flowtrace-traces.jsonl`
+//! in the current directory as OTLP/JSON lines (one
+//! `ExportTraceServiceRequest` per line, the OpenTelemetry Collector's file
+//! format). Setting `OTEL_EXPORTER_OTLP_ENDPOINT` sends them to a collector
+//! instead.
+//!
+//! | variable | accepted values | default |
+//! |---|---|---|
+//! | `OTEL_SDK_DISABLED` | `true`, `false` | `false` |
+//! | `OTEL_SERVICE_NAME` | any | `unknown_service:<executable>` |
+//! | `OTEL_RESOURCE_ATTRIBUTES` | `k=v,k2=v2`, percent-encoded | — |
+//! | `OTEL_TRACES_EXPORTER` | `otlp`, `console`, `file`, `none` (comma list) | `file`, or `otlp` when an endpoint is set |
+//! | `OTEL_EXPORTER_OTLP_ENDPOINT` | base URL (`/v1/traces` appended for HTTP) | `http://localhost:4318` (HTTP), `http://localhost:4317` (gRPC) |
+//! | `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` | full URL, used as-is | — |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `grpc`, `http/protobuf`, `http/json` | `http/protobuf` |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | `k=v,k2=v2`, percent-encoded | — |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | milliseconds | `10000` |
+//! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
+//! | `OTEL_TRACES_SAMPLER_ARG` | ratio in `[0, 1]` | `1.0` |
+//! | `OTEL_BSP_SCHEDULE_DELAY` | milliseconds | `5000` |
+//! | `OTEL_BSP_EXPORT_TIMEOUT` | milliseconds | `30000` |
+//! | `OTEL_BSP_MAX_QUEUE_SIZE` | count | `2048` |
+//! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | count, at most the queue size | `512` |
+//! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
+//! | `FLOWTRACE_TRACE_FILE` | path | `flowtrace-traces.jsonl` |
+//!
+//! Empty values count as unset; values are trimmed; names of values are
+//! case-insensitive. A bad value is ignored with a warning that names the
+//! variable, the value and the accepted values (printed once to stderr as
+//! `flowtrace: warning: …` and kept in [`Telemetry::warnings`]), or is an
+//! error under [`TelemetryBuilder::strict`]. No input makes `init` panic.
+
+mod builder;
+mod config;
+mod console;
+mod file;
+mod guard;
+mod layer;
+mod otlp;
+mod own_runtime;
+mod parse;
+mod run_attributes;
+mod warning;
+
+#[cfg(test)]
+mod test_util;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use builder::TelemetryBuilder;
+pub use console::render_tree;
+pub use guard::Telemetry;
+pub use layer::{FlowtraceLayer, layer};
+pub use warning::{ConfigError, ConfigWarning};
+
+/// Installs telemetry from the `OTEL_*` environment: `builder().init()`.
+///
+/// ```no_run
+/// # fn main() -> Result<(), flowtrace::telemetry::ConfigError> {
+/// let telemetry = flowtrace::telemetry::init()?;
+/// if let Some(path) = telemetry.trace_file() {
+///     println!("spans go to {}", path.display());
+/// }
+/// # Ok(()) }
+/// ```
+pub fn init() -> Result<Telemetry, ConfigError> {
+    builder().init()
+}
+
+/// Settings in code, then [`TelemetryBuilder::init`].
+///
+/// ```no_run
+/// let telemetry = flowtrace::telemetry::builder().console(true).init()?;
+/// # Ok::<(), flowtrace::telemetry::ConfigError>(())
+/// ```
+pub fn builder() -> TelemetryBuilder {
+    TelemetryBuilder::default()
+}
+
+/// A span exporter, as named in `OTEL_TRACES_EXPORTER`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Exporter {
+    /// OTLP to a collector (gRPC or HTTP, see [`Protocol`]).
+    Otlp,
+    /// Each trace as a tree on stdout.
+    Console,
+    /// OTLP/JSON lines appended to a file (`FLOWTRACE_TRACE_FILE`).
+    File,
+    /// No exporter.
+    None,
+}
+
+/// The OTLP transport, as named in `OTEL_EXPORTER_OTLP_PROTOCOL`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// `grpc`: OTLP over gRPC (tonic).
+    Grpc,
+    /// `http/protobuf`: OTLP over HTTP, protobuf bodies (the default).
+    HttpProtobuf,
+    /// `http/json`: OTLP over HTTP, JSON bodies.
+    HttpJson,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Grpc => "grpc",
+            Protocol::HttpProtobuf => "http/protobuf",
+            Protocol::HttpJson => "http/json",
+        })
+    }
+}

@@ -1,0 +1,272 @@
+//! What a user sees: the quickstart example, run as its own process, delivers
+//! one connected trace to a real collector (rotel, over OTLP gRPC and
+//! HTTP/protobuf), to the embedded OTLP/JSON file, and under a Python
+//! OpenTelemetry SDK parent that hands it `TRACEPARENT`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use support::{Collector, Span, StatusCode, WAIT, run_bounded, span_named};
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The quickstart binary, built once per test process with the same profile.
+fn quickstart() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile>");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "--example", "quickstart"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        run_bounded(&mut build, Duration::from_secs(600)).assert_success("building the quickstart");
+        profile_dir.join("examples").join("quickstart")
+    })
+    .clone()
+}
+
+/// A quickstart command with a clean OTel environment and `envs` set.
+fn quickstart_cmd(envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(quickstart());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OTEL_")
+            || key.starts_with("FLOWTRACE_")
+            || matches!(key.as_str(), "TRACEPARENT" | "TRACESTATE" | "BAGGAGE")
+        {
+            cmd.env_remove(key);
+        }
+    }
+    // Short batch delay: the test need not wait 5 s for the exporter.
+    cmd.env("OTEL_BSP_SCHEDULE_DELAY", "50");
+    cmd.envs(envs.iter().copied());
+    cmd
+}
+
+/// The trace id the quickstart prints: `run <id> finished: <n> words, trace <hex>`.
+fn printed_trace_id(stdout: &str) -> String {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("run ") && l.contains(", trace "))
+        .unwrap_or_else(|| panic!("no run line in:\n{stdout}"));
+    let id = line.rsplit(' ').next().unwrap().to_owned();
+    assert_eq!(id.len(), 32, "{line}");
+    id
+}
+
+fn child_of<'a>(spans: &'a [Span], parent: &Span, name: &str) -> Vec<&'a Span> {
+    spans
+        .iter()
+        .filter(|s| s.name == name && s.parent_span_id == parent.span_id)
+        .collect()
+}
+
+/// The quickstart's trace: `workflow_run` (unless a carrier brought the
+/// parent `remote_parent`) → `main` → 3 × `fetch` → 2 × `parse` (the third
+/// fetch fails and is handled).
+fn assert_quickstart_trace(spans: &[Span], trace_id: &str, remote_parent: Option<&str>) {
+    let summary = support::summary(spans);
+    assert!(
+        spans.iter().all(|s| s.trace_id == trace_id),
+        "one trace: {summary}"
+    );
+    let main = span_named(spans, "main");
+    match remote_parent {
+        None => {
+            let root = span_named(spans, "workflow_run");
+            assert!(root.is_root(), "the run span is the root: {summary}");
+            assert_eq!(main.parent_span_id, root.span_id, "main is the run's child");
+            assert_eq!(spans.len(), 7, "{summary}");
+        }
+        Some(parent) => {
+            assert!(
+                spans.iter().all(|s| s.name != "workflow_run"),
+                "a carried parent replaces the run span: {summary}"
+            );
+            assert_eq!(
+                main.parent_span_id, parent,
+                "main continues the carrier's span"
+            );
+            assert_eq!(spans.len(), 6, "{summary}");
+        }
+    }
+    let fetches = child_of(spans, main, "fetch");
+    assert_eq!(fetches.len(), 3, "three fetch children of main: {summary}");
+    let mut parses = 0;
+    for fetch in &fetches {
+        let fetching = fetch
+            .event("fetching")
+            .unwrap_or_else(|| panic!("tracing::info! on its task span: {fetch:#?}"));
+        assert!(
+            fetching
+                .attr("url")
+                .is_some_and(|u| u.starts_with("https://example.com/")),
+            "{fetching:?}"
+        );
+        assert_eq!(fetch.attr("code.function.name"), Some("quickstart::fetch"));
+        assert_eq!(fetch.attr("flowtrace.task.name"), Some("fetch"));
+        let children = child_of(spans, fetch, "parse");
+        parses += children.len();
+        if fetch.status_code == StatusCode::Error {
+            assert!(children.is_empty(), "the failed fetch parsed nothing");
+            let exception = fetch
+                .event("exception")
+                .expect("exception event on the failed task");
+            assert_eq!(
+                exception.attr("exception.type"),
+                Some("quickstart::FetchError")
+            );
+            assert_eq!(
+                exception.attr("exception.message"),
+                Some("https://example.com/missing answered 404")
+            );
+            assert_eq!(
+                fetch.status_message,
+                "https://example.com/missing answered 404"
+            );
+        } else {
+            assert_eq!(
+                children.len(),
+                1,
+                "each good fetch calls parse once: {summary}"
+            );
+        }
+    }
+    assert_eq!(
+        fetches
+            .iter()
+            .filter(|s| s.status_code == StatusCode::Error)
+            .count(),
+        1,
+        "{summary}"
+    );
+    assert_eq!(parses, 2);
+    assert!(
+        main.event("skipping a page").is_some(),
+        "the handled error is logged on main"
+    );
+    assert_eq!(
+        main.status_code,
+        StatusCode::Unset,
+        "main handled the failure"
+    );
+    let run_id = main.attr("flowtrace.run.id").expect("run id");
+    assert!(!run_id.is_empty());
+    for span in spans {
+        assert_eq!(span.attr("flowtrace.run.id"), Some(run_id), "{}", span.name);
+        assert_eq!(
+            span.attr("flowtrace.run.name"),
+            Some("workflow_run"),
+            "{}",
+            span.name
+        );
+    }
+}
+
+fn over_otlp(protocol: &str, endpoint: impl FnOnce(&Collector) -> String) {
+    let collector = Collector::start();
+    let endpoint = endpoint(&collector);
+    let out = run_bounded(
+        &mut quickstart_cmd(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_SERVICE_NAME", "quickstart-test"),
+        ]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success("quickstart");
+    let trace_id = printed_trace_id(&out.stdout);
+    let spans = collector.wait_for_trace(&trace_id, 7, WAIT);
+    assert!(spans.iter().all(|s| s.service_name == "quickstart-test"));
+    assert!(spans.iter().all(|s| s.scope == "flowtrace"));
+    assert_quickstart_trace(&spans, &trace_id, None);
+}
+
+#[test]
+fn quickstart_over_grpc_is_one_connected_trace_at_the_collector() {
+    over_otlp("grpc", Collector::grpc_endpoint);
+}
+
+#[test]
+fn quickstart_over_http_protobuf_is_one_connected_trace_at_the_collector() {
+    over_otlp("http/protobuf", Collector::http_endpoint);
+}
+
+#[test]
+fn quickstart_writes_a_valid_otlp_json_file_by_default() {
+    let dir = tempdir("file");
+    let file = dir.join("traces.jsonl");
+    let out = run_bounded(
+        &mut quickstart_cmd(&[("FLOWTRACE_TRACE_FILE", file.to_str().unwrap())]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success("quickstart");
+    assert!(
+        out.stdout
+            .contains(&format!("spans written to {}", file.display())),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("workflow_run"),
+        "the tree is printed:\n{}",
+        out.stdout
+    );
+    let trace_id = printed_trace_id(&out.stdout);
+    let spans = support::read_otlp_json_file(&file);
+    assert_quickstart_trace(&spans, &trace_id, None);
+}
+
+#[test]
+fn quickstart_with_no_configuration_writes_the_default_file() {
+    let dir = tempdir("default");
+    let out = run_bounded(quickstart_cmd(&[]).current_dir(&dir), RUN_TIMEOUT);
+    out.assert_success("quickstart");
+    let spans = support::read_otlp_json_file(&dir.join("flowtrace-traces.jsonl"));
+    assert_quickstart_trace(&spans, &printed_trace_id(&out.stdout), None);
+}
+
+#[test]
+fn a_python_parent_span_is_the_parent_of_the_rust_run() {
+    let collector = Collector::start();
+    let bin = quickstart();
+    let parent = support::run_python_parent(
+        &collector.http_endpoint(),
+        &[bin.to_str().unwrap()],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "50")],
+    );
+    let trace_id = printed_trace_id(&parent.child_stdout);
+    assert_eq!(
+        trace_id, parent.trace_id,
+        "the Rust run continues the Python trace"
+    );
+    let spans = collector.wait_for_trace(&trace_id, 7, WAIT);
+    let python = span_named(&spans, "python-parent");
+    assert_eq!(python.span_id, parent.span_id);
+    assert_eq!(python.service_name, "python-parent");
+    let rust: Vec<Span> = spans
+        .iter()
+        .filter(|s| s.name != "python-parent")
+        .cloned()
+        .collect();
+    assert_quickstart_trace(&rust, &trace_id, Some(&parent.span_id));
+}
+
+fn tempdir(what: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("quickstart-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,90 @@
+//! Running another program from a test with a bound on how long it may take.
+
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What a finished program printed.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// Panics with both streams unless the program exited with 0.
+    pub fn assert_success(&self, what: &str) -> &Self {
+        assert!(
+            self.status.success(),
+            "{what} failed: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `cmd` to completion with stdin closed and stdout/stderr captured.
+/// Kills it and panics with what it printed if it takes longer than
+/// `timeout`.
+pub fn run_bounded(cmd: &mut Command, timeout: Duration) -> Output {
+    let shown = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    // Read both pipes while waiting, so a chatty program never blocks on a
+    // full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut buf);
+            }
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let grace = Instant::now() + Duration::from_millis(500);
+                let out = joined(stdout, grace);
+                let err = joined(stderr, grace);
+                panic!(
+                    "{shown} still running after {timeout:?}; killed.\n--- stdout ---\n{out}\n--- stderr ---\n{err}"
+                );
+            }
+            Err(e) => panic!("waiting for {shown}: {e}"),
+        }
+    };
+    // A grandchild left running may hold the pipes open: bounded too.
+    let grace = Instant::now() + Duration::from_secs(2);
+    Output {
+        status,
+        stdout: joined(stdout, grace),
+        stderr: joined(stderr, grace),
+    }
+}
+
+fn joined(reader: thread::JoinHandle<String>, deadline: Instant) -> String {
+    while !reader.is_finished() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    if reader.is_finished() {
+        reader.join().unwrap_or_default()
+    } else {
+        "(output not collected: a process left running still holds the pipe)".to_owned()
+    }
+}
