@@ -1,22 +1,16 @@
-//! The contract between `#[traced]` and the runtime. Not public API.
+//! The contract between `#[traced]` and the runtime. Not public API: the
+//! macro expands into calls of these items only.
 
 use std::fmt::{Debug, Display};
-use std::future::Future;
 
 use opentelemetry::trace::SpanRef;
+use serde::Serialize;
 
-pub use crate::task::{Task, TaskMeta};
+pub use crate::capture::Captured;
+pub use crate::task::{Started, Task, TaskMeta, TaskStart};
+pub use opentelemetry::trace::SpanKind;
 
-/// Wraps a task body: the macro's only entry point.
-pub fn task<F, R>(meta: &'static TaskMeta, future: F, record: R) -> Task<F, R>
-where
-    F: Future,
-    R: FnOnce(&F::Output, &SpanRef<'_>),
-{
-    Task::new(meta, future, record)
-}
-
-/// The recorder for bodies that do not return a `Result`.
+/// The recorder for bodies whose outcome is not recorded.
 pub fn no_outcome<T>(_: &T, _: &SpanRef<'_>) {}
 
 /// Strips the macro's marker function from a `type_name` path, leaving the
@@ -33,16 +27,22 @@ pub fn record_error(span: &SpanRef<'_>, error: Described) {
     crate::task::record_exception(span, error.type_name, error.message);
 }
 
+/// Records the return value (`ret`).
+pub fn record_output(span: &SpanRef<'_>, value: Option<Captured>) {
+    crate::task::record_output(span, value);
+}
+
 /// An error's type and message, however much of it can be described.
 pub struct Described {
     type_name: &'static str,
     message: String,
 }
 
-/// Borrowed error, described through the best trait it implements (autoref
-/// specialisation: `(&&&Wrap(e)).describe()` picks `Error`, then `Display`,
-/// then `Debug`, then only the type name).
-pub struct Wrap<'a, E>(pub &'a E);
+/// A borrowed value, turned into what the macro needs through the best
+/// trait it implements (autoref specialisation: the receiver with the most
+/// references wins, so `(&&&&Wrap(e)).describe()` tries `Error`, `Display`,
+/// `Debug`, then the type name).
+pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 
 pub trait ViaError {
     fn describe(&self) -> Described;
@@ -57,7 +57,14 @@ pub trait ViaTypeName {
     fn describe(&self) -> Described;
 }
 
-impl<E: std::error::Error> ViaError for &&&Wrap<'_, E> {
+fn described<E: ?Sized>(message: String) -> Described {
+    Described {
+        type_name: std::any::type_name::<E>(),
+        message,
+    }
+}
+
+impl<E: std::error::Error + ?Sized> ViaError for &&&Wrap<'_, E> {
     fn describe(&self) -> Described {
         let mut message = self.0.to_string();
         let mut source = self.0.source();
@@ -66,36 +73,85 @@ impl<E: std::error::Error> ViaError for &&&Wrap<'_, E> {
             message.push_str(&cause.to_string());
             source = cause.source();
         }
-        Described {
-            type_name: std::any::type_name::<E>(),
-            message,
-        }
+        described::<E>(message)
     }
 }
 
-impl<E: Display> ViaDisplay for &&Wrap<'_, E> {
+impl<E: Display + ?Sized> ViaDisplay for &&Wrap<'_, E> {
     fn describe(&self) -> Described {
-        Described {
-            type_name: std::any::type_name::<E>(),
-            message: self.0.to_string(),
-        }
+        described::<E>(self.0.to_string())
     }
 }
 
-impl<E: Debug> ViaDebug for &Wrap<'_, E> {
+impl<E: Debug + ?Sized> ViaDebug for &Wrap<'_, E> {
     fn describe(&self) -> Described {
-        Described {
-            type_name: std::any::type_name::<E>(),
-            message: format!("{:?}", self.0),
-        }
+        described::<E>(format!("{:?}", self.0))
     }
 }
 
-impl<E> ViaTypeName for Wrap<'_, E> {
+impl<E: ?Sized> ViaTypeName for Wrap<'_, E> {
     fn describe(&self) -> Described {
-        Described {
-            type_name: std::any::type_name::<E>(),
-            message: std::any::type_name::<E>().to_owned(),
-        }
+        described::<E>(std::any::type_name::<E>().to_owned())
+    }
+}
+
+/// How a value is captured when it is not `Serialize`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Only `Serialize` values are captured.
+    Json,
+    /// Others are captured through `Debug`.
+    Debug,
+}
+
+/// Captures a value: `(&&&Wrap(v)).capture(mode)` uses `Serialize` when the
+/// type has it, else `Debug` in [`Mode::Debug`], else nothing.
+pub trait CaptureSerialize {
+    fn capture(&self, mode: Mode) -> Option<Captured>;
+}
+pub trait CaptureDebug {
+    fn capture(&self, mode: Mode) -> Option<Captured>;
+}
+pub trait CaptureNothing {
+    fn capture(&self, mode: Mode) -> Option<Captured>;
+}
+
+impl<T: Serialize + ?Sized> CaptureSerialize for &&Wrap<'_, T> {
+    fn capture(&self, _: Mode) -> Option<Captured> {
+        Some(match serde_json::to_value(self.0) {
+            Ok(json) => Captured::Json(json),
+            Err(err) => Captured::Text(format!("<not serializable: {err}>")),
+        })
+    }
+}
+
+impl<T: Debug + ?Sized> CaptureDebug for &Wrap<'_, T> {
+    fn capture(&self, mode: Mode) -> Option<Captured> {
+        (mode == Mode::Debug).then(|| Captured::Text(format!("{:?}", self.0)))
+    }
+}
+
+impl<T: ?Sized> CaptureNothing for Wrap<'_, T> {
+    fn capture(&self, _: Mode) -> Option<Captured> {
+        None
+    }
+}
+
+/// `%expr`: a value through `Display`.
+pub fn display<T: Display + ?Sized>(value: &T) -> Captured {
+    Captured::Text(value.to_string())
+}
+
+/// `?expr`: a value through `Debug`.
+pub fn debug<T: Debug + ?Sized>(value: &T) -> Captured {
+    Captured::Text(format!("{value:?}"))
+}
+
+/// A field value with no sigil: `Serialize`, else `Debug`; a type with
+/// neither is a compile error naming the missing trait.
+pub fn field<T: Serialize + ?Sized>(value: &T) -> Captured {
+    match serde_json::to_value(value) {
+        Ok(json) => Captured::Json(json),
+        Err(err) => Captured::Text(format!("<not serializable: {err}>")),
     }
 }

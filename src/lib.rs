@@ -31,8 +31,10 @@
 
 #![warn(missing_docs)]
 
+pub mod capture;
 mod context;
 mod run;
+mod span;
 mod task;
 
 pub mod propagation;
@@ -48,4 +50,5 @@ pub use context::{
 };
 pub use flowtrace_macros::traced;
 pub use run::{DEFAULT_RUN_NAME, Run, RunBuilder, RunFuture, with_runcontext};
-pub use task::{CODE_FUNCTION_NAME, TASK_CANCELLED, TASK_NAME, Task};
+pub use span::{CurrentSpan, current_span};
+pub use task::{CODE_FUNCTION_NAME, IntoLinks, IntoParent, TASK_CANCELLED, TASK_NAME, Task};

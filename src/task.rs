@@ -1,19 +1,23 @@
-//! The task span future (hot path): start the span on first poll, make it and
-//! the child map current on every poll, end it on completion, panic or drop.
+//! The task span (hot path): start the span where the task is first polled,
+//! make it and the child map current on every poll, end it on completion,
+//! panic or drop.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::task::Poll;
 
 use opentelemetry::trace::{
-    Span as _, SpanBuilder, SpanKind, SpanRef, Status, TraceContextExt, Tracer, TracerProvider as _,
+    Link, Span as _, SpanBuilder, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer,
+    TracerProvider as _,
 };
 use opentelemetry::{Context, InstrumentationScope, KeyValue, global};
 
-use crate::context::{Frame, parent_context};
+use crate::capture::{self, CaptureConfig, Captured};
+use crate::context::{CustomContext, Frame, parent_context};
 
 /// The attribute naming the task.
 pub const TASK_NAME: &str = "flowtrace.task.name";
@@ -40,12 +44,16 @@ pub(crate) fn start_span(
     name: Cow<'static, str>,
     attributes: Vec<KeyValue>,
     parent: &Context,
-    mut frame: Frame,
+    frame: Frame,
 ) -> Context {
     let builder = SpanBuilder::from_name(name)
         .with_kind(SpanKind::Internal)
         .with_attributes(attributes);
     let span = tracer().build_with_context(builder, parent);
+    context_with(parent, span, frame)
+}
+
+fn context_with(parent: &Context, span: global::BoxedSpan, mut frame: Frame) -> Context {
     let sc = span.span_context().clone();
     if sc.is_valid() && frame.map.span_context() != Some(&sc) {
         frame.map = frame.map.with_span_context(sc);
@@ -101,12 +109,18 @@ impl Active {
         future: Pin<&mut F>,
         task: &mut std::task::Context<'_>,
     ) -> Poll<F::Output> {
-        let polled = {
+        self.call(|| future.poll(task))
+    }
+
+    /// Calls a synchronous body with this context current; a panic is
+    /// recorded like in [`poll`](Self::poll).
+    pub(crate) fn call<T>(&mut self, body: impl FnOnce() -> T) -> T {
+        let called = {
             let _guard = self.cx.clone().attach();
-            catch_unwind(AssertUnwindSafe(|| future.poll(task)))
+            catch_unwind(AssertUnwindSafe(body))
         };
-        match polled {
-            Ok(poll) => poll,
+        match called {
+            Ok(out) => out,
             Err(payload) => {
                 let span = self.cx.span();
                 record_exception(&span, "panic", panic_message(&*payload));
@@ -153,47 +167,16 @@ impl TaskMeta {
     pub fn name(&self) -> &'static str {
         self.name
     }
-
-    fn start(&'static self) -> Context {
-        Context::map_current(|cx| {
-            let frame = Frame::of(cx).cloned().unwrap_or_default();
-            let parent = parent_context(cx, &frame.map);
-            let parent = parent.as_ref().unwrap_or(cx);
-            let mut attributes = Vec::with_capacity(4);
-            attributes.push(KeyValue::new(TASK_NAME, self.name));
-            attributes.push(KeyValue::new(CODE_FUNCTION_NAME, (self.function)()));
-            if let Some(run) = frame.run_attributes() {
-                attributes.extend(run);
-            }
-            let frame = Frame {
-                task: Some(self.name),
-                ..frame
-            };
-            start_span(Cow::Borrowed(self.name), attributes, parent, frame)
-        })
-    }
 }
 
 pin_project_lite::pin_project! {
-    /// The future of a `#[traced]` call.
+    /// The future of a `#[traced]` call: the started span and the body.
     #[must_use = "futures do nothing unless polled"]
     pub struct Task<F, R> {
-        meta: &'static TaskMeta,
-        active: Option<Active>,
+        active: Active,
         record: Option<R>,
         #[pin]
         future: F,
-    }
-}
-
-impl<F, R> Task<F, R> {
-    pub(crate) fn new(meta: &'static TaskMeta, future: F, record: R) -> Self {
-        Self {
-            meta,
-            active: None,
-            record: Some(record),
-            future,
-        }
     }
 }
 
@@ -206,8 +189,7 @@ where
 
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let meta = *this.meta;
-        let active = this.active.get_or_insert_with(|| Active::new(meta.start()));
+        let active = this.active;
         let out = std::task::ready!(active.poll(this.future, task));
         if let Some(record) = this.record.take() {
             let span = active.context().span();
@@ -217,5 +199,277 @@ where
         }
         active.end();
         Poll::Ready(out)
+    }
+}
+
+/// What can be an explicit parent (`#[traced(parent = ..)]`): a [`Context`],
+/// a [`SpanContext`], a carrier map (its `traceparent`), or `None` for a root.
+pub trait IntoParent {
+    /// The context to parent the span on.
+    fn into_parent(self) -> Context;
+}
+
+impl IntoParent for Context {
+    fn into_parent(self) -> Context {
+        self
+    }
+}
+
+impl IntoParent for &Context {
+    fn into_parent(self) -> Context {
+        self.clone()
+    }
+}
+
+impl IntoParent for SpanContext {
+    fn into_parent(self) -> Context {
+        (&self).into_parent()
+    }
+}
+
+impl IntoParent for &SpanContext {
+    fn into_parent(self) -> Context {
+        if self.is_valid() {
+            Context::new().with_remote_span_context(self.clone())
+        } else {
+            Context::new()
+        }
+    }
+}
+
+impl IntoParent for &CustomContext {
+    fn into_parent(self) -> Context {
+        crate::propagation::extract_with_context(&Context::new(), self)
+    }
+}
+
+impl IntoParent for CustomContext {
+    fn into_parent(self) -> Context {
+        (&self).into_parent()
+    }
+}
+
+impl IntoParent for &HashMap<String, String> {
+    fn into_parent(self) -> Context {
+        crate::propagation::extract_with_context(&Context::new(), self)
+    }
+}
+
+impl IntoParent for HashMap<String, String> {
+    fn into_parent(self) -> Context {
+        (&self).into_parent()
+    }
+}
+
+impl<T: IntoParent> IntoParent for Option<T> {
+    fn into_parent(self) -> Context {
+        self.map_or_else(Context::new, IntoParent::into_parent)
+    }
+}
+
+/// What `#[traced(follows_from = ..)]` links to: one or many span contexts,
+/// contexts or carrier maps; invalid ones are skipped.
+pub trait IntoLinks {
+    /// Appends the links to `links`.
+    fn push_links(self, links: &mut Vec<Link>);
+}
+
+impl<T: IntoParent> IntoLinks for T {
+    fn push_links(self, links: &mut Vec<Link>) {
+        let cx = self.into_parent();
+        let sc = cx.span().span_context().clone();
+        if sc.is_valid() {
+            links.push(Link::with_context(sc));
+        }
+    }
+}
+
+impl<T: IntoParent> IntoLinks for Vec<T> {
+    fn push_links(self, links: &mut Vec<Link>) {
+        self.into_iter().for_each(|item| item.push_links(links));
+    }
+}
+
+impl<T: IntoParent, const N: usize> IntoLinks for [T; N] {
+    fn push_links(self, links: &mut Vec<Link>) {
+        self.into_iter().for_each(|item| item.push_links(links));
+    }
+}
+
+/// The options of one `#[traced]` call, set before its span starts.
+pub struct TaskStart {
+    meta: &'static TaskMeta,
+    kind: SpanKind,
+    parent: Option<Context>,
+    links: Vec<Link>,
+    new_trace: bool,
+}
+
+impl TaskStart {
+    /// Defaults: kind internal, parent from the map / current context.
+    pub fn new(meta: &'static TaskMeta) -> Self {
+        Self {
+            meta,
+            kind: SpanKind::Internal,
+            parent: None,
+            links: Vec::new(),
+            new_trace: false,
+        }
+    }
+
+    /// The span kind.
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// An explicit parent, overriding the map.
+    pub fn parent(mut self, parent: impl IntoParent) -> Self {
+        self.parent = Some(parent.into_parent());
+        self
+    }
+
+    /// Links to other spans.
+    pub fn follows_from(mut self, links: impl IntoLinks) -> Self {
+        links.push_links(&mut self.links);
+        self
+    }
+
+    /// Starts a new trace, linking the parent it would have had.
+    pub fn new_trace(mut self) -> Self {
+        self.new_trace = true;
+        self
+    }
+
+    /// Starts the span (on the current thread's context).
+    pub fn start(self) -> Started {
+        let Self {
+            meta,
+            kind,
+            parent,
+            mut links,
+            new_trace,
+        } = self;
+        Context::map_current(|cx| {
+            let frame = Frame::of(cx).cloned().unwrap_or_default();
+            let parent = match parent {
+                Some(explicit) => explicit,
+                None => parent_context(cx, &frame.map).unwrap_or_else(|| cx.clone()),
+            };
+            let parent = if new_trace {
+                let sc = parent.span().span_context().clone();
+                if sc.is_valid() {
+                    links.push(Link::with_context(sc));
+                }
+                Context::new()
+            } else {
+                parent
+            };
+            let mut attributes = Vec::with_capacity(4);
+            attributes.push(KeyValue::new(TASK_NAME, meta.name));
+            attributes.push(KeyValue::new(CODE_FUNCTION_NAME, (meta.function)()));
+            if let Some(run) = frame.run_attributes() {
+                attributes.extend(run);
+            }
+            let mut builder = SpanBuilder::from_name(meta.name)
+                .with_kind(kind)
+                .with_attributes(attributes);
+            if !links.is_empty() {
+                builder = builder.with_links(links);
+            }
+            let span = tracer().build_with_context(builder, &parent);
+            Started {
+                recording: span.is_recording(),
+                span,
+                parent,
+                frame: Frame {
+                    task: Some(meta.name),
+                    ..frame
+                },
+                config: None,
+            }
+        })
+    }
+}
+
+/// A started task span, before its body runs: the macro records fields and
+/// inputs on it (only when it records), then runs the body.
+pub struct Started {
+    span: global::BoxedSpan,
+    parent: Context,
+    frame: Frame,
+    recording: bool,
+    config: Option<Arc<CaptureConfig>>,
+}
+
+impl Started {
+    /// Whether the span records (sampled and a provider installed).
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    fn config(&mut self) -> Arc<CaptureConfig> {
+        self.config.get_or_insert_with(capture::config).clone()
+    }
+
+    /// Records `fields(key = value)`.
+    pub fn field(&mut self, key: &'static str, value: Captured) {
+        let config = self.config();
+        self.span
+            .set_attribute(capture::attribute(key.to_owned(), value, &[], &config));
+    }
+
+    /// Records an argument as `flowtrace.input.<name>`; `redact` lists dotted
+    /// paths inside it to hide (`""` hides it whole).
+    pub fn input(&mut self, name: &'static str, value: Option<Captured>, redact: &[&str]) {
+        if let Some(value) = value {
+            let config = self.config();
+            let key = format!("{}{name}", capture::INPUT_PREFIX);
+            self.span
+                .set_attribute(capture::attribute(key, value, redact, &config));
+        }
+    }
+
+    /// Runs an async body under the span.
+    pub fn task<F, R>(self, future: F, record: R) -> Task<F, R>
+    where
+        F: Future,
+        R: FnOnce(&F::Output, &SpanRef<'_>),
+    {
+        Task {
+            active: Active::new(context_with(&self.parent, self.span, self.frame)),
+            record: Some(record),
+            future,
+        }
+    }
+
+    /// Runs a synchronous body under the span (`#[traced]` on a plain `fn`).
+    pub fn run_sync<T, R>(self, body: impl FnOnce() -> T, record: R) -> T
+    where
+        R: FnOnce(&T, &SpanRef<'_>),
+    {
+        let mut active = Active::new(context_with(&self.parent, self.span, self.frame));
+        let out = active.call(body);
+        {
+            let span = active.context().span();
+            if span.is_recording() {
+                record(&out, &span);
+            }
+        }
+        active.end();
+        out
+    }
+}
+
+/// Records the return value as `flowtrace.output`.
+pub(crate) fn record_output(span: &SpanRef<'_>, value: Option<Captured>) {
+    if let Some(value) = value {
+        let config = capture::config();
+        span.set_attribute(capture::attribute(
+            capture::OUTPUT.to_owned(),
+            value,
+            &[],
+            &config,
+        ));
     }
 }

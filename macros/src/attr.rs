@@ -1,47 +1,309 @@
-//! Parsing `#[traced(...)]` options.
+//! Parsing `#[traced(...)]` options, with the `tracing::instrument` syntax.
 
-use proc_macro::TokenStream;
-use syn::parse::Parser;
-use syn::{LitStr, Path};
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, LitStr, Path, Token, parenthesized};
 
-const ACCEPTED: &str = "accepted options are `name = \"...\"` and `crate = path`";
+pub(crate) const ACCEPTED: &str = "accepted options: `name = \"...\"`, `kind = internal|server|client|producer|consumer`, \
+`skip(arg, ...)`, `skip_all`, `fields(key = expr, key.nested = %expr, key = ?expr)`, `ret`, `err`, \
+`parent = expr`, `follows_from = expr`, `new_trace`, `capture = json|debug`, `redact(arg, arg.field.path)`, `crate = path`";
+
+pub(crate) const KINDS: [&str; 5] = ["internal", "server", "client", "producer", "consumer"];
+
+mod kw {
+    syn::custom_keyword!(name);
+    syn::custom_keyword!(kind);
+    syn::custom_keyword!(skip);
+    syn::custom_keyword!(skip_all);
+    syn::custom_keyword!(fields);
+    syn::custom_keyword!(ret);
+    syn::custom_keyword!(err);
+    syn::custom_keyword!(parent);
+    syn::custom_keyword!(follows_from);
+    syn::custom_keyword!(new_trace);
+    syn::custom_keyword!(capture);
+    syn::custom_keyword!(redact);
+}
+
+/// How a value is formatted: by the default rule, or forced.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Default,
+    Debug,
+    Display,
+}
+
+/// `%` (Display), `?` (Debug) or nothing before a field value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sigil {
+    None,
+    Display,
+    Debug,
+}
+
+pub(crate) struct Field {
+    pub(crate) key: String,
+    pub(crate) sigil: Sigil,
+    pub(crate) value: Expr,
+}
+
+/// A dotted path: `arg` or `arg.field.sub`.
+pub(crate) struct DottedPath {
+    pub(crate) head: Ident,
+    pub(crate) rest: Vec<Ident>,
+}
+
+impl DottedPath {
+    pub(crate) fn tail(&self) -> String {
+        self.rest.iter().map(unraw).collect::<Vec<_>>().join(".")
+    }
+}
+
+pub(crate) fn unraw(ident: &Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").unwrap_or(&s).to_owned()
+}
+
+impl Parse for DottedPath {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let head = input.call(Ident::parse_any_ident)?;
+        let mut rest = Vec::new();
+        while input.peek(Token![.]) {
+            input.parse::<Token![.]>()?;
+            rest.push(input.call(Ident::parse_any_ident)?);
+        }
+        Ok(Self { head, rest })
+    }
+}
+
+trait ParseAnyIdent {
+    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Ident>;
+}
+
+impl ParseAnyIdent for Ident {
+    fn parse_any_ident(input: ParseStream<'_>) -> syn::Result<Ident> {
+        syn::ext::IdentExt::parse_any(input)
+    }
+}
+
+impl Parse for Field {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let key = if input.peek(LitStr) {
+            input.parse::<LitStr>()?.value()
+        } else {
+            let path: DottedPath = input.parse()?;
+            std::iter::once(unraw(&path.head))
+                .chain(path.rest.iter().map(unraw))
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        if !input.peek(Token![=]) {
+            return Err(input.error(format!(
+                "field `{key}` needs a value: `{key} = expr`, `{key} = %expr` (Display) or `{key} = ?expr` (Debug)"
+            )));
+        }
+        input.parse::<Token![=]>()?;
+        let sigil = if input.peek(Token![%]) {
+            input.parse::<Token![%]>()?;
+            Sigil::Display
+        } else if input.peek(Token![?]) {
+            input.parse::<Token![?]>()?;
+            Sigil::Debug
+        } else {
+            Sigil::None
+        };
+        let value = input.parse()?;
+        Ok(Self { key, sigil, value })
+    }
+}
 
 /// The parsed options.
 #[derive(Default)]
 pub(crate) struct Args {
     pub(crate) name: Option<LitStr>,
     pub(crate) krate: Option<Path>,
+    pub(crate) kind: Option<Ident>,
+    pub(crate) skip: Vec<Ident>,
+    pub(crate) skip_all: Option<Span>,
+    pub(crate) fields: Vec<Field>,
+    pub(crate) ret: Option<Format>,
+    pub(crate) err: Option<Format>,
+    pub(crate) parent: Option<Expr>,
+    pub(crate) follows_from: Option<Expr>,
+    pub(crate) new_trace: Option<Span>,
+    pub(crate) capture: Option<Ident>,
+    pub(crate) redact: Vec<DottedPath>,
 }
 
-pub(crate) fn parse(args: TokenStream) -> syn::Result<Args> {
-    let mut out = Args::default();
-    let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("name") {
-            if out.name.is_some() {
-                return Err(meta.error("duplicate option `name`"));
+fn duplicate<T>(slot: &Option<T>, span: Span, name: &str) -> syn::Result<()> {
+    match slot {
+        Some(_) => Err(syn::Error::new(span, format!("duplicate option `{name}`"))),
+        None => Ok(()),
+    }
+}
+
+fn parse_format(input: ParseStream<'_>, option: &str) -> syn::Result<Format> {
+    if !input.peek(syn::token::Paren) {
+        return Ok(Format::Default);
+    }
+    let content;
+    parenthesized!(content in input);
+    let ident: Ident = content.parse()?;
+    match ident.to_string().as_str() {
+        "Debug" => Ok(Format::Debug),
+        "Display" => Ok(Format::Display),
+        other => Err(syn::Error::new(
+            ident.span(),
+            format!(
+                "`{option}({other})` is not a format: use `{option}`, `{option}(Debug)` or `{option}(Display)`"
+            ),
+        )),
+    }
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut args = Args::default();
+        while !input.is_empty() {
+            let lookahead = input.lookahead1();
+            let span = input.span();
+            if lookahead.peek(kw::name) {
+                input.parse::<kw::name>()?;
+                duplicate(&args.name, span, "name")?;
+                input.parse::<Token![=]>()?;
+                let lit: LitStr = input.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "`name` takes a string literal: `name = \"...\"`")
+                })?;
+                if lit.value().is_empty() {
+                    return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
+                }
+                args.name = Some(lit);
+            } else if lookahead.peek(Token![crate]) {
+                input.parse::<Token![crate]>()?;
+                duplicate(&args.krate, span, "crate")?;
+                input.parse::<Token![=]>()?;
+                args.krate = Some(input.parse()?);
+            } else if lookahead.peek(kw::kind) {
+                input.parse::<kw::kind>()?;
+                duplicate(&args.kind, span, "kind")?;
+                input.parse::<Token![=]>()?;
+                let kind: Ident = input.parse()?;
+                if !KINDS.contains(&kind.to_string().as_str()) {
+                    return Err(syn::Error::new(
+                        kind.span(),
+                        format!(
+                            "unknown span kind `{kind}`: accepted kinds are {}",
+                            KINDS.join(", ")
+                        ),
+                    ));
+                }
+                args.kind = Some(kind);
+            } else if lookahead.peek(kw::skip_all) {
+                input.parse::<kw::skip_all>()?;
+                duplicate(&args.skip_all, span, "skip_all")?;
+                args.skip_all = Some(span);
+            } else if lookahead.peek(kw::skip) {
+                input.parse::<kw::skip>()?;
+                if !args.skip.is_empty() {
+                    return Err(syn::Error::new(
+                        span,
+                        "duplicate option `skip`: list all arguments in one `skip(a, b)`",
+                    ));
+                }
+                let content;
+                parenthesized!(content in input);
+                let list = Punctuated::<Ident, Token![,]>::parse_terminated_with(
+                    &content,
+                    Ident::parse_any_ident,
+                )?;
+                if list.is_empty() {
+                    return Err(syn::Error::new(
+                        span,
+                        "`skip()` needs at least one argument name",
+                    ));
+                }
+                args.skip = list.into_iter().collect();
+            } else if lookahead.peek(kw::fields) {
+                input.parse::<kw::fields>()?;
+                if !args.fields.is_empty() {
+                    return Err(syn::Error::new(
+                        span,
+                        "duplicate option `fields`: list all fields in one `fields(..)`",
+                    ));
+                }
+                let content;
+                parenthesized!(content in input);
+                let list = Punctuated::<Field, Token![,]>::parse_terminated(&content)?;
+                args.fields = list.into_iter().collect();
+            } else if lookahead.peek(kw::ret) {
+                input.parse::<kw::ret>()?;
+                duplicate(&args.ret, span, "ret")?;
+                args.ret = Some(parse_format(input, "ret")?);
+            } else if lookahead.peek(kw::err) {
+                input.parse::<kw::err>()?;
+                duplicate(&args.err, span, "err")?;
+                args.err = Some(parse_format(input, "err")?);
+            } else if lookahead.peek(kw::parent) {
+                input.parse::<kw::parent>()?;
+                duplicate(&args.parent, span, "parent")?;
+                input.parse::<Token![=]>()?;
+                args.parent = Some(input.parse()?);
+            } else if lookahead.peek(kw::follows_from) {
+                input.parse::<kw::follows_from>()?;
+                duplicate(&args.follows_from, span, "follows_from")?;
+                input.parse::<Token![=]>()?;
+                args.follows_from = Some(input.parse()?);
+            } else if lookahead.peek(kw::new_trace) {
+                input.parse::<kw::new_trace>()?;
+                duplicate(&args.new_trace, span, "new_trace")?;
+                args.new_trace = Some(span);
+            } else if lookahead.peek(kw::capture) {
+                input.parse::<kw::capture>()?;
+                duplicate(&args.capture, span, "capture")?;
+                input.parse::<Token![=]>()?;
+                let mode: Ident = input.parse()?;
+                if mode != "json" && mode != "debug" {
+                    return Err(syn::Error::new(
+                        mode.span(),
+                        format!(
+                            "unknown capture mode `{mode}`: accepted are `capture = json` (Serialize only, the default) and `capture = debug` (Debug for the rest)"
+                        ),
+                    ));
+                }
+                args.capture = Some(mode);
+            } else if lookahead.peek(kw::redact) {
+                input.parse::<kw::redact>()?;
+                let content;
+                parenthesized!(content in input);
+                let list = Punctuated::<DottedPath, Token![,]>::parse_terminated(&content)?;
+                args.redact.extend(list);
+            } else if input.peek(syn::Ident) || input.peek(Token![crate]) {
+                let ident = input.call(Ident::parse_any_ident)?;
+                return Err(syn::Error::new(
+                    ident.span(),
+                    format!("unknown option `{ident}`: {ACCEPTED}"),
+                ));
+            } else {
+                return Err(lookahead.error());
             }
-            let lit: LitStr = meta.value()?.parse().map_err(|e| {
-                syn::Error::new(e.span(), "`name` takes a string literal: `name = \"...\"`")
-            })?;
-            if lit.value().is_empty() {
-                return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
+            if input.is_empty() {
+                break;
             }
-            out.name = Some(lit);
-            Ok(())
-        } else if meta.path.is_ident("crate") {
-            if out.krate.is_some() {
-                return Err(meta.error("duplicate option `crate`"));
-            }
-            out.krate = Some(meta.value()?.parse()?);
-            Ok(())
-        } else {
-            let name = meta
-                .path
-                .get_ident()
-                .map_or_else(|| "this option".to_owned(), |i| format!("`{i}`"));
-            Err(meta.error(format!("unknown option {name}: {ACCEPTED}")))
+            input.parse::<Token![,]>()?;
         }
-    });
-    parser.parse(args)?;
-    Ok(out)
+        if let (Some(skip_all), false) = (args.skip_all, args.skip.is_empty()) {
+            return Err(syn::Error::new(
+                skip_all,
+                "`skip_all` and `skip(..)` conflict: use one of them",
+            ));
+        }
+        if let (Some(new_trace), Some(_)) = (args.new_trace, &args.parent) {
+            return Err(syn::Error::new(
+                new_trace,
+                "`new_trace` and `parent` conflict: a new trace has no parent (its would-be parent becomes a link)",
+            ));
+        }
+        Ok(args)
+    }
 }

@@ -18,7 +18,7 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
     let item2: proc_macro2::TokenStream = item.clone().into();
-    let args = match attr::parse(args) {
+    let args = match syn::parse::<attr::Args>(args) {
         Ok(args) => args,
         Err(err) => return expand::with_error(err, item2).into(),
     };

@@ -1,0 +1,6 @@
+struct Opaque;
+
+#[flowtrace::traced(fields(value = Opaque))]
+async fn task() {}
+
+fn main() {}

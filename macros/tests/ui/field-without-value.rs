@@ -1,0 +1,4 @@
+#[flowtrace::traced(fields(user.id))]
+async fn task() {}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[flowtrace::traced(parent = None::<opentelemetry::Context>, new_trace)]
+async fn task() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[flowtrace::traced(skip(user), redact(user.password))]
+async fn task(user: String) {
+    let _ = user;
+}
+
+fn main() {}

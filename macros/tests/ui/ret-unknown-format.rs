@@ -1,0 +1,6 @@
+#[flowtrace::traced(ret(Json))]
+async fn task() -> u8 {
+    1
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[flowtrace::traced(capture = yaml)]
+async fn task() {}
+
+fn main() {}

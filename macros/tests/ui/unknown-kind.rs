@@ -1,0 +1,4 @@
+#[flowtrace::traced(kind = servr)]
+async fn task() {}
+
+fn main() {}

@@ -1,0 +1,129 @@
+//! The OpenTelemetry span API for the task that is running: the task span
+//! while its body is polled, or whatever span is current elsewhere.
+
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::borrow::Cow;
+use std::error::Error;
+
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+/// The current span: inside a `#[traced]` task, the task's span.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+///
+/// #[flowtrace::traced]
+/// async fn fetch(url: String) -> usize {
+///     let span = flowtrace::current_span();
+///     span.set_attribute(KeyValue::new("http.url", url.clone()));
+///     span.add_event("cache miss", vec![KeyValue::new("cache.key", url)]);
+///     if span.is_recording() {
+///         span.set_attribute(KeyValue::new("expensive", format!("{:?}", span.span_context())));
+///     }
+///     200
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() { fetch("u".into()).await; }
+/// ```
+pub fn current_span() -> CurrentSpan {
+    CurrentSpan {
+        cx: Context::current(),
+    }
+}
+
+/// A handle on the span that was current when [`current_span`] was called.
+#[derive(Debug, Clone)]
+pub struct CurrentSpan {
+    cx: Context,
+}
+
+impl CurrentSpan {
+    /// Whether the span records (a no-op otherwise: nothing is formatted).
+    pub fn is_recording(&self) -> bool {
+        self.cx.span().is_recording()
+    }
+
+    /// The span's identity.
+    pub fn span_context(&self) -> SpanContext {
+        self.cx.span().span_context().clone()
+    }
+
+    /// Sets one attribute.
+    ///
+    /// ```
+    /// flowtrace::current_span().set_attribute(opentelemetry::KeyValue::new("rows", 3));
+    /// ```
+    pub fn set_attribute(&self, attribute: KeyValue) {
+        self.cx.span().set_attribute(attribute);
+    }
+
+    /// Sets several attributes.
+    ///
+    /// ```
+    /// use opentelemetry::KeyValue;
+    /// flowtrace::current_span().set_attributes([KeyValue::new("a", 1), KeyValue::new("b", "x")]);
+    /// ```
+    pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
+        self.cx.span().set_attributes(attributes);
+    }
+
+    /// Adds an event.
+    ///
+    /// ```
+    /// flowtrace::current_span().add_event("retrying", vec![]);
+    /// ```
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        self.cx.span().add_event(name, attributes);
+    }
+
+    /// Sets the status (`Ok` is final; `Error` carries a description).
+    ///
+    /// ```
+    /// use opentelemetry::trace::Status;
+    /// flowtrace::current_span().set_status(Status::error("upstream down"));
+    /// ```
+    pub fn set_status(&self, status: Status) {
+        self.cx.span().set_status(status);
+    }
+
+    /// Renames the span.
+    ///
+    /// ```
+    /// flowtrace::current_span().update_name("fetch /users");
+    /// ```
+    pub fn update_name(&self, name: impl Into<Cow<'static, str>>) {
+        self.cx.span().update_name(name);
+    }
+
+    /// Records an error as an `exception` event (`exception.type`,
+    /// `exception.message` with its source chain, and `exception.stacktrace`
+    /// when `RUST_BACKTRACE` enables capture) and sets status Error.
+    ///
+    /// ```
+    /// let err = std::io::Error::other("disk full");
+    /// flowtrace::current_span().record_exception(&err);
+    /// ```
+    pub fn record_exception<E: Error + ?Sized>(&self, error: &E) {
+        let span = self.cx.span();
+        if !span.is_recording() {
+            return;
+        }
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let mut attributes = vec![
+            KeyValue::new("exception.type", std::any::type_name::<E>()),
+            KeyValue::new("exception.message", message.clone()),
+        ];
+        let backtrace = Backtrace::capture();
+        if backtrace.status() == BacktraceStatus::Captured {
+            attributes.push(KeyValue::new("exception.stacktrace", backtrace.to_string()));
+        }
+        span.add_event("exception", attributes);
+        span.set_status(Status::error(message));
+    }
+}

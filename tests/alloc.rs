@@ -1,0 +1,94 @@
+//! The options of `#[traced]` (input capture, fields, ret, redaction) add no
+//! allocation to a task call whose span does not record: everything they do
+//! sits behind `is_recording()`.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use flowtrace::traced;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[derive(serde::Serialize, Debug, Clone)]
+struct Query {
+    text: String,
+    password: String,
+}
+
+#[traced(skip_all)]
+async fn plain(q: Query) -> Query {
+    q
+}
+
+#[traced(ret, capture = debug, redact(q.text), fields(user = %q.text, len = q.text.len()))]
+async fn optioned(q: Query) -> Query {
+    q
+}
+
+fn allocations_of<F: std::future::Future>(
+    rt: &tokio::runtime::Runtime,
+    make: impl Fn() -> F,
+) -> usize {
+    let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+    let scope = || flowtrace::custom_context([("traceparent", unsampled)]);
+    // Warm up lazies (tracer scope, thread-locals) first.
+    rt.block_on(scope().scope(make()));
+    let before = ALLOCATIONS.with(Cell::get);
+    rt.block_on(scope().scope(make()));
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn options_add_no_allocation_when_the_span_does_not_record() {
+    common::exporter();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let q = Query {
+        text: "t".repeat(100),
+        password: "p".into(),
+    };
+    let plain_allocs = allocations_of(&rt, || plain(q.clone()));
+    let optioned_allocs = allocations_of(&rt, || optioned(q.clone()));
+    eprintln!("allocations per unsampled task call (incl. its scope): {plain_allocs}");
+    assert_eq!(
+        plain_allocs, optioned_allocs,
+        "unsampled: options cost no allocation"
+    );
+    // And they do when the span records, so the comparison can tell.
+    let sampled = |f: fn(Query) -> _| {
+        let before = ALLOCATIONS.with(Cell::get);
+        rt.block_on(flowtrace::with_runcontext().run(f(q.clone())));
+        ALLOCATIONS.with(Cell::get) - before
+    };
+    let plain_sampled = sampled(|q| {
+        Box::pin(plain(q)) as std::pin::Pin<Box<dyn std::future::Future<Output = Query>>>
+    });
+    let optioned_sampled = sampled(|q| {
+        Box::pin(optioned(q)) as std::pin::Pin<Box<dyn std::future::Future<Output = Query>>>
+    });
+    assert!(
+        optioned_sampled > plain_sampled,
+        "{optioned_sampled} vs {plain_sampled}"
+    );
+}

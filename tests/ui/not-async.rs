@@ -1,6 +1,0 @@
-#[flowtrace::traced]
-fn plain() -> u32 {
-    1
-}
-
-fn main() {}
