@@ -8,13 +8,82 @@ mod expand;
 
 use proc_macro::TokenStream;
 
-/// Makes an `async fn` a flowtrace task: every call extracts its parent from
+/// Makes a function a flowtrace task: every call extracts its parent from
 /// the current `custom_context` (else the current OpenTelemetry context, else
-/// starts a root), starts a span, and polls the body with the span and the
-/// child map current.
+/// starts a root), starts a span, records its inputs, and runs the body with
+/// the span and the child map current — on every poll, on any thread.
 ///
-/// Options: `name = "..."` (span and task name; default the function's name),
-/// `crate = path` (where flowtrace is, for crates that re-export it).
+/// ```
+/// #[flowtrace::traced]
+/// async fn fetch(url: String) -> Result<u16, std::io::Error> {
+///     Ok(200)
+/// }
+/// ```
+///
+/// Goes on any `async fn` (free, `&self` / `&mut self` / `self: Arc<Self>`
+/// methods, generic, `impl Trait` arguments, trait impls, `#[async_trait]`
+/// impls), on a plain `fn` returning an `async` block (`impl Future`, the
+/// future is traced from its first poll), and on a plain synchronous `fn`
+/// (a span around the call).
+///
+/// Arguments are recorded as `flowtrace.input.<name>` through `Serialize`
+/// (JSON) — only when the span records, capped at 4 KiB per value, with keys
+/// such as `password` or `token` redacted at any depth (see
+/// `flowtrace::capture`). An `Err` return sets status Error and adds an
+/// `exception` event; a panic does the same and keeps unwinding.
+///
+/// # Options
+///
+/// The syntax of `tracing::instrument`:
+///
+/// | option | effect |
+/// |---|---|
+/// | `name = "..."` | span and task name (default: the function's name) |
+/// | `kind = internal\|server\|client\|producer\|consumer` | span kind (default `internal`) |
+/// | `skip(a, b)`, `skip_all` | leave arguments out of the capture |
+/// | `fields(key = expr, a.b = %expr, c = ?expr)` | extra attributes: `Serialize`, `%` Display, `?` Debug |
+/// | `ret`, `ret(Debug)`, `ret(Display)` | record the return value (the `Ok` value of a `Result`) as `flowtrace.output` |
+/// | `err`, `err(Debug)`, `err(Display)` | record `Err` (on by default when the return type is a `Result`; `err` makes a type alias count) |
+/// | `parent = expr` | explicit parent: a `Context`, `SpanContext`, `&CustomContext`, a carrier `&HashMap<String, String>`, or `None` for a root |
+/// | `follows_from = expr` | links: one of the above, or a `Vec`/array of them |
+/// | `new_trace` | start a new trace, linking the parent it would have had |
+/// | `capture = json\|debug` | `debug` also records non-`Serialize` arguments through `Debug` |
+/// | `redact(arg, arg.field.path)` | hide a whole argument or a path inside it |
+/// | `crate = path` | where flowtrace is, for crates that re-export it |
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// #[derive(serde::Serialize)]
+/// struct Login { user: String, pin: u32 }
+///
+/// #[flowtrace::traced(
+///     name = "auth.login",
+///     kind = server,
+///     skip(headers),
+///     redact(login.pin),
+///     fields(http.route = "/login", user = %login.user),
+///     ret,
+/// )]
+/// async fn login(login: Login, headers: HashMap<String, String>) -> Result<u64, std::io::Error> {
+///     Ok(42)
+/// }
+///
+/// #[flowtrace::traced(parent = &carrier, skip_all)]
+/// async fn continue_remote(carrier: HashMap<String, String>) {}
+///
+/// #[flowtrace::traced(new_trace, follows_from = links.clone())]
+/// async fn batch(links: Vec<opentelemetry::trace::SpanContext>) {}
+///
+/// #[flowtrace::traced(err(Debug))]
+/// fn synchronous(n: u32) -> Result<u32, String> {
+///     if n == 0 { Err("zero".into()) } else { Ok(n) }
+/// }
+/// ```
+///
+/// A misuse — an unknown or conflicting option, `skip` of an argument that
+/// does not exist, a declaration without a body — is a compile error that
+/// names the option and the accepted forms, pointing at the offending token.
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
     let item2: proc_macro2::TokenStream = item.clone().into();
