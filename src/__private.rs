@@ -11,7 +11,9 @@ pub use crate::task::{Started, Task, TaskMeta, TaskStart};
 pub use opentelemetry::trace::SpanKind;
 
 /// The recorder for bodies whose outcome is not recorded.
-pub fn no_outcome<T>(_: &T, _: &SpanRef<'_>) {}
+pub fn no_outcome<T>(_: &T, _: &SpanRef<'_>) -> bool {
+    false
+}
 
 /// Strips the macro's marker function from a `type_name` path, leaving the
 /// task function's fully qualified name.
@@ -22,9 +24,15 @@ pub fn function_name(marker_path: &'static str) -> &'static str {
     path.strip_suffix("::{{closure}}").unwrap_or(path)
 }
 
-/// Records an `Err` on the task span.
-pub fn record_error(span: &SpanRef<'_>, error: Described) {
+/// Records an `Err` on the task span; returns `true` (an error).
+pub fn record_error(span: &SpanRef<'_>, error: Described) -> bool {
     crate::task::record_exception(span, error.type_name, error.message);
+    true
+}
+
+/// An error's type and message, for retry events.
+pub fn failure(error: Described) -> (String, String) {
+    (error.type_name.to_owned(), error.message)
 }
 
 /// Records the return value (`ret`).
@@ -154,4 +162,83 @@ pub fn field<T: Serialize + ?Sized>(value: &T) -> Captured {
         Ok(json) => Captured::Json(json),
         Err(err) => Captured::Text(format!("<not serializable: {err}>")),
     }
+}
+
+pub use crate::lifecycle::{Backoff, Hooks, Policy, TaskTimeout, execute};
+
+/// Built from a [`TaskTimeout`] when an attempt runs out of time.
+#[diagnostic::on_unimplemented(
+    message = "`#[traced(timeout = ..)]` needs the task to return `Result<T, E>` with `E: From<flowtrace::TaskTimeout>`",
+    label = "`{Self}` cannot represent a timeout",
+    note = "add `impl From<flowtrace::TaskTimeout> for YourError`"
+)]
+pub trait FromTimeout {
+    fn from_timeout(timeout: TaskTimeout) -> Self;
+}
+
+impl<T, E: From<TaskTimeout>> FromTimeout for Result<T, E> {
+    fn from_timeout(timeout: TaskTimeout) -> Self {
+        Err(E::from(timeout))
+    }
+}
+
+/// The output of a timed-out attempt.
+pub fn timeout_output<R: FromTimeout>(timeout: TaskTimeout) -> R {
+    R::from_timeout(timeout)
+}
+
+/// An argument cloned for each attempt of a retried task.
+#[diagnostic::on_unimplemented(
+    message = "`#[traced(retries = ..)]` runs the body again, so every argument must be `Clone`; `{Self}` is not",
+    label = "not `Clone`",
+    note = "derive or implement `Clone`, pass a shared reference or an `Arc`, or drop `retries`"
+)]
+pub trait RetryArg {
+    fn retry_clone(&self) -> Self;
+}
+
+impl<T: Clone> RetryArg for T {
+    fn retry_clone(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// A fresh copy of an argument for the next attempt.
+pub fn retry_arg<T: RetryArg>(value: &T) -> T {
+    value.retry_clone()
+}
+
+/// The failure hook of a body that never fails.
+pub fn never_fails<T>(_: &T) -> Option<(String, String)> {
+    None
+}
+
+/// The cache hooks of a task without a cache key.
+pub fn no_store<T>(_: &T) -> Option<serde_json::Value> {
+    None
+}
+
+/// See [`no_store`].
+pub fn no_load<T>(_: serde_json::Value) -> Option<T> {
+    None
+}
+
+/// Caches a whole output.
+pub fn store_value<T: Serialize>(out: &T) -> Option<serde_json::Value> {
+    serde_json::to_value(out).ok()
+}
+
+/// Reads a whole output from the cache.
+pub fn load_value<T: serde::de::DeserializeOwned>(json: serde_json::Value) -> Option<T> {
+    serde_json::from_value(json).ok()
+}
+
+/// Caches the `Ok` value of a `Result` (errors are not cached).
+pub fn store_ok<T: Serialize, E>(out: &Result<T, E>) -> Option<serde_json::Value> {
+    out.as_ref().ok().and_then(|v| serde_json::to_value(v).ok())
+}
+
+/// Reads an `Ok` value from the cache.
+pub fn load_ok<T: serde::de::DeserializeOwned, E>(json: serde_json::Value) -> Option<Result<T, E>> {
+    serde_json::from_value(json).ok().map(Ok)
 }

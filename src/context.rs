@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Poll, ready};
 
 use opentelemetry::Context;
@@ -295,11 +296,51 @@ impl<'de> serde::Deserialize<'de> for CustomContext {
     }
 }
 
-/// Identity of a run, shared by every task of it.
-#[derive(Debug)]
+/// Identity and tallies of a run, shared by every task of it.
+#[derive(Debug, Default)]
 pub(crate) struct RunInfo {
     pub(crate) id: String,
     pub(crate) name: String,
+    /// Tasks started in the run.
+    pub(crate) tasks: AtomicU64,
+    /// Tasks that ended with an error.
+    pub(crate) errors: AtomicU64,
+    /// A task called directly by the run failed.
+    pub(crate) failed: AtomicBool,
+    /// Outputs of the checkpoint this run resumes (see `cache`).
+    pub(crate) resumed: BTreeMap<String, serde_json::Value>,
+    /// Outputs of this run's cached tasks.
+    pub(crate) checkpoint: Mutex<BTreeMap<String, serde_json::Value>>,
+}
+
+impl RunInfo {
+    pub(crate) fn new(id: String, name: String) -> Self {
+        Self {
+            id,
+            name,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn record(&self, key: &str, json: serde_json::Value) {
+        let mut checkpoint = self.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
+        checkpoint.insert(key.to_owned(), json);
+    }
+
+    pub(crate) fn task_failed(&self, top_level: bool) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if top_level {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The position of a task in a `flowtrace::map` fan-out, handed to the task
+/// started for it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MapItem {
+    pub(crate) index: usize,
+    pub(crate) queue_wait: std::time::Duration,
 }
 
 /// The one value a task keeps in the OpenTelemetry [`Context`].
@@ -308,6 +349,8 @@ pub(crate) struct Frame {
     pub(crate) map: CustomContext,
     pub(crate) run: Option<Arc<RunInfo>>,
     pub(crate) task: Option<&'static str>,
+    /// Set by `flowtrace::map` for the task it starts; not inherited.
+    pub(crate) item: Option<MapItem>,
 }
 
 impl Frame {

@@ -31,8 +31,11 @@
 
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod capture;
 mod context;
+mod lifecycle;
+mod map;
 mod run;
 mod span;
 mod task;
@@ -44,11 +47,23 @@ pub mod telemetry;
 #[allow(missing_docs)]
 pub mod __private;
 
+pub use cache::Checkpoint;
 pub use context::{
     CustomContext, RUN_ID, RUN_NAME, Scope, Scoped, TaskContext, ctx, custom_context, spawn,
     spawn_blocking,
 };
 pub use flowtrace_macros::traced;
-pub use run::{DEFAULT_RUN_NAME, Run, RunBuilder, RunFuture, with_runcontext};
+pub use lifecycle::{
+    Backoff, Policy, TASK_ATTEMPT, TASK_CACHED, TASK_REPLAYED, TASK_RETRIES, TASK_TIMEOUT,
+    TaskBuilder, TaskTimeout, task,
+};
+pub use map::{map, try_map};
+pub use run::{
+    DEFAULT_RUN_NAME, Run, RunBuilder, RunFuture, RunIdGenerator, RunStatus, trace_id_for,
+    with_runcontext,
+};
 pub use span::{CurrentSpan, current_span};
-pub use task::{CODE_FUNCTION_NAME, IntoLinks, IntoParent, TASK_CANCELLED, TASK_NAME, Task};
+pub use task::{
+    CODE_FUNCTION_NAME, IntoLinks, IntoParent, MAP_INDEX, QUEUE_WAIT_MS, TASK_CANCELLED, TASK_NAME,
+    Task,
+};

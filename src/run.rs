@@ -11,6 +11,13 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::IdGenerator;
 use opentelemetry_sdk::trace::RandomIdGenerator;
 
+use std::cell::Cell;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{SpanId, TraceId};
+
+use crate::cache::Checkpoint;
 use crate::context::{Frame, RUN_ID, RUN_NAME, RunInfo, scoped_context};
 use crate::propagation::{EnvCarrier, TRACEPARENT};
 use crate::task::{Active, start_span};
@@ -41,6 +48,9 @@ pub fn with_runcontext() -> RunBuilder {
 pub struct RunBuilder {
     pairs: Vec<(String, String)>,
     name: Option<String>,
+    run_id: Option<String>,
+    deterministic_trace_id: bool,
+    resume: Option<Checkpoint>,
 }
 
 impl RunBuilder {
@@ -63,6 +73,34 @@ impl RunBuilder {
         self
     }
 
+    /// Sets the run id (default: 16 random hex digits). Reusing an id makes
+    /// sense with [`deterministic_trace_id`](Self::deterministic_trace_id)
+    /// or [`resume`](Self::resume).
+    pub fn run_id(mut self, id: impl Into<String>) -> Self {
+        self.run_id = Some(id.into());
+        self
+    }
+
+    /// Derives the root trace id from the run id, so re-running or resuming
+    /// a run with the same id lands in the same trace. Needs a provider using
+    /// [`RunIdGenerator`] (`telemetry::init()` installs one); a run whose
+    /// carrier brings a parent keeps the parent's trace.
+    pub fn deterministic_trace_id(mut self, on: bool) -> Self {
+        self.deterministic_trace_id = on;
+        self
+    }
+
+    /// Resumes a run from its checkpoint: same run id, and tasks whose cache
+    /// key the checkpoint holds are replayed from it without running
+    /// (`flowtrace.task.replayed = true`).
+    pub fn resume(mut self, checkpoint: Checkpoint) -> Self {
+        if self.run_id.is_none() {
+            self.run_id = Some(checkpoint.run_id.clone());
+        }
+        self.resume = Some(checkpoint);
+        self
+    }
+
     /// Runs `future` as this run. The run starts when the returned future is
     /// first polled.
     pub fn run<F: Future>(self, future: F) -> RunFuture<F> {
@@ -78,6 +116,7 @@ struct Started {
     active: Active,
     run: Arc<RunInfo>,
     trace_id: String,
+    started: Instant,
 }
 
 fn new_run_id() -> String {
@@ -89,10 +128,15 @@ fn new_run_id() -> String {
 
 impl RunBuilder {
     fn start(self) -> Started {
-        let run = Arc::new(RunInfo {
-            id: new_run_id(),
-            name: self.name.unwrap_or_else(|| DEFAULT_RUN_NAME.to_owned()),
-        });
+        let mut info = RunInfo::new(
+            self.run_id.unwrap_or_else(new_run_id),
+            self.name.unwrap_or_else(|| DEFAULT_RUN_NAME.to_owned()),
+        );
+        if let Some(checkpoint) = self.resume {
+            info.resumed = checkpoint.outputs;
+        }
+        let run = Arc::new(info);
+        let deterministic = self.deterministic_trace_id;
         let cx = Context::map_current(|cx| {
             let mut pairs = self.pairs;
             let inherited = Frame::of(cx).is_some_and(|f| f.map.span_context().is_some());
@@ -117,6 +161,7 @@ impl RunBuilder {
                     KeyValue::new(RUN_ID, run.id.clone()),
                     KeyValue::new(RUN_NAME, run.name.clone()),
                 ];
+                let _next = deterministic.then(|| NextTraceId::set(trace_id_for(&run.id)));
                 start_span(Cow::Owned(run.name.clone()), attributes, &scoped, frame)
             }
         });
@@ -128,6 +173,7 @@ impl RunBuilder {
             active: Active::new(cx),
             run,
             trace_id,
+            started: Instant::now(),
         }
     }
 }
@@ -152,23 +198,57 @@ impl<F: Future> Future for RunFuture<F> {
             .started
             .get_or_insert_with(|| this.builder.take().unwrap_or_default().start());
         let output = std::task::ready!(started.active.poll(this.future, task));
+        let run = &started.run;
+        let status = if run.failed.load(Ordering::Relaxed) {
+            let span = started.active.context().span();
+            span.set_status(opentelemetry::trace::Status::error(
+                "a task of the run failed",
+            ));
+            RunStatus::Failed
+        } else {
+            RunStatus::Succeeded
+        };
         started.active.end();
+        let checkpoint = Checkpoint {
+            run_id: run.id.clone(),
+            outputs: run.checkpoint.lock().map(|c| c.clone()).unwrap_or_default(),
+        };
         Poll::Ready(Run {
             output,
-            run_id: started.run.id.clone(),
-            name: started.run.name.clone(),
+            run_id: run.id.clone(),
+            name: run.name.clone(),
             trace_id: std::mem::take(&mut started.trace_id),
+            status,
+            duration: started.started.elapsed(),
+            tasks: run.tasks.load(Ordering::Relaxed),
+            errors: run.errors.load(Ordering::Relaxed),
+            checkpoint,
         })
     }
 }
 
-/// A finished run: its output and identity.
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    /// No task called directly by the run failed.
+    Succeeded,
+    /// A task called directly by the run returned an error (the run span
+    /// then has status Error).
+    Failed,
+}
+
+/// A finished run: its output, identity and tallies.
 #[derive(Debug, Clone)]
 pub struct Run<T> {
     output: T,
     run_id: String,
     name: String,
     trace_id: String,
+    status: RunStatus,
+    duration: Duration,
+    tasks: u64,
+    errors: u64,
+    checkpoint: Checkpoint,
 }
 
 impl<T> Run<T> {
@@ -196,5 +276,91 @@ impl<T> Run<T> {
     /// tracer provider is installed and no parent was carried in).
     pub fn trace_id(&self) -> &str {
         &self.trace_id
+    }
+
+    /// Whether a task called directly by the run failed.
+    pub fn status(&self) -> RunStatus {
+        self.status
+    }
+
+    /// Wall time from the run's first poll to its end.
+    pub fn duration(&self) -> Duration {
+        self.duration
+    }
+
+    /// How many tasks the run started (retry attempts count once).
+    pub fn task_count(&self) -> u64 {
+        self.tasks
+    }
+
+    /// How many tasks ended with an error (handled or not).
+    pub fn error_count(&self) -> u64 {
+        self.errors
+    }
+
+    /// The outputs of the run's cached tasks, to [`resume`](RunBuilder::resume) it.
+    pub fn checkpoint(&self) -> Checkpoint {
+        self.checkpoint.clone()
+    }
+}
+
+thread_local! {
+    static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
+}
+
+/// Holds a trace id for the next root span started on this thread.
+struct NextTraceId;
+
+impl NextTraceId {
+    fn set(id: TraceId) -> Self {
+        NEXT_TRACE_ID.with(|next| next.set(Some(id)));
+        Self
+    }
+}
+
+impl Drop for NextTraceId {
+    fn drop(&mut self) {
+        NEXT_TRACE_ID.with(|next| next.set(None));
+    }
+}
+
+/// The trace id a run id maps to (two FNV-1a hashes: stable across
+/// processes and versions, never zero).
+pub fn trace_id_for(run_id: &str) -> TraceId {
+    fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+        bytes.iter().fold(seed, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    }
+    let hi = fnv(0xcbf2_9ce4_8422_2325, run_id.as_bytes());
+    let lo = fnv(hi ^ 0x9e37_79b9_7f4a_7c15, run_id.as_bytes());
+    let id = (u128::from(hi) << 64) | u128::from(lo);
+    TraceId::from_bytes(id.max(1).to_be_bytes())
+}
+
+/// The SDK's random ids, except for the root span of a run with
+/// [`deterministic_trace_id`](RunBuilder::deterministic_trace_id), whose
+/// trace id is derived from the run id.
+///
+/// ```
+/// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+///     .with_id_generator(flowtrace::RunIdGenerator::default())
+///     .build();
+/// # drop(provider);
+/// ```
+#[derive(Debug, Default)]
+pub struct RunIdGenerator {
+    random: RandomIdGenerator,
+}
+
+impl IdGenerator for RunIdGenerator {
+    fn new_trace_id(&self) -> TraceId {
+        NEXT_TRACE_ID
+            .with(|next| next.take())
+            .unwrap_or_else(|| self.random.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.random.new_span_id()
     }
 }

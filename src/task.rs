@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::task::Poll;
 
@@ -25,6 +26,10 @@ pub const TASK_NAME: &str = "flowtrace.task.name";
 pub const CODE_FUNCTION_NAME: &str = "code.function.name";
 /// Set on a task or run span whose future was dropped before it completed.
 pub const TASK_CANCELLED: &str = "flowtrace.task.cancelled";
+/// The position of a task in a `flowtrace::map` fan-out.
+pub const MAP_INDEX: &str = "flowtrace.map.index";
+/// How long a `flowtrace::map` item waited for a concurrency slot.
+pub const QUEUE_WAIT_MS: &str = "flowtrace.task.queue_wait_ms";
 
 static SCOPE: LazyLock<InstrumentationScope> = LazyLock::new(|| {
     InstrumentationScope::builder("flowtrace")
@@ -53,7 +58,7 @@ pub(crate) fn start_span(
     context_with(parent, span, frame)
 }
 
-fn context_with(parent: &Context, span: global::BoxedSpan, mut frame: Frame) -> Context {
+pub(crate) fn context_with(parent: &Context, span: global::BoxedSpan, mut frame: Frame) -> Context {
     let sc = span.span_context().clone();
     if sc.is_valid() && frame.map.span_context() != Some(&sc) {
         frame.map = frame.map.with_span_context(sc);
@@ -130,6 +135,21 @@ impl Active {
         }
     }
 
+    /// Records the outcome (the recorder says whether it was an error) and
+    /// ends the span; an error counts against the run.
+    pub(crate) fn finish<T, R>(&mut self, out: &T, record: R, top_level: bool)
+    where
+        R: FnOnce(&T, &SpanRef<'_>) -> bool,
+    {
+        let failed = record(out, &self.cx.span());
+        if failed {
+            if let Some(run) = Frame::of(&self.cx).and_then(|f| f.run.as_deref()) {
+                run.task_failed(top_level);
+            }
+        }
+        self.end();
+    }
+
     pub(crate) fn end(&mut self) {
         if !self.ended {
             self.ended = true;
@@ -174,6 +194,7 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Task<F, R> {
         active: Active,
+        top_level: bool,
         record: Option<R>,
         #[pin]
         future: F,
@@ -183,7 +204,7 @@ pin_project_lite::pin_project! {
 impl<F, R> Future for Task<F, R>
 where
     F: Future,
-    R: FnOnce(&F::Output, &SpanRef<'_>),
+    R: FnOnce(&F::Output, &SpanRef<'_>) -> bool,
 {
     type Output = F::Output;
 
@@ -192,10 +213,7 @@ where
         let active = this.active;
         let out = std::task::ready!(active.poll(this.future, task));
         if let Some(record) = this.record.take() {
-            let span = active.context().span();
-            if span.is_recording() {
-                record(&out, &span);
-            }
+            active.finish(&out, record, *this.top_level);
         }
         active.end();
         Poll::Ready(out)
@@ -298,7 +316,8 @@ impl<T: IntoParent, const N: usize> IntoLinks for [T; N] {
 
 /// The options of one `#[traced]` call, set before its span starts.
 pub struct TaskStart {
-    meta: &'static TaskMeta,
+    name: &'static str,
+    function: Option<fn() -> &'static str>,
     kind: SpanKind,
     parent: Option<Context>,
     links: Vec<Link>,
@@ -309,7 +328,20 @@ impl TaskStart {
     /// Defaults: kind internal, parent from the map / current context.
     pub fn new(meta: &'static TaskMeta) -> Self {
         Self {
-            meta,
+            name: meta.name,
+            function: Some(meta.function),
+            kind: SpanKind::Internal,
+            parent: None,
+            links: Vec::new(),
+            new_trace: false,
+        }
+    }
+
+    /// A task with only a name (no `code.function.name`).
+    pub fn named(name: &'static str) -> Self {
+        Self {
+            name,
+            function: None,
             kind: SpanKind::Internal,
             parent: None,
             links: Vec::new(),
@@ -344,7 +376,8 @@ impl TaskStart {
     /// Starts the span (on the current thread's context).
     pub fn start(self) -> Started {
         let Self {
-            meta,
+            name,
+            function,
             kind,
             parent,
             mut links,
@@ -365,13 +398,26 @@ impl TaskStart {
             } else {
                 parent
             };
-            let mut attributes = Vec::with_capacity(4);
-            attributes.push(KeyValue::new(TASK_NAME, meta.name));
-            attributes.push(KeyValue::new(CODE_FUNCTION_NAME, (meta.function)()));
+            let top_level = frame.task.is_none();
+            if let Some(run) = &frame.run {
+                run.tasks.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut attributes = Vec::with_capacity(6);
+            attributes.push(KeyValue::new(TASK_NAME, name));
+            if let Some(item) = frame.item {
+                attributes.push(KeyValue::new(MAP_INDEX, item.index as i64));
+                attributes.push(KeyValue::new(
+                    QUEUE_WAIT_MS,
+                    item.queue_wait.as_secs_f64() * 1000.0,
+                ));
+            }
+            if let Some(function) = function {
+                attributes.push(KeyValue::new(CODE_FUNCTION_NAME, function()));
+            }
             if let Some(run) = frame.run_attributes() {
                 attributes.extend(run);
             }
-            let mut builder = SpanBuilder::from_name(meta.name)
+            let mut builder = SpanBuilder::from_name(name)
                 .with_kind(kind)
                 .with_attributes(attributes);
             if !links.is_empty() {
@@ -383,9 +429,11 @@ impl TaskStart {
                 span,
                 parent,
                 frame: Frame {
-                    task: Some(meta.name),
+                    task: Some(name),
+                    item: None,
                     ..frame
                 },
+                top_level,
                 config: None,
             }
         })
@@ -399,6 +447,7 @@ pub struct Started {
     parent: Context,
     frame: Frame,
     recording: bool,
+    top_level: bool,
     config: Option<Arc<CaptureConfig>>,
 }
 
@@ -434,10 +483,11 @@ impl Started {
     pub fn task<F, R>(self, future: F, record: R) -> Task<F, R>
     where
         F: Future,
-        R: FnOnce(&F::Output, &SpanRef<'_>),
+        R: FnOnce(&F::Output, &SpanRef<'_>) -> bool,
     {
         Task {
             active: Active::new(context_with(&self.parent, self.span, self.frame)),
+            top_level: self.top_level,
             record: Some(record),
             future,
         }
@@ -446,17 +496,11 @@ impl Started {
     /// Runs a synchronous body under the span (`#[traced]` on a plain `fn`).
     pub fn run_sync<T, R>(self, body: impl FnOnce() -> T, record: R) -> T
     where
-        R: FnOnce(&T, &SpanRef<'_>),
+        R: FnOnce(&T, &SpanRef<'_>) -> bool,
     {
         let mut active = Active::new(context_with(&self.parent, self.span, self.frame));
         let out = active.call(body);
-        {
-            let span = active.context().span();
-            if span.is_recording() {
-                record(&out, &span);
-            }
-        }
-        active.end();
+        active.finish(&out, record, self.top_level);
         out
     }
 }

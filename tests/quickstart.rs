@@ -14,32 +14,47 @@ use support::{Collector, Span, StatusCode, WAIT, run_bounded, span_named};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The quickstart binary, built once per test process with the same profile.
-fn quickstart() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(|deps| deps.parent())
-            .expect("target/<profile>");
+/// An example binary, built once per test process with the same profile.
+fn example(name: &'static str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .to_path_buf();
+    let bin = profile_dir.join("examples").join(name);
+    // `cargo test` has built the examples with the test run's features;
+    // build them only when run some other way (e.g. one `--test` alone).
+    if bin.exists() {
+        return bin;
+    }
+    BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut build = Command::new(cargo);
         build
-            .args(["build", "--quiet", "--example", "quickstart"])
+            .args(["build", "--quiet", "--examples"])
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
-        run_bounded(&mut build, Duration::from_secs(600)).assert_success("building the quickstart");
-        profile_dir.join("examples").join("quickstart")
-    })
-    .clone()
+        run_bounded(&mut build, Duration::from_secs(600)).assert_success("building the examples");
+    });
+    bin
+}
+
+fn quickstart() -> PathBuf {
+    example("quickstart")
 }
 
 /// A quickstart command with a clean OTel environment and `envs` set.
 fn quickstart_cmd(envs: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(quickstart());
+    example_cmd("quickstart", envs)
+}
+
+/// An example command with a clean OTel environment and `envs` set.
+fn example_cmd(name: &'static str, envs: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(example(name));
     for (key, _) in std::env::vars() {
         if key.starts_with("OTEL_")
             || key.starts_with("FLOWTRACE_")
@@ -269,4 +284,34 @@ fn tempdir(what: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[test]
+fn the_lifecycle_example_shows_retries_a_timeout_and_a_cache_hit() {
+    let dir = tempdir("lifecycle");
+    let out = run_bounded(example_cmd("lifecycle", &[]).current_dir(&dir), RUN_TIMEOUT);
+    out.assert_success("lifecycle example");
+    let tree = &out.stdout;
+    for expected in [
+        "fetch_index attempt 1",
+        "fetch_index attempt 3",
+        "· retry flowtrace.task.attempt=1",
+        "rerank",
+        "[timeout]",
+        "[cached]",
+    ] {
+        assert!(
+            tree.contains(expected),
+            "`{expected}` in the printed tree:\n{tree}"
+        );
+    }
+    let spans = support::read_otlp_json_file(&dir.join("flowtrace-traces.jsonl"));
+    let cached = spans
+        .iter()
+        .filter(|s| s.attr("flowtrace.task.cached") == Some("true"))
+        .count();
+    assert_eq!(cached, 2, "both repeated embeds were served from the cache");
+    let rerank = span_named(&spans, "rerank");
+    assert_eq!(rerank.status_code, StatusCode::Error);
+    assert_eq!(rerank.attr("flowtrace.task.timeout"), Some("true"));
 }

@@ -7,7 +7,9 @@ use syn::{Expr, Ident, LitStr, Path, Token, parenthesized};
 
 pub(crate) const ACCEPTED: &str = "accepted options: `name = \"...\"`, `kind = internal|server|client|producer|consumer`, \
 `skip(arg, ...)`, `skip_all`, `fields(key = expr, key.nested = %expr, key = ?expr)`, `ret`, `err`, \
-`parent = expr`, `follows_from = expr`, `new_trace`, `capture = json|debug`, `redact(arg, arg.field.path)`, `crate = path`";
+`parent = expr`, `follows_from = expr`, `new_trace`, `capture = json|debug`, `redact(arg, arg.field.path)`, \
+`retries = N`, `backoff = fixed|exponential`, `retry_delay = \"100ms\"`, `max_delay = \"10s\"`, `jitter = true|false`, \
+`timeout = \"30s\"`, `cache = key_expr`, `crate = path`";
 
 pub(crate) const KINDS: [&str; 5] = ["internal", "server", "client", "producer", "consumer"];
 
@@ -24,6 +26,54 @@ mod kw {
     syn::custom_keyword!(new_trace);
     syn::custom_keyword!(capture);
     syn::custom_keyword!(redact);
+    syn::custom_keyword!(retries);
+    syn::custom_keyword!(backoff);
+    syn::custom_keyword!(retry_delay);
+    syn::custom_keyword!(max_delay);
+    syn::custom_keyword!(jitter);
+    syn::custom_keyword!(timeout);
+    syn::custom_keyword!(cache);
+}
+
+/// A duration written as `"250ms"`, `"30s"`, `"5m"` or `"1h"`, in milliseconds.
+pub(crate) struct Millis {
+    pub(crate) millis: u64,
+    pub(crate) span: Span,
+}
+
+impl Parse for Millis {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let lit: LitStr = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "a duration is a string such as \"250ms\", \"30s\", \"5m\" or \"1h\"",
+            )
+        })?;
+        let text = lit.value();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (number, unit) = text.split_at(split);
+        let factor = match unit.trim() {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => 0,
+        };
+        match number.parse::<u64>() {
+            Ok(n) if factor > 0 && n > 0 => Ok(Self {
+                millis: n.saturating_mul(factor),
+                span: lit.span(),
+            }),
+            _ => Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "`{text}` is not a duration: use a positive whole number with `ms`, `s`, `m` or `h`, such as \"250ms\" or \"30s\""
+                ),
+            )),
+        }
+    }
 }
 
 /// How a value is formatted: by the default rule, or forced.
@@ -134,6 +184,20 @@ pub(crate) struct Args {
     pub(crate) new_trace: Option<Span>,
     pub(crate) capture: Option<Ident>,
     pub(crate) redact: Vec<DottedPath>,
+    pub(crate) retries: Option<syn::LitInt>,
+    pub(crate) backoff: Option<Ident>,
+    pub(crate) retry_delay: Option<Millis>,
+    pub(crate) max_delay: Option<Millis>,
+    pub(crate) jitter: Option<syn::LitBool>,
+    pub(crate) timeout: Option<Millis>,
+    pub(crate) cache: Option<Expr>,
+}
+
+impl Args {
+    /// Whether the body runs under the lifecycle executor.
+    pub(crate) fn has_lifecycle(&self) -> bool {
+        self.retries.is_some() || self.timeout.is_some() || self.cache.is_some()
+    }
 }
 
 fn duplicate<T>(slot: &Option<T>, span: Span, name: &str) -> syn::Result<()> {
@@ -278,6 +342,54 @@ impl Parse for Args {
                 parenthesized!(content in input);
                 let list = Punctuated::<DottedPath, Token![,]>::parse_terminated(&content)?;
                 args.redact.extend(list);
+            } else if lookahead.peek(kw::retries) {
+                input.parse::<kw::retries>()?;
+                duplicate(&args.retries, span, "retries")?;
+                input.parse::<Token![=]>()?;
+                let n: syn::LitInt = input.parse()?;
+                n.base10_parse::<u32>().map_err(|_| {
+                    syn::Error::new(n.span(), "`retries` takes a whole number: `retries = 3`")
+                })?;
+                args.retries = Some(n);
+            } else if lookahead.peek(kw::backoff) {
+                input.parse::<kw::backoff>()?;
+                duplicate(&args.backoff, span, "backoff")?;
+                input.parse::<Token![=]>()?;
+                let kind: Ident = input.parse()?;
+                if kind != "fixed" && kind != "exponential" {
+                    return Err(syn::Error::new(
+                        kind.span(),
+                        format!(
+                            "unknown backoff `{kind}`: accepted are `backoff = fixed` and `backoff = exponential`"
+                        ),
+                    ));
+                }
+                args.backoff = Some(kind);
+            } else if lookahead.peek(kw::retry_delay) {
+                input.parse::<kw::retry_delay>()?;
+                duplicate(&args.retry_delay, span, "retry_delay")?;
+                input.parse::<Token![=]>()?;
+                args.retry_delay = Some(input.parse()?);
+            } else if lookahead.peek(kw::max_delay) {
+                input.parse::<kw::max_delay>()?;
+                duplicate(&args.max_delay, span, "max_delay")?;
+                input.parse::<Token![=]>()?;
+                args.max_delay = Some(input.parse()?);
+            } else if lookahead.peek(kw::jitter) {
+                input.parse::<kw::jitter>()?;
+                duplicate(&args.jitter, span, "jitter")?;
+                input.parse::<Token![=]>()?;
+                args.jitter = Some(input.parse()?);
+            } else if lookahead.peek(kw::timeout) {
+                input.parse::<kw::timeout>()?;
+                duplicate(&args.timeout, span, "timeout")?;
+                input.parse::<Token![=]>()?;
+                args.timeout = Some(input.parse()?);
+            } else if lookahead.peek(kw::cache) {
+                input.parse::<kw::cache>()?;
+                duplicate(&args.cache, span, "cache")?;
+                input.parse::<Token![=]>()?;
+                args.cache = Some(input.parse()?);
             } else if input.peek(syn::Ident) || input.peek(Token![crate]) {
                 let ident = input.call(Ident::parse_any_ident)?;
                 return Err(syn::Error::new(
@@ -303,6 +415,20 @@ impl Parse for Args {
                 new_trace,
                 "`new_trace` and `parent` conflict: a new trace has no parent (its would-be parent becomes a link)",
             ));
+        }
+        if args.retries.is_none() {
+            let needs = [
+                ("backoff", args.backoff.as_ref().map(|b| b.span())),
+                ("retry_delay", args.retry_delay.as_ref().map(|d| d.span)),
+                ("max_delay", args.max_delay.as_ref().map(|d| d.span)),
+                ("jitter", args.jitter.as_ref().map(|j| j.span)),
+            ];
+            if let Some((name, Some(span))) = needs.into_iter().find(|(_, s)| s.is_some()) {
+                return Err(syn::Error::new(
+                    span,
+                    format!("`{name}` only applies with `retries = N`"),
+                ));
+            }
         }
         Ok(args)
     }

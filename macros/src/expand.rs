@@ -129,6 +129,7 @@ struct Expansion<'a> {
     krate: TokenStream,
     args: &'a Args,
     sig: &'a Signature,
+    name: String,
 }
 
 impl Expansion<'_> {
@@ -281,9 +282,17 @@ impl Expansion<'_> {
                 |__flowtrace_out, __flowtrace_span| {
                     #uses
                     match __flowtrace_out {
-                        ::core::result::Result::Ok(__flowtrace_value) => { let _ = __flowtrace_value; #ret }
+                        ::core::result::Result::Ok(__flowtrace_value) => {
+                            let _ = __flowtrace_value;
+                            if __flowtrace_span.is_recording() { #ret }
+                            false
+                        }
                         ::core::result::Result::Err(__flowtrace_err) => {
-                            #krate::__private::record_error(__flowtrace_span, #err);
+                            if __flowtrace_span.is_recording() {
+                                #krate::__private::record_error(__flowtrace_span, #err)
+                            } else {
+                                true
+                            }
                         }
                     }
                 }
@@ -291,11 +300,193 @@ impl Expansion<'_> {
             (false, Some(ret)) => quote! {
                 |__flowtrace_value, __flowtrace_span| {
                     #uses
-                    #ret
+                    if __flowtrace_span.is_recording() { #ret }
+                    false
                 }
             },
             (false, None) => quote!(#krate::__private::no_outcome),
         }
+    }
+
+    fn is_result(&self, output: &Type) -> bool {
+        self.args.err.is_some() || is_result(output)
+    }
+
+    /// The plain arguments a lifecycle body re-binds on each attempt.
+    fn plain_params(&self) -> syn::Result<Vec<(syn::Ident, Option<syn::Token![mut]>)>> {
+        let mut params = Vec::new();
+        for arg in &self.sig.inputs {
+            if let FnArg::Typed(typed) = arg {
+                match &*typed.pat {
+                    Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                        params.push((pat.ident.clone(), pat.mutability));
+                    }
+                    other => {
+                        return Err(syn::Error::new(
+                            other.span(),
+                            "`retries`, `timeout` and `cache` need plain `name: Type` arguments (bind this pattern inside the body)",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(params)
+    }
+
+    /// `__flowtrace_span.task(body, record).await`, with the body under the
+    /// lifecycle executor when `retries`, `timeout` or `cache` are set.
+    fn task_call(
+        &self,
+        output: &Type,
+        body: TokenStream,
+        brace_span: Span,
+        capture: TokenStream,
+    ) -> syn::Result<TokenStream> {
+        let record = self.record(Some(output));
+        let inner = self.async_body(Some(output), body, brace_span, capture);
+        if !self.args.has_lifecycle() {
+            return Ok(quote!(__flowtrace_span.task(#inner, #record).await));
+        }
+        let krate = &self.krate;
+        let args = self.args;
+        let is_result = self.is_result(output);
+        if !is_result {
+            let span = args
+                .retries
+                .as_ref()
+                .map(|r| r.span())
+                .or(args.timeout.as_ref().map(|t| t.span));
+            if let Some(span) = span {
+                return Err(syn::Error::new(
+                    span,
+                    "`retries` and `timeout` need a function returning `Result<T, E>` (with `E: From<flowtrace::TaskTimeout>` for `timeout`); add `err` if the return type is an alias of `Result`",
+                ));
+            }
+        }
+        let params = self.plain_params()?;
+        let retries = args.retries.as_ref().map(|n| quote!(.retries(#n)));
+        let backoff = args.retries.as_ref().map(|_| {
+            let delay = args.retry_delay.as_ref().map_or(100, |d| d.millis);
+            let base = match &args.backoff {
+                Some(kind) if kind == "fixed" => quote!(#krate::__private::Backoff::fixed(
+                    ::core::time::Duration::from_millis(#delay)
+                )),
+                _ => quote!(#krate::__private::Backoff::exponential(
+                    ::core::time::Duration::from_millis(#delay)
+                )),
+            };
+            let max = args.max_delay.as_ref().map(|d| {
+                let ms = d.millis;
+                quote!(.max_delay(::core::time::Duration::from_millis(#ms)))
+            });
+            let jitter = args.jitter.as_ref().map(|j| quote!(.jitter(#j)));
+            quote!(.backoff(#base #max #jitter))
+        });
+        let timeout = args.timeout.as_ref().map(|t| {
+            let ms = t.millis;
+            quote!(.timeout(::core::time::Duration::from_millis(#ms)))
+        });
+        let key = match &args.cache {
+            Some(expr) => quote!(::core::option::Option::Some(
+                ::std::format!("{}:{}", __flowtrace_function(), #expr)
+            )),
+            None => quote!(::core::option::Option::None),
+        };
+        let idents: Vec<_> = params.iter().map(|(i, _)| i).collect();
+        let muts: Vec<_> = params.iter().map(|(_, m)| m).collect();
+        let make = if args.retries.is_some() {
+            quote! {
+                move |_| {
+                    #(let #muts #idents = #krate::__private::retry_arg(&#idents);)*
+                    #inner
+                }
+            }
+        } else {
+            quote! {
+                {
+                    let mut __flowtrace_args = ::core::option::Option::Some((#(#idents,)*));
+                    move |_| {
+                        let (#(#muts #idents,)*) = match __flowtrace_args.take() {
+                            ::core::option::Option::Some(args) => args,
+                            ::core::option::Option::None => {
+                                ::core::unreachable!("a task body without retries runs once")
+                            }
+                        };
+                        #inner
+                    }
+                }
+            }
+        };
+        let no_timeout =
+            quote!(::core::option::Option::None::<fn(#krate::__private::TaskTimeout) -> #output>);
+        // The failure hook's argument is annotated: autoref dispatch on the
+        // error type needs the type known where the closure is checked.
+        let out_ty = if has_impl_trait(output) {
+            quote!(_)
+        } else {
+            quote!(#output)
+        };
+        let (failure, timeout_hook, store, load) = if is_result {
+            (
+                quote! {
+                    |__flowtrace_out: &#out_ty| {
+                        #[allow(unused_imports)]
+                        use #krate::__private::{ViaDebug as _, ViaDisplay as _, ViaError as _, ViaTypeName as _};
+                        match __flowtrace_out {
+                            ::core::result::Result::Err(__flowtrace_err) => ::core::option::Option::Some(
+                                #krate::__private::failure((&&&&#krate::__private::Wrap(__flowtrace_err)).describe()),
+                            ),
+                            ::core::result::Result::Ok(_) => ::core::option::Option::None,
+                        }
+                    }
+                },
+                if args.timeout.is_some() {
+                    quote!(::core::option::Option::Some(#krate::__private::timeout_output))
+                } else {
+                    no_timeout
+                },
+                quote!(#krate::__private::store_ok),
+                quote!(#krate::__private::load_ok),
+            )
+        } else {
+            (
+                quote!(#krate::__private::never_fails),
+                no_timeout,
+                quote!(#krate::__private::store_value),
+                quote!(#krate::__private::load_value),
+            )
+        };
+        let (store, load) = if args.cache.is_some() {
+            (store, load)
+        } else {
+            (
+                quote!(#krate::__private::no_store),
+                quote!(#krate::__private::no_load),
+            )
+        };
+        let name = &self.name;
+        Ok(quote! {
+            {
+                let __flowtrace_key: ::core::option::Option<::std::string::String> = #key;
+                let __flowtrace_policy = #krate::__private::Policy::new() #retries #backoff #timeout;
+                let __flowtrace_make = #make;
+                __flowtrace_span.task(
+                    #krate::__private::execute(
+                        #name,
+                        __flowtrace_policy,
+                        __flowtrace_key,
+                        __flowtrace_make,
+                        #krate::__private::Hooks {
+                            failure: #failure,
+                            timeout: #timeout_hook,
+                            store: #store,
+                            load: #load,
+                        },
+                    ),
+                    #record,
+                ).await
+            }
+        })
     }
 
     /// Wraps an async body: `async move { let __ret: T = { body }; .. }`
@@ -342,6 +533,7 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
         krate: krate.clone(),
         args: &args,
         sig: &sig,
+        name: name.clone(),
     };
     expansion.validate()?;
     let declared = match &sig.output {
@@ -358,14 +550,13 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
     let prelude = expansion.prelude();
 
     if sig.asyncness.is_some() {
-        let record = expansion.record(Some(&declared));
-        let inner = expansion.async_body(Some(&declared), body, brace_span, quote!(async move));
+        let call = expansion.task_call(&declared, body, brace_span, quote!(async move))?;
         return Ok(quote! {
             #(#attrs)*
             #vis #sig {
                 #meta
                 #prelude
-                __flowtrace_span.task(#inner, #record).await
+                #call
             }
         });
     }
@@ -375,14 +566,13 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
     if let Ok(mut block) = syn::parse2::<Block>(quote!({ #body })) {
         let output = future_output(&declared);
         if let (Some(output), Some(async_block)) = (output, returned_async_block(&mut block)) {
-            let record = expansion.record(Some(&output));
             let capture = match async_block.capture {
                 Some(_) => quote!(async move),
                 None => quote!(async),
             };
             let original = &async_block.block;
-            let inner = expansion.async_body(
-                Some(&output),
+            let call = expansion.task_call(
+                &output,
                 original
                     .stmts
                     .iter()
@@ -390,11 +580,11 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
                     .collect(),
                 original.span(),
                 capture.clone(),
-            );
+            )?;
             let traced: ExprAsync = syn::parse2(quote! {
                 #capture {
                     #prelude
-                    __flowtrace_span.task(#inner, #record).await
+                    #call
                 }
             })?;
             *async_block = traced;
@@ -410,6 +600,19 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
     }
 
     // A synchronous function: a span around the call.
+    if args.has_lifecycle() {
+        let span = args
+            .retries
+            .as_ref()
+            .map(|r| r.span())
+            .or(args.timeout.as_ref().map(|t| t.span))
+            .or(args.cache.as_ref().map(|c| c.span()))
+            .unwrap_or_else(|| sig.fn_token.span());
+        return Err(syn::Error::new(
+            span,
+            "`retries`, `timeout` and `cache` need an `async fn` (or a `fn` returning an `async` block)",
+        ));
+    }
     let record = expansion.record(Some(&declared));
     let closure = if has_impl_trait(&declared) {
         quote_spanned!(brace_span=> || { #body })

@@ -108,6 +108,21 @@ fn render_span(
         span.name,
         format_duration(duration)
     );
+    // Lifecycle flags a reader of the tree wants to see at a glance.
+    for (key, mark) in [
+        ("flowtrace.task.cached", "cached"),
+        ("flowtrace.task.replayed", "replayed"),
+        ("flowtrace.task.timeout", "timeout"),
+        ("flowtrace.task.cancelled", "cancelled"),
+    ] {
+        let set = span
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == key && kv.value == opentelemetry::Value::Bool(true));
+        if set {
+            let _ = write!(out, "  [{mark}]");
+        }
+    }
     if let Status::Error { description } = &span.status {
         if description.is_empty() {
             out.push_str("  [ERROR]");

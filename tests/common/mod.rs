@@ -13,6 +13,7 @@ pub fn exporter() -> &'static InMemorySpanExporter {
     EXPORTER.get_or_init(|| {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
+            .with_id_generator(flowtrace::RunIdGenerator::default())
             .with_simple_exporter(exporter.clone())
             .build();
         opentelemetry::global::set_tracer_provider(provider);

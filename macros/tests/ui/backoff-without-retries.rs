@@ -1,0 +1,6 @@
+#[flowtrace::traced(backoff = fixed)]
+async fn task() -> Result<(), String> {
+    Ok(())
+}
+
+fn main() {}

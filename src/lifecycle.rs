@@ -1,0 +1,397 @@
+//! Task lifecycle: retries with backoff, timeouts and caching, each visible
+//! in the trace — an attempt span per try, a `retry` event with the error
+//! that caused it, `flowtrace.task.timeout`, `flowtrace.task.cached` /
+//! `flowtrace.task.replayed`.
+//!
+//! `#[traced(retries = 3, timeout = "30s", cache = key)]` expands into these
+//! calls; [`task`] is the same for code without the macro:
+//!
+//! ```
+//! use std::time::Duration;
+//! use flowtrace::{Backoff, TaskTimeout};
+//!
+//! #[derive(Debug)]
+//! struct Flaky;
+//! impl std::fmt::Display for Flaky {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("flaky") }
+//! }
+//! impl From<TaskTimeout> for Flaky {
+//!     fn from(_: TaskTimeout) -> Self { Flaky }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let out: Result<u32, Flaky> = flowtrace::task("fetch")
+//!     .retries(2)
+//!     .backoff(Backoff::fixed(Duration::from_millis(1)))
+//!     .timeout(Duration::from_secs(5))
+//!     .run(|attempt| async move { if attempt < 2 { Err(Flaky) } else { Ok(attempt) } })
+//!     .await;
+//! assert_eq!(out.unwrap(), 2);
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use opentelemetry::context::FutureExt as _;
+use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::cache;
+use crate::context::Frame;
+use crate::task::{TaskStart, context_with, record_exception, tracer};
+
+/// The attempt number on an attempt span (1-based).
+pub const TASK_ATTEMPT: &str = "flowtrace.task.attempt";
+/// The configured number of retries, on the task span.
+pub const TASK_RETRIES: &str = "flowtrace.task.retries";
+/// Set on a task or attempt span that ran out of time.
+pub const TASK_TIMEOUT: &str = "flowtrace.task.timeout";
+/// Set on a task span served from the process cache.
+pub const TASK_CACHED: &str = "flowtrace.task.cached";
+/// Set on a task span whose output was replayed from a resumed run.
+pub const TASK_REPLAYED: &str = "flowtrace.task.replayed";
+
+/// The error a timed-out attempt produces; a task with `timeout` returns
+/// `Err(E::from(TaskTimeout))`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskTimeout {
+    /// The limit that was exceeded.
+    pub after: Duration,
+}
+
+impl fmt::Display for TaskTimeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task timed out after {:?}", self.after)
+    }
+}
+
+impl std::error::Error for TaskTimeout {}
+
+/// How long to wait before retry `n` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    base: Duration,
+    factor: f64,
+    max: Duration,
+    jitter: bool,
+}
+
+impl Default for Backoff {
+    /// Exponential from 100 ms, doubling, at most 30 s, with jitter.
+    fn default() -> Self {
+        Self::exponential(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    /// The same delay before every retry.
+    pub fn fixed(delay: Duration) -> Self {
+        Self {
+            base: delay,
+            factor: 1.0,
+            max: delay,
+            jitter: false,
+        }
+    }
+
+    /// `base`, then doubling, capped at 30 s, with full jitter.
+    pub fn exponential(base: Duration) -> Self {
+        Self {
+            base,
+            factor: 2.0,
+            max: Duration::from_secs(30),
+            jitter: true,
+        }
+    }
+
+    /// Caps the delay.
+    pub fn max_delay(mut self, max: Duration) -> Self {
+        self.max = max;
+        self
+    }
+
+    /// Randomizes each delay uniformly in `[delay / 2, delay]`, so retries of
+    /// many tasks do not arrive in lockstep.
+    pub fn jitter(mut self, jitter: bool) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The delay before retry `retry` (1-based).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let exp = self.factor.powi(retry.saturating_sub(1).min(64) as i32);
+        let secs = (self.base.as_secs_f64() * exp).min(self.max.as_secs_f64());
+        let secs = if self.jitter {
+            secs * (0.5 + 0.5 * unit_random())
+        } else {
+            secs
+        };
+        Duration::try_from_secs_f64(secs).unwrap_or(self.max)
+    }
+}
+
+/// A number in `[0, 1)`; retries need spread, not cryptographic randomness.
+fn unit_random() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The runtime options of a task call.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    retries: u32,
+    backoff: Backoff,
+    timeout: Option<Duration>,
+}
+
+impl Policy {
+    /// No retries, no timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Retries after an `Err`, up to `n` times.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.retries = n;
+        self
+    }
+
+    /// The wait between attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
+    /// A time limit for each attempt.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.timeout = Some(limit);
+        self
+    }
+}
+
+/// How the executor reads and builds a task's output.
+pub struct Hooks<Fail, Time, Store, Load> {
+    /// `Some((type, message))` when the output is a failure (retryable).
+    pub failure: Fail,
+    /// Builds the output for a timed-out attempt (`None`: no timeout).
+    pub timeout: Option<Time>,
+    /// The output as JSON for the cache (`None`: do not cache).
+    pub store: Store,
+    /// An output from cached JSON.
+    pub load: Load,
+}
+
+/// Runs a task body under `policy`: called by the macro inside the task span.
+pub async fn execute<T, Make, Fut, Fail, Time, Store, Load>(
+    name: &'static str,
+    policy: Policy,
+    cache_key: Option<String>,
+    mut make: Make,
+    hooks: Hooks<Fail, Time, Store, Load>,
+) -> T
+where
+    Make: FnMut(u32) -> Fut,
+    Fut: Future<Output = T>,
+    Fail: Fn(&T) -> Option<(String, String)>,
+    Time: Fn(TaskTimeout) -> T,
+    Store: Fn(&T) -> Option<serde_json::Value>,
+    Load: Fn(serde_json::Value) -> Option<T>,
+{
+    let task_cx = Context::current();
+    let frame = Frame::of(&task_cx).cloned().unwrap_or_default();
+    if let Some(key) = &cache_key {
+        if let Some((json, replayed)) = cache::lookup(frame.run.as_deref(), key) {
+            if let Some(out) = (hooks.load)(json) {
+                let attribute = if replayed { TASK_REPLAYED } else { TASK_CACHED };
+                task_cx.span().set_attribute(KeyValue::new(attribute, true));
+                return out;
+            }
+        }
+    }
+    if policy.retries > 0 {
+        task_cx
+            .span()
+            .set_attribute(KeyValue::new(TASK_RETRIES, i64::from(policy.retries)));
+    }
+    let mut attempt = 1;
+    loop {
+        let attempt_cx = if policy.retries > 0 {
+            let builder = SpanBuilder::from_name(format!("{name} attempt {attempt}"))
+                .with_kind(SpanKind::Internal)
+                .with_attributes([KeyValue::new(TASK_ATTEMPT, i64::from(attempt))]);
+            let span = tracer().build_with_context(builder, &task_cx);
+            // The attempt's map carries the attempt span, so tasks the body
+            // calls are its children.
+            Some(context_with(&task_cx, span, frame.clone()))
+        } else {
+            None
+        };
+        let cx = attempt_cx.clone().unwrap_or_else(|| task_cx.clone());
+        let body = make(attempt).with_context(cx.clone());
+        let out = match (policy.timeout, &hooks.timeout) {
+            (Some(limit), Some(on_timeout)) => match tokio::time::timeout(limit, body).await {
+                Ok(out) => out,
+                Err(_) => {
+                    let span = cx.span();
+                    span.set_attribute(KeyValue::new(TASK_TIMEOUT, true));
+                    task_cx
+                        .span()
+                        .set_attribute(KeyValue::new(TASK_TIMEOUT, true));
+                    on_timeout(TaskTimeout { after: limit })
+                }
+            },
+            _ => body.await,
+        };
+        let failure = (hooks.failure)(&out);
+        if let Some(attempt_cx) = &attempt_cx {
+            let span = attempt_cx.span();
+            match &failure {
+                Some((ty, message)) => record_exception(&span, ty, message.clone()),
+                None => span.set_status(Status::Ok),
+            }
+            span.end();
+        }
+        match failure {
+            Some((ty, message)) if attempt <= policy.retries => {
+                let delay = policy.backoff.delay(attempt);
+                task_cx.span().add_event(
+                    "retry",
+                    vec![
+                        KeyValue::new(TASK_ATTEMPT, i64::from(attempt)),
+                        KeyValue::new("flowtrace.retry.delay_ms", delay.as_millis() as i64),
+                        KeyValue::new("exception.type", ty),
+                        KeyValue::new("exception.message", message),
+                    ],
+                );
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Some(_) => return out,
+            None => {
+                if let Some(key) = &cache_key {
+                    if let Some(json) = (hooks.store)(&out) {
+                        cache::store(frame.run.as_deref(), key, json);
+                    }
+                }
+                return out;
+            }
+        }
+    }
+}
+
+/// A task without the macro; see the [module docs](self).
+pub fn task(name: &'static str) -> TaskBuilder {
+    TaskBuilder {
+        name,
+        policy: Policy::new(),
+        kind: SpanKind::Internal,
+    }
+}
+
+/// Settings of a task run without the macro.
+#[derive(Debug, Clone)]
+pub struct TaskBuilder {
+    name: &'static str,
+    policy: Policy,
+    kind: SpanKind,
+}
+
+impl TaskBuilder {
+    /// Retries after an `Err`, up to `n` times.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.policy = self.policy.retries(n);
+        self
+    }
+
+    /// The wait between attempts.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.policy = self.policy.backoff(backoff);
+        self
+    }
+
+    /// A time limit for each attempt.
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.policy = self.policy.timeout(limit);
+        self
+    }
+
+    /// The span kind.
+    pub fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Runs `make(attempt)` as the task.
+    pub async fn run<T, E, F, Fut>(self, make: F) -> Result<T, E>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Display + From<TaskTimeout>,
+    {
+        self.run_with(None, make, |_| None, |_| None).await
+    }
+
+    /// Runs `make(attempt)` as the task, served from the cache under `key`
+    /// when an earlier call stored its output there.
+    pub async fn run_cached<T, E, F, Fut>(self, key: impl Into<String>, make: F) -> Result<T, E>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Display + From<TaskTimeout>,
+        T: Serialize + DeserializeOwned,
+    {
+        self.run_with(
+            Some(key.into()),
+            make,
+            |out| out.as_ref().ok().and_then(|v| serde_json::to_value(v).ok()),
+            |json| serde_json::from_value(json).ok().map(Ok),
+        )
+        .await
+    }
+
+    async fn run_with<T, E, F, Fut>(
+        self,
+        key: Option<String>,
+        make: F,
+        store: impl Fn(&Result<T, E>) -> Option<serde_json::Value>,
+        load: impl Fn(serde_json::Value) -> Option<Result<T, E>>,
+    ) -> Result<T, E>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: fmt::Display + From<TaskTimeout>,
+    {
+        let started = TaskStart::named(self.name).kind(self.kind).start();
+        let name = self.name;
+        let hooks = Hooks {
+            failure: |out: &Result<T, E>| {
+                out.as_ref()
+                    .err()
+                    .map(|e| (std::any::type_name::<E>().to_owned(), e.to_string()))
+            },
+            timeout: Some(|t: TaskTimeout| Err(E::from(t))),
+            store,
+            load,
+        };
+        let record = |out: &Result<T, E>, span: &opentelemetry::trace::SpanRef<'_>| match out {
+            Err(e) => {
+                record_exception(span, std::any::type_name::<E>(), e.to_string());
+                true
+            }
+            Ok(_) => false,
+        };
+        started
+            .task(execute(name, self.policy, key, make, hooks), record)
+            .await
+    }
+}
