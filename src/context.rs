@@ -15,10 +15,13 @@ use std::task::{Poll, ready};
 use opentelemetry::Context;
 use opentelemetry::KeyValue;
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
 
 use crate::propagation::{self, BAGGAGE, TRACEPARENT, TRACESTATE};
+
+#[path = "context_limits.rs"]
+mod limits;
 
 /// The attribute naming the run a span belongs to.
 pub const RUN_ID: &str = "flowtrace.run.id";
@@ -145,49 +148,110 @@ impl CustomContext {
         self.trace.as_deref().map(|s| &s.span_context)
     }
 
+    /// Most entries a map holds besides its parent (`traceparent`,
+    /// `tracestate`); see [`merged`](Self::merged) for all limits.
+    pub const MAX_ENTRIES: usize = limits::MAX_ENTRIES;
+    /// Longest key, in bytes.
+    pub const MAX_KEY_BYTES: usize = limits::MAX_KEY_BYTES;
+    /// Longest value, in bytes (the W3C Baggage header limit).
+    pub const MAX_VALUE_BYTES: usize = limits::MAX_VALUE_BYTES;
+    /// Most bytes of all keys and values of one map together.
+    pub const MAX_TOTAL_BYTES: usize = limits::MAX_TOTAL_BYTES;
+
     /// This map with `pairs` merged over it (innermost wins). A
     /// `traceparent` in `pairs` replaces the carried parent together with its
     /// `tracestate`; an invalid one is kept as a plain entry and carries no
-    /// parent, as W3C Trace Context requires.
+    /// parent, as W3C Trace Context requires — unless the map already
+    /// carries a valid parent, which an invalid value does not replace.
+    ///
+    /// Input may be hostile, so the map is bounded: a pair whose key is
+    /// empty, holds control characters or is longer than
+    /// [`MAX_KEY_BYTES`](Self::MAX_KEY_BYTES), whose value is longer than
+    /// [`MAX_VALUE_BYTES`](Self::MAX_VALUE_BYTES), or that would make the
+    /// map exceed [`MAX_ENTRIES`](Self::MAX_ENTRIES) entries or
+    /// [`MAX_TOTAL_BYTES`](Self::MAX_TOTAL_BYTES) is skipped, and one
+    /// `tracing` warning (target `flowtrace`) says how many and why.
+    /// `traceparent`, `tracestate` and `baggage` are the runtime's keys in
+    /// any letter case.
+    ///
+    /// ```
+    /// use flowtrace::CustomContext;
+    ///
+    /// let hostile = (0..10_000).map(|i| (format!("k{i}"), "v".repeat(10)));
+    /// let map = CustomContext::new().merged(hostile);
+    /// assert_eq!(map.len(), CustomContext::MAX_ENTRIES);
+    /// let map = map.merged([("big", "x".repeat(1 << 20))]);
+    /// assert_eq!(map.get("big"), None, "a 1 MiB value is skipped");
+    /// ```
     pub fn merged<I, K, V>(&self, pairs: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
         K: Into<String>,
         V: Into<String>,
     {
-        let mut entries: Option<BTreeMap<String, String>> = None;
+        let mut entries: Option<(BTreeMap<String, String>, usize)> = None;
         let mut traceparent = None;
         let mut tracestate = None;
+        let mut skipped = limits::Rejections::default();
         for (k, v) in pairs {
             let (k, v) = (k.into(), v.into());
+            if let Err(why) = limits::check_pair(&k, &v) {
+                skipped.note(why, &k);
+                continue;
+            }
+            let k = limits::canonical_key(k, &[TRACEPARENT, TRACESTATE, BAGGAGE]);
             match k.as_str() {
                 TRACEPARENT => traceparent = Some(v),
                 TRACESTATE => tracestate = Some(v),
                 _ => {
-                    entries
-                        .get_or_insert_with(|| (*self.entries).clone())
-                        .insert(k, v);
+                    let (map, total) = entries.get_or_insert_with(|| {
+                        let total = self.entries.iter().map(|(k, v)| k.len() + v.len()).sum();
+                        ((*self.entries).clone(), total)
+                    });
+                    let replaced = map.get(&k).map(|old| k.len() + old.len());
+                    let after = *total - replaced.unwrap_or(0) + k.len() + v.len();
+                    if replaced.is_none() && map.len() >= limits::MAX_ENTRIES {
+                        skipped.note(limits::Rejection::TooManyEntries, &k);
+                    } else if after > limits::MAX_TOTAL_BYTES {
+                        skipped.note(limits::Rejection::MapTooLarge, &k);
+                    } else {
+                        *total = after;
+                        map.insert(k, v);
+                    }
                 }
             }
         }
         let mut out = Self {
-            entries: entries.map_or_else(|| self.entries.clone(), Arc::new),
+            entries: entries.map_or_else(|| self.entries.clone(), |(map, _)| Arc::new(map)),
             trace: self.trace.clone(),
         };
-        if let Some(tp) = traceparent {
+        if let Some(tp) = traceparent.take_if(|tp| {
+            // An accident (garbage where a parent is carried) must not cut
+            // the task off its trace; the parent stays.
+            let keep_parent = out.trace.is_some() && propagation::parse_traceparent(tp).is_err();
+            if keep_parent {
+                skipped.note(limits::Rejection::InvalidTraceparent, TRACEPARENT);
+            }
+            !keep_parent
+        }) {
             match propagation::parse_traceparent(&tp) {
                 Ok(sc) => {
-                    let state = tracestate
-                        .take()
-                        .map_or(TraceState::NONE, |s| propagation::parse_tracestate(&s));
+                    let state = tracestate.take().map_or(TraceState::NONE, |s| {
+                        propagation::parse_tracestate(&s).unwrap_or_default()
+                    });
                     out.drop_plain_trace_entries();
                     out.trace = Some(TraceSlot::new(propagation::with_trace_state(sc, state)));
                 }
                 Err(_) => {
                     out.trace = None;
-                    Arc::make_mut(&mut out.entries).insert(TRACEPARENT.to_owned(), tp);
+                    limits::insert_within_budget(&mut out.entries, TRACEPARENT, tp, &mut skipped);
                     if let Some(ts) = tracestate.take() {
-                        Arc::make_mut(&mut out.entries).insert(TRACESTATE.to_owned(), ts);
+                        limits::insert_within_budget(
+                            &mut out.entries,
+                            TRACESTATE,
+                            ts,
+                            &mut skipped,
+                        );
                     }
                 }
             }
@@ -195,15 +259,16 @@ impl CustomContext {
         if let Some(ts) = tracestate {
             match &out.trace {
                 Some(slot) => {
-                    let state = propagation::parse_tracestate(&ts);
+                    let state = propagation::parse_tracestate(&ts).unwrap_or_default();
                     let sc = propagation::with_trace_state(slot.span_context.clone(), state);
                     out.trace = Some(TraceSlot::new(sc));
                 }
                 None => {
-                    Arc::make_mut(&mut out.entries).insert(TRACESTATE.to_owned(), ts);
+                    limits::insert_within_budget(&mut out.entries, TRACESTATE, ts, &mut skipped);
                 }
             }
         }
+        skipped.report();
         out
     }
 
@@ -289,18 +354,14 @@ impl serde::Serialize for CustomContext {
     }
 }
 
-impl<'de> serde::Deserialize<'de> for CustomContext {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<String, String>::deserialize(deserializer)?;
-        Ok(map.into_iter().collect())
-    }
-}
-
 /// Identity and tallies of a run, shared by every task of it.
 #[derive(Debug, Default)]
 pub(crate) struct RunInfo {
     pub(crate) id: String,
     pub(crate) name: String,
+    /// `flowtrace.run.id` / `.name`, built once: cloning them per span is
+    /// two reference-count increments, not two string copies.
+    pub(crate) attributes: Option<[KeyValue; 2]>,
     /// Tasks started in the run.
     pub(crate) tasks: AtomicU64,
     /// Tasks that ended with an error.
@@ -315,9 +376,20 @@ pub(crate) struct RunInfo {
 
 impl RunInfo {
     pub(crate) fn new(id: String, name: String) -> Self {
+        let attributes = [
+            KeyValue::new(
+                RUN_ID,
+                opentelemetry::StringValue::from(Arc::<str>::from(id.as_str())),
+            ),
+            KeyValue::new(
+                RUN_NAME,
+                opentelemetry::StringValue::from(Arc::<str>::from(name.as_str())),
+            ),
+        ];
         Self {
             id,
             name,
+            attributes: Some(attributes),
             ..Self::default()
         }
     }
@@ -364,12 +436,7 @@ impl Frame {
     }
 
     pub(crate) fn run_attributes(&self) -> Option<[KeyValue; 2]> {
-        self.run.as_ref().map(|run| {
-            [
-                KeyValue::new(RUN_ID, run.id.clone()),
-                KeyValue::new(RUN_NAME, run.name.clone()),
-            ]
-        })
+        self.run.as_ref().and_then(|run| run.attributes.clone())
     }
 }
 
@@ -419,6 +486,7 @@ pub fn ctx() -> TaskContext {
     Context::map_current(|cx| TaskContext {
         frame: Frame::of(cx).cloned().unwrap_or_default(),
         span_context: cx.span().span_context().clone(),
+        cx: cx.clone(),
     })
 }
 
@@ -427,6 +495,9 @@ pub fn ctx() -> TaskContext {
 pub struct TaskContext {
     frame: Frame,
     span_context: SpanContext,
+    /// Kept for [`baggage`](Self::baggage): OpenTelemetry's `Baggage` is
+    /// not `Clone`, the context holding it is (a reference count).
+    cx: Context,
 }
 
 impl TaskContext {
@@ -475,6 +546,24 @@ impl TaskContext {
     /// carries one, else the current OpenTelemetry span).
     pub fn span_context(&self) -> &SpanContext {
         self.current_span_context()
+    }
+
+    /// The W3C baggage of the task: what its caller's carrier brought
+    /// (`baggage` header, `BAGGAGE` variable, a `baggage` map entry) and what
+    /// [`with_baggage`](crate::propagation::with_baggage) scoped in.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let user = flowtrace::custom_context([("baggage", "user.id=alice")])
+    ///     .scope(async { flowtrace::ctx().baggage().get("user.id").map(|v| v.to_string()) })
+    ///     .await;
+    /// assert_eq!(user.as_deref(), Some("alice"));
+    /// assert!(flowtrace::ctx().baggage().is_empty());
+    /// # }
+    /// ```
+    pub fn baggage(&self) -> &opentelemetry::baggage::Baggage {
+        use opentelemetry::baggage::BaggageExt as _;
+        self.cx.baggage()
     }
 
     fn current_span_context(&self) -> &SpanContext {
@@ -551,8 +640,9 @@ pub(crate) fn scoped_context(cx: &Context, pairs: Vec<(String, String)>) -> Cont
         Some(parent) => parent,
         None => cx.clone(),
     };
-    if has_baggage {
-        out = propagation::Baggage::new().extract_with_context(&out, &frame.map);
+    if let Some(header) = frame.map.get(BAGGAGE).filter(|_| has_baggage) {
+        // Merged over the current baggage: innermost wins, as for the map.
+        out = propagation::merge_baggage_header(&out, header);
     }
     out.with_value(frame)
 }

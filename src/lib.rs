@@ -40,6 +40,9 @@ mod run;
 mod span;
 mod task;
 
+#[cfg(any(feature = "http-server", feature = "http-client"))]
+pub mod http;
+pub mod process;
 pub mod propagation;
 pub mod telemetry;
 

@@ -59,7 +59,12 @@ pub(crate) fn start_span(
 }
 
 pub(crate) fn context_with(parent: &Context, span: global::BoxedSpan, mut frame: Frame) -> Context {
-    let sc = span.span_context().clone();
+    let mut sc = span.span_context().clone();
+    // W3C Level 2: a span the sampler dropped still passes on the parent's
+    // random-trace-id flag, which the SDK clears.
+    if let Some(fixed) = crate::propagation::random_flag_fix(parent.span().span_context(), &sc) {
+        sc = fixed;
+    }
     if sc.is_valid() && frame.map.span_context() != Some(&sc) {
         frame.map = frame.map.with_span_context(sc);
     }

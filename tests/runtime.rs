@@ -2,42 +2,16 @@
 //! attributes, failure, and how the map travels across awaits, spawns and
 //! fan-out. What a collector receives is tested in `collector.rs`.
 
+mod common;
+
 use std::collections::HashSet;
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::{attr_str as attr, exporter, spans_of};
 use flowtrace::{ctx, custom_context, traced, with_runcontext};
 use opentelemetry::Value;
 use opentelemetry::trace::{Status, TraceContextExt, Tracer, TracerProvider as _};
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-
-fn exporter() -> &'static InMemorySpanExporter {
-    static EXPORTER: OnceLock<InMemorySpanExporter> = OnceLock::new();
-    EXPORTER.get_or_init(|| {
-        let exporter = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(exporter.clone())
-            .build();
-        opentelemetry::global::set_tracer_provider(provider);
-        exporter
-    })
-}
-
-fn spans_of(trace_id: &str) -> Vec<SpanData> {
-    exporter()
-        .get_finished_spans()
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
-        .collect()
-}
-
-fn attr(span: &SpanData, key: &str) -> Option<String> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| kv.value.to_string())
-}
+use opentelemetry_sdk::trace::SpanData;
 
 fn by_name<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
     spans.iter().filter(|s| s.name == name).collect()
@@ -346,4 +320,31 @@ fn task_futures_are_send_when_the_body_is() {
     assert_send(fetch("u".into()));
     assert_send(with_runcontext().run(main_task(vec![])));
     assert_send(custom_context([("a", "b")]).scope(parse(String::new())));
+}
+
+#[traced]
+async fn carrier_seen_by_child() -> String {
+    ctx()
+        .custom_context()
+        .get("traceparent")
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn an_unsampled_task_passes_on_the_random_trace_id_flag() {
+    exporter();
+    // W3C Level 2: `02` = random trace id, not sampled. The sampler drops
+    // the task span; the flag must still travel to the task's children.
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02";
+    let run = with_runcontext()
+        .custom_context([("traceparent", parent)])
+        .run(carrier_seen_by_child())
+        .await;
+    let seen = run.into_output();
+    assert!(
+        seen.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{seen}"
+    );
+    assert!(seen.ends_with("-02"), "flags kept: {seen}");
 }

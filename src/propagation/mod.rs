@@ -1,7 +1,13 @@
-//! Carriers: W3C Trace Context and Baggage over any
+//! Carriers, by the standards: W3C Trace Context Level 2 (`traceparent`,
+//! `tracestate`) and W3C Baggage over any
 //! [`Injector`](opentelemetry::propagation::Injector) /
 //! [`Extractor`](opentelemetry::propagation::Extractor), and the
 //! `TRACEPARENT` / `TRACESTATE` / `BAGGAGE` environment carrier.
+//!
+//! A rejected `traceparent` restarts the trace and its `tracestate` is not
+//! read; an invalid `tracestate` list is discarded whole; an invalid
+//! `baggage` member is dropped alone. Every rejection has a reason (the
+//! error types here), logged at `debug` by the propagators.
 //!
 //! ```
 //! use flowtrace::propagation::{TraceContext, inject, extract};
@@ -12,23 +18,36 @@
 //!     "traceparent".to_string(),
 //!     "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_string(),
 //! );
+//! carrier.insert("baggage".to_string(), "team=search".to_string());
 //! let cx = extract(&carrier);
 //! let mut out: HashMap<String, String> = HashMap::new();
 //! inject(&cx, &mut out);
-//! assert_eq!(out["traceparent"], carrier["traceparent"]);
+//! assert_eq!(out, carrier);
 //! # let _ = TraceContext::new();
 //! ```
 
 mod baggage;
 mod env;
 mod trace_context;
+mod tracestate;
 
-pub use baggage::Baggage;
+pub use baggage::{
+    BAGGAGE_MAX_BYTES, BAGGAGE_MAX_MEMBERS, Baggage, BaggageError, BaggageScope, BaggageScoped,
+    ParsedBaggage, format_baggage, parse_baggage, with_baggage,
+};
 pub use env::{EnvCarrier, from_env, to_env};
 pub use trace_context::{
-    TRACEPARENT, TRACESTATE, TraceContext, TraceparentError, format_traceparent, parse_traceparent,
+    KNOWN_FLAGS, RANDOM_TRACE_ID, TRACEPARENT, TRACESTATE, TraceContext, TraceparentError,
+    extract_span_context, format_traceparent, parse_traceparent,
 };
-pub(crate) use trace_context::{parse_tracestate, with_trace_state};
+pub use tracestate::{
+    TRACESTATE_LONG_MEMBER, TRACESTATE_MAX_LEN, TRACESTATE_MAX_MEMBERS, TraceStateError,
+    format_tracestate, parse_tracestate, parse_tracestate_fields,
+};
+
+pub(crate) use baggage::merge_header as merge_baggage_header;
+pub(crate) use trace_context::random_flag_fix;
+pub(crate) use trace_context::with_trace_state;
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};

@@ -11,19 +11,19 @@ use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanExporter,
-};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use super::config::{self, Batch, Config, EnvSource, Overrides};
 use super::console::ConsoleExporter;
 use super::file::FileExporter;
+use super::otlp::{self, OtlpExporter};
 use super::parse::Propagator;
+use super::processor::{Processor, Sdk, Settings};
 use super::run_attributes::RunAttributes;
 use super::warning::{ConfigError, ConfigWarning};
-use super::{Exporter, Protocol, Telemetry, otlp};
+use super::{Exporter, Protocol, Telemetry, panic_hook};
 
 /// Telemetry settings in code; anything not set comes from the `OTEL_*`
 /// environment (settings made here win over the environment). Created by
@@ -51,6 +51,7 @@ pub struct TelemetryBuilder {
     install_tracing_subscriber: bool,
     tracing_level: LevelFilter,
     install_globals: bool,
+    flush_on_panic: bool,
 }
 
 impl Default for TelemetryBuilder {
@@ -62,6 +63,7 @@ impl Default for TelemetryBuilder {
             install_tracing_subscriber: true,
             tracing_level: LevelFilter::INFO,
             install_globals: true,
+            flush_on_panic: false,
         }
     }
 }
@@ -120,6 +122,41 @@ impl TelemetryBuilder {
     /// The OTLP protocol, over `OTEL_EXPORTER_OTLP_*PROTOCOL`.
     pub fn otlp_protocol(mut self, protocol: Protocol) -> Self {
         self.code.otlp_protocol = Some(protocol);
+        self
+    }
+
+    /// A PEM file of CA certificates to trust for an `https` endpoint
+    /// besides the platform's roots, over `OTEL_EXPORTER_OTLP_CERTIFICATE`
+    /// (feature `tls`, on by default). A file that cannot be read is a
+    /// configuration problem naming it.
+    ///
+    /// ```no_run
+    /// let _telemetry = flowtrace::telemetry::builder()
+    ///     .otlp_endpoint("https://collector.internal:4318")
+    ///     .otlp_certificate("/etc/ssl/internal-ca.pem")
+    ///     .init()?;
+    /// # Ok::<(), flowtrace::telemetry::ConfigError>(())
+    /// ```
+    pub fn otlp_certificate(mut self, path: impl Into<PathBuf>) -> Self {
+        self.code.otlp_certificate = Some(path.into());
+        self
+    }
+
+    /// With `true`, installs a panic hook (chained before the one already
+    /// installed) that exports every span ended so far, waiting at most the
+    /// export timeout, before the panic goes on. It matters when a panic
+    /// ends the process without unwinding to the guard: `panic = "abort"`,
+    /// an abort or `std::process::exit` after a task's panic was observed.
+    /// (On unwinding, the guard's drop flushes anyway.) Spans still open at
+    /// the panic — the panicking task's own among them — end later and are
+    /// not part of that flush.
+    ///
+    /// ```no_run
+    /// let _telemetry = flowtrace::telemetry::builder().flush_on_panic(true).init()?;
+    /// # Ok::<(), flowtrace::telemetry::ConfigError>(())
+    /// ```
+    pub fn flush_on_panic(mut self, flush: bool) -> Self {
+        self.flush_on_panic = flush;
         self
     }
 
@@ -205,11 +242,15 @@ impl TelemetryBuilder {
             .build();
         let mut provider = SdkTracerProvider::builder()
             .with_resource(resource)
-            .with_sampler(RunAttributes::new(config.sampler.clone()));
-        for processor in built.processors {
-            provider = provider.with_span_processor(processor);
+            .with_sampler(RunAttributes::new(config.sampler.clone()))
+            .with_id_generator(crate::RunIdGenerator::default());
+        for processor in &built.processors {
+            provider = provider.with_span_processor(processor.clone());
         }
         let provider = provider.build();
+        if self.flush_on_panic {
+            panic_hook::install(&built.processors);
+        }
 
         if self.install_globals {
             global::set_tracer_provider(provider.clone());
@@ -237,9 +278,9 @@ impl TelemetryBuilder {
         report(&mut warnings);
         Ok(Telemetry::new(
             provider,
+            built.processors,
             warnings,
             built.trace_file,
-            built.timeout,
         ))
     }
 
@@ -254,12 +295,11 @@ impl TelemetryBuilder {
     }
 }
 
-/// The batch processors, what failed to build, and the shutdown bound.
+/// The batch processors and what failed to build.
 struct Built {
-    processors: Vec<BatchSpanProcessor>,
+    processors: Vec<Processor>,
     warnings: Vec<ConfigWarning>,
     trace_file: Option<PathBuf>,
-    timeout: Duration,
 }
 
 fn build_exporters(config: &Config) -> Built {
@@ -267,57 +307,68 @@ fn build_exporters(config: &Config) -> Built {
         processors: Vec::new(),
         warnings: Vec::new(),
         trace_file: None,
-        timeout: config.batch.export_timeout,
     };
+    let local = settings(&config.batch, config.batch.export_timeout);
     for exporter in &config.exporters {
         match exporter {
-            Exporter::Otlp => match otlp::exporter(&config.otlp, config.batch.export_timeout) {
-                Ok(e) => {
-                    built.timeout = config.otlp.timeout.min(config.batch.export_timeout);
-                    built.processors.push(batch(e, &config.batch));
+            Exporter::Otlp => {
+                let timeout = otlp::attempt_timeout(&config.otlp, config.batch.export_timeout);
+                let started = Processor::start(settings(&config.batch, timeout), || {
+                    OtlpExporter::new(&config.otlp)
+                });
+                match started {
+                    Ok(processor) => built.processors.push(processor),
+                    Err(err) => built.warnings.push(ConfigWarning::failed(
+                        "OTLP exporter",
+                        format!(
+                            "cannot be built for {} ({}): {err}",
+                            config.otlp.endpoint, config.otlp.protocol
+                        ),
+                        "spans are not sent over OTLP",
+                    )),
                 }
-                Err(err) => built.warnings.push(ConfigWarning::failed(
-                    "OTLP exporter",
-                    format!(
-                        "cannot be built for {} ({}): {err}",
-                        config.otlp.endpoint, config.otlp.protocol
-                    ),
-                    "spans are not sent over OTLP",
-                )),
-            },
-            Exporter::File => match FileExporter::open(&config.trace_file) {
-                Ok(e) => {
-                    built.trace_file = Some(config.trace_file.clone());
-                    built.processors.push(batch(e, &config.batch));
+            }
+            Exporter::File => {
+                let started = FileExporter::open(&config.trace_file)
+                    .map_err(|e| format!("cannot open {}: {e}", config.trace_file.display()))
+                    .and_then(|e| Processor::start(local.clone(), || Ok(Sdk(e))));
+                match started {
+                    Ok(processor) => {
+                        built.trace_file = Some(config.trace_file.clone());
+                        built.processors.push(processor);
+                    }
+                    Err(err) => built.warnings.push(ConfigWarning::failed(
+                        "FLOWTRACE_TRACE_FILE",
+                        err,
+                        "spans are not written to a file",
+                    )),
                 }
-                Err(err) => built.warnings.push(ConfigWarning::failed(
-                    "FLOWTRACE_TRACE_FILE",
-                    format!("cannot open {}: {err}", config.trace_file.display()),
-                    "spans are not written to a file",
-                )),
-            },
-            Exporter::Console => built
-                .processors
-                .push(batch(ConsoleExporter::stdout(), &config.batch)),
+            }
+            Exporter::Console => {
+                match Processor::start(local.clone(), || Ok(Sdk(ConsoleExporter::stdout()))) {
+                    Ok(processor) => built.processors.push(processor),
+                    Err(err) => built.warnings.push(ConfigWarning::failed(
+                        "console exporter",
+                        err,
+                        "spans are not printed",
+                    )),
+                }
+            }
             Exporter::None => {}
         }
     }
     built
 }
 
-/// A batch processor with our parsed `OTEL_BSP_*` values. (The SDK's
-/// builder reads the process environment too; every value it reads is
-/// overridden here, except the export timeout, which the thread-based
-/// processor does not use: the exporters bound their own exports.)
-fn batch<E: SpanExporter + 'static>(exporter: E, settings: &Batch) -> BatchSpanProcessor {
-    let config = BatchConfigBuilder::default()
-        .with_max_queue_size(settings.max_queue_size)
-        .with_max_export_batch_size(settings.max_export_batch_size)
-        .with_scheduled_delay(settings.schedule_delay)
-        .build();
-    BatchSpanProcessor::builder(exporter)
-        .with_batch_config(config)
-        .build()
+/// The processor settings from our parsed `OTEL_BSP_*` values, with the
+/// bound of one export (and of a flush, and of shutdown).
+fn settings(batch: &Batch, export_timeout: Duration) -> Settings {
+    Settings {
+        max_queue_size: batch.max_queue_size,
+        max_export_batch_size: batch.max_export_batch_size,
+        schedule_delay: batch.schedule_delay,
+        export_timeout,
+    }
 }
 
 /// `OTEL_PROPAGATORS` as one composite. The only place naming the

@@ -64,6 +64,7 @@ pub(crate) struct Overrides {
     pub(crate) trace_file: Option<PathBuf>,
     pub(crate) otlp_endpoint: Option<String>,
     pub(crate) otlp_protocol: Option<Protocol>,
+    pub(crate) otlp_certificate: Option<PathBuf>,
     pub(crate) sampler: Option<Sampler>,
 }
 
@@ -74,6 +75,9 @@ pub(crate) struct Otlp {
     pub(crate) protocol: Protocol,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`: a PEM file of CA
+    /// certificates trusted for `https` besides the platform's roots.
+    pub(crate) certificate: Option<PathBuf>,
 }
 
 /// `OTEL_BSP_*`.
@@ -384,11 +388,23 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides) -> Otlp {
         .or(base_timeout)
         .unwrap_or(Duration::from_millis(10_000));
 
+    // The per-signal path wins; neither is checked here: a file that cannot
+    // be read is reported when the exporter is built, with the file's name.
+    let certificate = code
+        .otlp_certificate
+        .clone()
+        .or_else(|| {
+            r.raw("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")
+                .map(PathBuf::from)
+        })
+        .or_else(|| r.raw("OTEL_EXPORTER_OTLP_CERTIFICATE").map(PathBuf::from));
+
     Otlp {
         endpoint,
         protocol,
         headers,
         timeout,
+        certificate,
     }
 }
 

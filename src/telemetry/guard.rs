@@ -1,25 +1,33 @@
 //! The guard `init()` returns: keeps the provider, reports what configuration
-//! problems were found, and flushes and shuts down on drop within a bound.
+//! problems were found, counts what the exporters lost, and flushes and
+//! shuts down on drop within a bound.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
+use super::processor::{Pending, Processor};
+use super::stats::ExportStats;
 use super::warning::ConfigWarning;
 
 /// The installed telemetry. Dropping it exports the spans still queued and
 /// shuts the exporters down; errors then become one line on stderr.
 ///
 /// Neither [`shutdown`](Self::shutdown) nor the drop depends on the
-/// application's async runtime (exporters run on their own thread and
-/// runtime), so both are safe on any thread — including the main thread of a
-/// `current_thread` runtime — and return within the export timeout
-/// (`OTEL_EXPORTER_OTLP_TIMEOUT` / `OTEL_BSP_EXPORT_TIMEOUT`, whichever is
-/// shorter, for OTLP).
+/// application's async runtime (each exporter runs on its own thread and
+/// runtime), so both are safe on any thread — including the main thread of
+/// a `current_thread` runtime — and return within the export timeout:
+/// `OTEL_EXPORTER_OTLP_TIMEOUT` or `OTEL_BSP_EXPORT_TIMEOUT`, whichever is
+/// shorter, for OTLP; `OTEL_BSP_EXPORT_TIMEOUT` for the file and console.
+/// All exporters shut down in parallel against that one bound.
+///
+/// Spans that could not be delivered are counted ([`stats`](Self::stats)),
+/// and shutdown prints one line with the number when any were lost:
+/// `flowtrace: 12 spans were not exported: 30 spans exported, 12 dropped (…)`.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -35,10 +43,9 @@ use super::warning::ConfigWarning;
 #[derive(Debug)]
 pub struct Telemetry {
     provider: SdkTracerProvider,
+    processors: Vec<Processor>,
     warnings: Vec<ConfigWarning>,
     trace_file: Option<PathBuf>,
-    /// The longest one shutdown may block.
-    timeout: Duration,
     /// `false` for the inert guard of `OTEL_SDK_DISABLED=true`.
     active: bool,
     shut_down: AtomicBool,
@@ -47,15 +54,15 @@ pub struct Telemetry {
 impl Telemetry {
     pub(crate) fn new(
         provider: SdkTracerProvider,
+        processors: Vec<Processor>,
         warnings: Vec<ConfigWarning>,
         trace_file: Option<PathBuf>,
-        timeout: Duration,
     ) -> Self {
         Self {
             provider,
+            processors,
             warnings,
             trace_file,
-            timeout,
             active: true,
             shut_down: AtomicBool::new(false),
         }
@@ -66,16 +73,36 @@ impl Telemetry {
         Self {
             // A provider without processors: spans from it go nowhere.
             provider: SdkTracerProvider::builder().build(),
+            processors: Vec::new(),
             warnings,
             trace_file: None,
-            timeout: Duration::ZERO,
             active: false,
             shut_down: AtomicBool::new(false),
         }
     }
 
-    /// Exports every span that has ended so far. Bounded by the SDK's flush
-    /// wait (5 s per exporter) and each export's timeout.
+    /// The longest any call of this guard blocks: the largest export
+    /// timeout of its exporters (zero with none).
+    ///
+    /// ```
+    /// let telemetry = flowtrace::telemetry::builder()
+    ///     .env_vars([("OTEL_TRACES_EXPORTER", "none")])
+    ///     .install_tracing_subscriber(false)
+    ///     .init()
+    ///     .unwrap();
+    /// assert_eq!(telemetry.timeout(), std::time::Duration::ZERO);
+    /// ```
+    pub fn timeout(&self) -> Duration {
+        self.processors
+            .iter()
+            .map(Processor::timeout)
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    /// Exports every span that has ended so far, all exporters in parallel,
+    /// waiting at most the export timeout. Spans that could not be sent in
+    /// time stay queued (nothing is dropped by a flush).
     pub fn force_flush(&self) -> Result<(), OTelSdkError> {
         if !self.active {
             return Ok(());
@@ -83,21 +110,68 @@ impl Telemetry {
         if self.shut_down.load(Ordering::Acquire) {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        self.provider.force_flush()
+        let now = Instant::now();
+        let pending: Vec<Pending> = self
+            .processors
+            .iter()
+            .map(|p| p.begin_flush(now + p.timeout()))
+            .collect();
+        first_error(pending.into_iter().map(Pending::wait))
     }
 
     /// Exports what is still queued, then shuts the exporters down, waiting
     /// at most the export timeout. Idempotent: later calls return `Ok(())`.
-    /// Spans started afterwards are not recorded.
+    /// Spans ended afterwards are not recorded (and are counted as dropped).
+    /// Returns an error when spans were lost at shutdown.
     pub fn shutdown(&self) -> Result<(), OTelSdkError> {
         if !self.active || self.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        // The batch processors export everything queued as part of their
-        // shutdown, so this one bounded call is the flush and the shutdown.
-        // (A separate `force_flush` first would add the SDK's fixed 5 s wait
-        // per exporter to the bound.)
-        self.provider.shutdown_with_timeout(self.timeout)
+        let now = Instant::now();
+        // All at once, so the bound is one timeout, not one per exporter.
+        let pending: Vec<Pending> = self
+            .processors
+            .iter()
+            .filter_map(|p| p.begin_shutdown(now + p.timeout()))
+            .collect();
+        let result = first_error(pending.into_iter().map(Pending::wait));
+        // The processors are done; this only marks the provider shut down
+        // (its tracers become no-ops) and returns at once.
+        let _ = self
+            .provider
+            .shutdown_with_timeout(Duration::from_millis(1));
+        let stats = self.stats();
+        if stats.dropped() > 0 || stats.queued > 0 {
+            // `writeln!`, not `eprintln!`, which panics when stderr is closed.
+            let _ = writeln!(
+                std::io::stderr(),
+                "flowtrace: {} spans were not exported: {stats}",
+                stats.dropped() + stats.queued
+            );
+        }
+        result
+    }
+
+    /// What the exporters did so far: spans exported, and spans dropped by
+    /// reason. Final once [`shutdown`](Self::shutdown) returned.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let telemetry = flowtrace::telemetry::init()?;
+    /// // ... run the workflow ...
+    /// let _ = telemetry.shutdown();
+    /// let stats = telemetry.stats();
+    /// if stats.dropped() > 0 {
+    ///     eprintln!("lost {} spans: {stats}", stats.dropped());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stats(&self) -> ExportStats {
+        let mut total = ExportStats::default();
+        for processor in &self.processors {
+            total.add(&processor.stats());
+        }
+        total
     }
 
     /// Problems found in the configuration (each also printed once to stderr
@@ -119,12 +193,28 @@ impl Telemetry {
     }
 }
 
+/// Waits for every result (each bounded), keeping the first error.
+fn first_error(
+    results: impl Iterator<Item = Result<(), OTelSdkError>>,
+) -> Result<(), OTelSdkError> {
+    let mut first = Ok(());
+    for result in results {
+        if first.is_ok() {
+            first = result;
+        }
+    }
+    first
+}
+
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if let Err(err) = self.shutdown() {
-            // Nobody is left to return an error to; `writeln!` rather than
-            // `eprintln!`, which panics when stderr is closed.
-            let _ = writeln!(std::io::stderr(), "flowtrace: telemetry shutdown: {err}");
+            // Nobody is left to return an error to. Lost spans were reported
+            // by `shutdown` already: one line, not two.
+            let stats = self.stats();
+            if stats.dropped() == 0 && stats.queued == 0 {
+                let _ = writeln!(std::io::stderr(), "flowtrace: telemetry shutdown: {err}");
+            }
         }
     }
 }

@@ -26,6 +26,7 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL` | `grpc`, `http/protobuf`, `http/json` | `http/protobuf` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | `k=v,k2=v2`, percent-encoded | — |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | milliseconds | `10000` |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` | PEM file of CA certificates trusted for `https`, besides the platform's | — |
 //! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
 //! | `OTEL_TRACES_SAMPLER_ARG` | ratio in `[0, 1]` | `1.0` |
 //! | `OTEL_BSP_SCHEDULE_DELAY` | milliseconds | `5000` |
@@ -40,17 +41,41 @@
 //! variable, the value and the accepted values (printed once to stderr as
 //! `flowtrace: warning: …` and kept in [`Telemetry::warnings`]), or is an
 //! error under [`TelemetryBuilder::strict`]. No input makes `init` panic.
+//!
+//! ## Reliability
+//!
+//! Each exporter has its own batch processor on its own thread and tokio
+//! runtime, so nothing depends on the application's runtime. An export
+//! that fails in a way the OTLP specification calls retryable (gRPC
+//! `UNAVAILABLE` and co., HTTP 429/502/503/504, no answer at all) keeps its
+//! batch queued and is retried with exponential backoff and jitter,
+//! honouring `Retry-After` / `RetryInfo`; other failures, and the spans a
+//! partial success rejected, are dropped and counted. At most
+//! `OTEL_BSP_MAX_QUEUE_SIZE` spans wait, queued or retained; more are
+//! dropped and counted. Flush and shutdown each wait at most the export
+//! timeout, all exporters in parallel, and shutdown prints one line with
+//! the number of spans lost (also in [`Telemetry::stats`]).
+//! [`TelemetryBuilder::flush_on_panic`] adds a panic hook that flushes.
+//! `OTEL_TRACES_EXPORTER=otlp,file` keeps a local copy that [`replay`]
+//! (or `flowtrace replay <file>`) sends to a collector later. `https`
+//! endpoints use rustls (ring) with the platform's root certificates.
+//! RELIABILITY.md lists each guarantee with its test and measurements.
 
 mod builder;
 mod config;
 mod console;
+mod export;
 mod file;
 mod guard;
 mod layer;
 mod otlp;
-mod own_runtime;
+mod panic_hook;
 mod parse;
+mod processor;
+mod replay;
+mod retry;
 mod run_attributes;
+mod stats;
 mod warning;
 
 #[cfg(test)]
@@ -64,6 +89,8 @@ pub use builder::TelemetryBuilder;
 pub use console::render_tree;
 pub use guard::Telemetry;
 pub use layer::{FlowtraceLayer, layer};
+pub use replay::{ReplayError, ReplayOptions, ReplayReport, replay};
+pub use stats::ExportStats;
 pub use warning::{ConfigError, ConfigWarning};
 
 /// Installs telemetry from the `OTEL_*` environment: `builder().init()`.

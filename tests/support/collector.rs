@@ -24,8 +24,14 @@ const ATTEMPTS: usize = 3;
 /// own [`Receiver`] (reach it through `Deref`: `collector.wait_for_trace(..)`).
 /// The process is killed and reaped on drop; if the test is panicking, the
 /// collector's log tail is printed and its directory kept.
+///
+/// For fault tests it can be [`kill`](Collector::kill)ed and
+/// [`restart`](Collector::restart)ed on the same ports (the receiver, and
+/// everything it received, stays), or created not running
+/// ([`Collector::stopped`]).
 pub struct Collector {
-    child: Child,
+    /// `None` while stopped.
+    child: Option<Child>,
     grpc: SocketAddr,
     http: SocketAddr,
     dir: PathBuf,
@@ -46,7 +52,7 @@ impl Collector {
             match wait_ready(&mut child, grpc, http) {
                 Ok(()) => {
                     return Collector {
-                        child,
+                        child: Some(child),
                         grpc,
                         http,
                         dir,
@@ -73,6 +79,83 @@ impl Collector {
              `start --help`, or re-run scripts/setup if the binary is broken.\n{last_failure}",
             agent.display()
         );
+    }
+
+    /// A collector whose ports are chosen but not yet served: exporters see
+    /// "connection refused" until [`restart`](Collector::restart).
+    pub fn stopped() -> Collector {
+        let [grpc, http] = free_ports();
+        Collector {
+            child: None,
+            grpc,
+            http,
+            dir: instance_dir(),
+            receiver: Receiver::start(),
+        }
+    }
+
+    /// Kills rotel (SIGKILL: no goodbye to open connections) and waits until
+    /// its ports refuse connections. What it received was forwarded within
+    /// milliseconds; the receiver keeps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + STARTUP;
+        while [self.grpc, self.http]
+            .iter()
+            .any(|addr| TcpStream::connect_timeout(addr, Duration::from_millis(100)).is_ok())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "collector: ports still open after kill"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts rotel again on the same ports (killing it first if it runs);
+    /// returns once both ports accept connections.
+    pub fn restart(&mut self) {
+        self.kill();
+        let agent = super::tools().rotel_agent;
+        let mut last = String::new();
+        // The old process's sockets may linger a moment: a few tries.
+        for attempt in 1..=ATTEMPTS {
+            let mut child = spawn(&agent, &self.dir, self.grpc, self.http, &self.receiver);
+            match wait_ready(&mut child, self.grpc, self.http) {
+                Ok(()) => {
+                    self.child = Some(child);
+                    return;
+                }
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last = format!("attempt {attempt}: {why}\n{}", read_log(&self.dir));
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        panic!(
+            "collector: restart on {} / {} failed:\n{last}",
+            self.grpc, self.http
+        );
+    }
+
+    /// Whether rotel runs now.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The gRPC port's address (for a proxy in front of it).
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc
+    }
+
+    /// The HTTP port's address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http
     }
 
     /// `http://127.0.0.1:<port>`: rotel's OTLP/gRPC receiver.
@@ -113,8 +196,10 @@ impl Deref for Collector {
 
 impl Drop for Collector {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         if std::thread::panicking() {
             let log = read_log(&self.dir);
             let lines: Vec<&str> = log.lines().collect();

@@ -10,18 +10,26 @@
 //! - [`run_python_parent`]: a Python OpenTelemetry SDK parent for a child
 //!   process's trace.
 //! - [`run_bounded`]: run a program, killed if it takes too long.
+//! - [`Proxy`]: a TCP proxy that can stall or delay, for a slow collector.
+//! - [`fake_otlp`]: scripted OTLP endpoints (HTTP and gRPC) for retry rules.
+//! - [`tls_proxy`]: TLS in front of the collector, for `https` endpoints.
+//! - [`alloc`]: a counting allocator a test binary may install.
 //!
 //! Every wait has a deadline; only 127.0.0.1 is used.
 
 // Each test binary uses its own part of the harness.
 #![allow(dead_code, unused_imports)]
 
+pub mod alloc;
 pub mod collector;
+pub mod fake_otlp;
 pub mod otlp_json;
 pub mod process;
+pub mod proxy;
 pub mod python;
 pub mod receiver;
 pub mod span;
+pub mod tls_proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +39,7 @@ use std::time::Duration;
 pub use collector::Collector;
 pub use otlp_json::{parse_otlp_json_line, read_otlp_json_file, wait_for_file};
 pub use process::{Output, run_bounded};
+pub use proxy::{Mode, Proxy};
 pub use python::{PythonParent, run_python_parent};
 pub use receiver::Receiver;
 pub use span::{Event, Link, Span, SpanKind, StatusCode, span_named, spans_of_trace, summary};

@@ -1,0 +1,553 @@
+//! Export throughput: spans per second that flowtrace delivers to a real
+//! collector over loopback, with the batch settings it ships.
+//!
+//! ```text
+//! #[traced] tasks --OTLP gRPC or HTTP--> rotel-agent --OTLP gRPC--> counting receiver
+//! ```
+//!
+//! For each protocol, telemetry is installed with
+//! `flowtrace::telemetry::builder()` (exporter OTLP, endpoint = rotel,
+//! nothing read from the environment, so the shipped defaults apply), spans
+//! are produced at a fixed rate for a few seconds, then the guard is shut
+//! down and its counters ([`flowtrace::telemetry::Telemetry::stats`]) say
+//! what was exported and what was dropped; the receiver behind rotel counts
+//! what actually arrived. The rate climbs a ladder, then bisects to the
+//! highest rate with 0 drops; a last step produces as fast as one thread can.
+//!
+//! Run by `cargo bench --bench export_throughput` (and `scripts/bench`);
+//! results in `target/bench/export_throughput.{md,json}`. Settings:
+//! `FLOWTRACE_BENCH_STEP_SECS` (default 3), and
+//! `FLOWTRACE_BENCH_BSP="OTEL_BSP_MAX_QUEUE_SIZE=8192,..."` to measure other
+//! batch settings than the shipped ones (results then go to
+//! `export_throughput-custom.{md,json}`).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use flowtrace::telemetry::{Exporter, Protocol};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use serde_json::json;
+use tokio::sync::oneshot;
+use tonic::codec::CompressionEncoding;
+
+/// The rate ladder (spans per second); then bisection, then "as fast as possible".
+const LADDER: [u64; 6] = [5_000, 10_000, 25_000, 50_000, 100_000, 200_000];
+const BISECTIONS: usize = 3;
+
+#[flowtrace::traced(skip_all)]
+async fn unit(x: u64) -> u64 {
+    x
+}
+
+// ---- the counting receiver behind rotel ---------------------------------------
+
+struct Count(Arc<AtomicU64>);
+
+#[tonic::async_trait]
+impl TraceService for Count {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let spans: usize = request
+            .get_ref()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        self.0.fetch_add(spans as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// An OTLP/gRPC receiver that only counts spans, on its own thread.
+struct Receiver {
+    addr: SocketAddr,
+    spans: Arc<AtomicU64>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("receiver: bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("receiver: local_addr");
+        listener
+            .set_nonblocking(true)
+            .expect("receiver: nonblocking");
+        let spans = Arc::new(AtomicU64::new(0));
+        let service = TraceServiceServer::new(Count(spans.clone()))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(64 << 20);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("receiver: runtime");
+            runtime.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("receiver: listener");
+                let incoming = tonic::transport::server::TcpIncoming::from(listener);
+                let _ = tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(incoming, async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        Receiver {
+            addr,
+            spans,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.spans.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `count()` reaches `expected` or stops moving for 1 s.
+    fn settle(&self, expected: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = self.count();
+        let mut still_since = Instant::now();
+        while last < expected && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = self.count();
+            if now != last {
+                still_since = Instant::now();
+                last = now;
+            } else if still_since.elapsed() > Duration::from_secs(1) {
+                break;
+            }
+        }
+        last
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+// ---- rotel ---------------------------------------------------------------------
+
+/// `rotel-agent` on free loopback ports forwarding to `receiver`, with the
+/// flags of the test harness (tests/support/collector.rs) minus its
+/// per-batch debug log.
+struct Rotel {
+    child: Child,
+    grpc: SocketAddr,
+    http: SocketAddr,
+}
+
+impl Rotel {
+    fn start(receiver: &Receiver) -> Rotel {
+        let agent = support::tools().rotel_agent;
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-rotel");
+        std::fs::create_dir_all(&dir).expect("rotel: create its directory");
+        let free = || {
+            TcpListener::bind("127.0.0.1:0")
+                .expect("rotel: bind 127.0.0.1:0")
+                .local_addr()
+                .expect("rotel: local_addr")
+        };
+        let (grpc, http) = (free(), free());
+        let log = std::fs::File::create(dir.join("rotel.out")).expect("rotel: log file");
+        let mut cmd = Command::new(&agent);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("ROTEL_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
+            .env("NO_COLOR", "1")
+            .arg("start")
+            .args(["--otlp-grpc-endpoint", &grpc.to_string()])
+            .args(["--otlp-http-endpoint", &http.to_string()])
+            .args(["--exporter", "otlp"])
+            .args([
+                "--otlp-exporter-endpoint",
+                &format!("http://{}", receiver.addr),
+            ])
+            .args(["--otlp-exporter-protocol", "grpc"])
+            .args(["--otlp-exporter-compression", "none"])
+            .args(["--traces-batch-timeout", "10ms"])
+            .arg("--pid-file")
+            .arg(dir.join("rotel.pid"))
+            .arg("--log-file")
+            .arg(dir.join("rotel.log"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("rotel: log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("rotel: cannot run {}: {e}", agent.display()));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let up = |addr| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok();
+        while !(up(grpc) && up(http)) {
+            assert!(
+                Instant::now() < deadline,
+                "rotel did not open {grpc} and {http}; log in {}",
+                dir.display()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Rotel { child, grpc, http }
+    }
+}
+
+impl Drop for Rotel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---- one step ------------------------------------------------------------------
+
+struct Step {
+    /// Target spans per second; `None`: as fast as one thread produces.
+    rate: Option<u64>,
+    produced: u64,
+    seconds: f64,
+    /// Spans the exporter had delivered when production stopped.
+    exported_in_window: u64,
+    exported: u64,
+    dropped: u64,
+    dropped_queue_full: u64,
+    received: u64,
+    drain: Duration,
+    last_error: Option<String>,
+}
+
+impl Step {
+    fn produced_per_second(&self) -> f64 {
+        self.produced as f64 / self.seconds
+    }
+
+    fn delivered_per_second(&self) -> f64 {
+        self.exported_in_window as f64 / self.seconds
+    }
+}
+
+/// Produces `#[traced]` task spans at `rate` for `window` in one run.
+async fn produce(rate: Option<u64>, window: Duration) -> u64 {
+    let start = Instant::now();
+    let mut produced = 0u64;
+    loop {
+        let elapsed = start.elapsed();
+        if elapsed >= window {
+            return produced;
+        }
+        let due = match rate {
+            Some(rate) => (rate as f64 * elapsed.as_secs_f64()) as u64,
+            None => produced + 256,
+        };
+        if produced >= due {
+            tokio::time::sleep(Duration::from_micros(500)).await;
+            continue;
+        }
+        for _ in 0..(due - produced).min(256) {
+            std::hint::black_box(unit(produced).await);
+            produced += 1;
+        }
+    }
+}
+
+fn step(
+    protocol: Protocol,
+    rotel: &Rotel,
+    receiver: &Receiver,
+    bsp: &[(String, String)],
+    rate: Option<u64>,
+    window: Duration,
+) -> Step {
+    let endpoint = format!(
+        "http://{}",
+        if protocol == Protocol::Grpc {
+            rotel.grpc
+        } else {
+            rotel.http
+        }
+    );
+    let telemetry = flowtrace::telemetry::builder()
+        .env_vars(bsp.iter().cloned())
+        .exporter(Exporter::Otlp)
+        .otlp_endpoint(endpoint)
+        .otlp_protocol(protocol)
+        .install_tracing_subscriber(false)
+        .strict(true)
+        .init()
+        .expect("telemetry: init");
+    let received_before = receiver.count();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let start = Instant::now();
+    let produced = runtime
+        .block_on(
+            flowtrace::with_runcontext()
+                .name("throughput")
+                .run(produce(rate, window)),
+        )
+        .into_output()
+        + 1; // the run's own span
+    let seconds = start.elapsed().as_secs_f64();
+    let exported_in_window = telemetry.stats().exported;
+    let drained = Instant::now();
+    let _ = telemetry.shutdown();
+    let drain = drained.elapsed();
+    let stats = telemetry.stats();
+    let received = receiver.settle(received_before + stats.exported) - received_before;
+    Step {
+        rate,
+        produced,
+        seconds,
+        exported_in_window,
+        exported: stats.exported,
+        dropped: stats.dropped(),
+        dropped_queue_full: stats.dropped_queue_full,
+        received,
+        drain,
+        last_error: stats.last_error,
+    }
+}
+
+fn rate_label(rate: Option<u64>) -> String {
+    rate.map_or_else(|| "as fast as possible".to_owned(), |r| format!("{r}/s"))
+}
+
+fn print(protocol: Protocol, s: &Step) {
+    println!(
+        "{protocol:>13} {:>20}: produced {:>8} ({:>7.0}/s), delivered in window {:>7.0}/s, \
+         exported {:>8}, dropped {:>7}, received {:>8}, drain {:>5} ms{}",
+        rate_label(s.rate),
+        s.produced,
+        s.produced_per_second(),
+        s.delivered_per_second(),
+        s.exported,
+        s.dropped,
+        s.received,
+        s.drain.as_millis(),
+        s.last_error
+            .as_deref()
+            .map_or(String::new(), |e| format!(", last error: {e}"))
+    );
+}
+
+/// The ladder, the bisection and the unpaced step for one protocol.
+fn measure(
+    protocol: Protocol,
+    rotel: &Rotel,
+    receiver: &Receiver,
+    bsp: &[(String, String)],
+    window: Duration,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let run = |rate: Option<u64>, steps: &mut Vec<Step>| {
+        let s = step(protocol, rotel, receiver, bsp, rate, window);
+        print(protocol, &s);
+        let clean = s.dropped == 0;
+        steps.push(s);
+        clean
+    };
+    let mut good = 0u64;
+    let mut bad = None;
+    for rate in LADDER {
+        if run(Some(rate), &mut steps) {
+            good = rate;
+        } else {
+            bad = Some(rate);
+            break;
+        }
+    }
+    if let Some(mut high) = bad {
+        for _ in 0..BISECTIONS {
+            let mid = (good + high) / 2;
+            if mid <= good || mid >= high {
+                break;
+            }
+            if run(Some(mid), &mut steps) {
+                good = mid;
+            } else {
+                high = mid;
+            }
+        }
+    }
+    run(None, &mut steps);
+    steps
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` and test discovery
+    }
+    let window = Duration::from_secs(
+        std::env::var("FLOWTRACE_BENCH_STEP_SECS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3),
+    );
+    let bsp: Vec<(String, String)> = std::env::var("FLOWTRACE_BENCH_BSP")
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let receiver = Receiver::start();
+    let rotel = Rotel::start(&receiver);
+    let mut results = Vec::new();
+    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
+        let steps = measure(protocol, &rotel, &receiver, &bsp, window);
+        results.push((protocol, steps));
+    }
+    drop(rotel);
+    drop(receiver);
+    if let Err(err) = write(&results, &bsp, window) {
+        eprintln!("export_throughput: report not written: {err}");
+    }
+}
+
+fn write(
+    results: &[(Protocol, Vec<Step>)],
+    bsp: &[(String, String)],
+    window: Duration,
+) -> std::io::Result<()> {
+    let settings = if bsp.is_empty() {
+        "shipped defaults (queue 2048, batch 512, delay 5 s, export timeout 30 s / OTLP 10 s)"
+            .to_owned()
+    } else {
+        bsp.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "Batch settings: {settings}. Each step produces for {} s on one thread, then shuts the guard down (which exports what is queued).\n",
+        window.as_secs()
+    );
+    let _ = writeln!(
+        md,
+        "| protocol | highest rate with 0 drops (tried) | delivered at saturation | first dropping rate: dropped / produced |\n|---|---:|---:|---|"
+    );
+    for (protocol, steps) in results {
+        let best = steps
+            .iter()
+            .filter(|s| s.rate.is_some() && s.dropped == 0)
+            .filter_map(|s| s.rate)
+            .max();
+        let saturated = steps.iter().find(|s| s.rate.is_none());
+        let first_bad = steps
+            .iter()
+            .filter(|s| s.rate.is_some() && s.dropped > 0)
+            .min_by_key(|s| s.rate);
+        let _ = writeln!(
+            md,
+            "| {protocol} | {} | {} | {} |",
+            best.map_or("none".to_owned(), |r| format!("{r} spans/s")),
+            saturated.map_or("—".to_owned(), |s| format!(
+                "{:.0} spans/s ({} dropped of {})",
+                s.delivered_per_second(),
+                s.dropped,
+                s.produced
+            )),
+            first_bad.map_or("none up to the ladder's top".to_owned(), |s| format!(
+                "{}: {} / {} ({:.1} %)",
+                rate_label(s.rate),
+                s.dropped,
+                s.produced,
+                100.0 * s.dropped as f64 / s.produced as f64
+            )),
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n| protocol | target rate | produced / s | delivered / s during the window | exported | dropped (queue full) | arrived at the receiver | shutdown drain |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for (protocol, steps) in results {
+        for s in steps {
+            let _ = writeln!(
+                md,
+                "| {protocol} | {} | {:.0} | {:.0} | {} | {} ({}) | {} | {} ms |",
+                rate_label(s.rate),
+                s.produced_per_second(),
+                s.delivered_per_second(),
+                s.exported,
+                s.dropped,
+                s.dropped_queue_full,
+                s.received,
+                s.drain.as_millis()
+            );
+        }
+    }
+    let json: Vec<_> = results
+        .iter()
+        .flat_map(|(protocol, steps)| {
+            steps.iter().map(move |s| {
+                json!({
+                    "protocol": protocol.to_string(),
+                    "rate": s.rate,
+                    "produced": s.produced,
+                    "seconds": s.seconds,
+                    "exported_in_window": s.exported_in_window,
+                    "exported": s.exported,
+                    "dropped": s.dropped,
+                    "dropped_queue_full": s.dropped_queue_full,
+                    "received": s.received,
+                    "drain_ms": s.drain.as_millis() as u64,
+                    "last_error": s.last_error,
+                })
+            })
+        })
+        .collect();
+    let dir: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
+        .join("bench");
+    std::fs::create_dir_all(&dir)?;
+    // Other settings than the shipped ones do not overwrite the shipped
+    // results that scripts/bench puts into BENCHMARKS.md.
+    let name = if bsp.is_empty() {
+        "export_throughput"
+    } else {
+        "export_throughput-custom"
+    };
+    std::fs::write(dir.join(format!("{name}.md")), &md)?;
+    std::fs::write(
+        dir.join(format!("{name}.json")),
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    )?;
+    println!(
+        "\n{md}\n(written to {})",
+        dir.join(format!("{name}.md")).display()
+    );
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Fuzzes the baggage input; the properties are in `properties.rs`.
+#![no_main]
+
+#[path = "../properties.rs"]
+mod properties;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::baggage(data));

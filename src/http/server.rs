@@ -1,0 +1,249 @@
+//! HTTP ingress: a tower `Layer` that continues the caller's trace.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Poll, ready};
+
+use http::{Request, Response};
+use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::{Context, KeyValue};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::{
+    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, HeaderExtractor, NETWORK_PROTOCOL_VERSION,
+    SERVER_ADDRESS, SERVER_PORT, TRACEPARENT_REJECTED, URL_PATH, URL_QUERY, URL_SCHEME,
+    USER_AGENT_ORIGINAL, method_attributes, protocol_version,
+};
+use crate::context::Frame;
+use crate::propagation::{self, BAGGAGE, Baggage};
+use opentelemetry::propagation::TextMapPropagator as _;
+
+/// A tower [`Layer`] that puts every request in a `server` span continuing
+/// the caller's trace (W3C `traceparent` / `tracestate` / `baggage`
+/// headers, strictly parsed: a repeated or invalid `traceparent` restarts
+/// the trace and the reason is recorded as `flowtrace.traceparent.rejected`).
+///
+/// The span is named `{method} {route}` and carries `http.request.method`,
+/// `url.path`, `url.query`, `url.scheme`, `http.route` (from axum's
+/// `MatchedPath`, so add the layer with `Router::layer`), `server.address`,
+/// `server.port`, `network.protocol.version`, `user_agent.original` and
+/// `http.response.status_code`; a 5xx response or a service error sets
+/// status Error and `error.type`. The handler runs with the span current:
+/// `#[traced]` tasks it calls are its children, and `flowtrace::ctx()`
+/// shows the span in `custom_context()` and the caller's baggage in
+/// `baggage()`.
+///
+/// ```
+/// use axum::{Router, routing::get};
+///
+/// let app: Router = Router::new()
+///     .route("/users/{id}", get(|| async { "alice" }))
+///     .layer(flowtrace::http::ServerLayer::new());
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerLayer {
+    _private: (),
+}
+
+impl ServerLayer {
+    /// The layer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl<S> Layer<S> for ServerLayer {
+    type Service = ServerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ServerService { inner }
+    }
+}
+
+/// The service [`ServerLayer`] wraps around `S`.
+#[derive(Debug, Clone)]
+pub struct ServerService<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for ServerService<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Error: std::fmt::Display,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ServerFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let cx = start(&request);
+        // Some services do work in `call` itself: under the span too.
+        let future = {
+            let _guard = cx.clone().attach();
+            self.inner.call(request)
+        };
+        ServerFuture {
+            cx,
+            ended: false,
+            future,
+        }
+    }
+}
+
+/// The request's attributes, span name and the context its handler runs in.
+fn start<B>(request: &Request<B>) -> Context {
+    let headers = request.headers();
+    let base = Context::current();
+    let extractor = HeaderExtractor(headers);
+    let mut rejected = None;
+    let parent = match propagation::extract_span_context(&extractor) {
+        Ok(Some(sc)) => base.with_remote_span_context(sc),
+        Ok(None) => base.clone(),
+        Err(reason) => {
+            rejected = Some(reason);
+            base.clone()
+        }
+    };
+    let parent = Baggage::new().extract_with_context(&parent, &extractor);
+
+    let mut attributes = Vec::with_capacity(12);
+    let method = method_attributes(request.method(), &mut attributes);
+    let uri = request.uri();
+    attributes.push(KeyValue::new(URL_PATH, uri.path().to_owned()));
+    if let Some(query) = uri.query() {
+        attributes.push(KeyValue::new(URL_QUERY, query.to_owned()));
+    }
+    attributes.push(KeyValue::new(
+        URL_SCHEME,
+        uri.scheme_str().unwrap_or("http").to_owned(),
+    ));
+    let route = matched_path(request);
+    if let Some(route) = &route {
+        attributes.push(KeyValue::new(HTTP_ROUTE, route.clone()));
+    }
+    let authority = uri.authority().cloned().or_else(|| {
+        headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse::<http::uri::Authority>().ok())
+    });
+    if let Some(authority) = authority {
+        attributes.push(KeyValue::new(SERVER_ADDRESS, authority.host().to_owned()));
+        if let Some(port) = authority.port_u16() {
+            attributes.push(KeyValue::new(SERVER_PORT, i64::from(port)));
+        }
+    }
+    if let Some(version) = protocol_version(request.version()) {
+        attributes.push(KeyValue::new(NETWORK_PROTOCOL_VERSION, version));
+    }
+    if let Some(agent) = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|h| h.to_str().ok())
+    {
+        attributes.push(KeyValue::new(USER_AGENT_ORIGINAL, agent.to_owned()));
+    }
+    if let Some(reason) = rejected {
+        attributes.push(KeyValue::new(TRACEPARENT_REJECTED, reason.to_string()));
+    }
+    let name: Cow<'static, str> = match &route {
+        Some(route) => format!("{method} {route}").into(),
+        None => method.into(),
+    };
+    let builder = SpanBuilder::from_name(name)
+        .with_kind(SpanKind::Server)
+        .with_attributes(attributes);
+    let span = crate::task::tracer().build_with_context(builder, &parent);
+    let sc = span.span_context().clone();
+    let remote = parent.span().span_context().clone();
+    let cx = match propagation::random_flag_fix(&remote, &sc) {
+        Some(fixed) => parent.with_remote_span_context(fixed),
+        None => parent.with_span(span),
+    };
+    // The handler's map: the caller's (if any) with this span as the parent
+    // of the tasks it calls, and the baggage that came in.
+    let mut frame = Frame::of(&base).cloned().unwrap_or_default();
+    if headers.contains_key(BAGGAGE) {
+        let header = propagation::format_baggage(opentelemetry::baggage::BaggageExt::baggage(&cx));
+        if !header.is_empty() {
+            frame.map = frame.map.merged([(BAGGAGE, header)]);
+        }
+    }
+    let span = cx.span();
+    let sc = span.span_context();
+    if sc.is_valid() {
+        frame.map = frame.map.with_span_context(sc.clone());
+    }
+    cx.with_value(frame)
+}
+
+fn matched_path<B>(request: &Request<B>) -> Option<String> {
+    request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ServerService`]: polled with the request's
+    /// context current; ends the span with the response.
+    pub struct ServerFuture<F> {
+        cx: Context,
+        ended: bool,
+        #[pin]
+        future: F,
+    }
+
+    impl<F> PinnedDrop for ServerFuture<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.ended {
+                // The connection went away before the handler finished.
+                let span = this.cx.span();
+                span.set_attribute(KeyValue::new(crate::TASK_CANCELLED, true));
+                span.end();
+            }
+        }
+    }
+}
+
+impl<F, R, E> Future for ServerFuture<F>
+where
+    F: Future<Output = Result<Response<R>, E>>,
+    E: std::fmt::Display,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = {
+            let _guard = this.cx.clone().attach();
+            ready!(this.future.poll(task))
+        };
+        let span = this.cx.span();
+        match &result {
+            Ok(response) => {
+                let code = response.status().as_u16();
+                span.set_attribute(KeyValue::new(HTTP_RESPONSE_STATUS_CODE, i64::from(code)));
+                // Server spans: only 5xx is the server's error; 4xx is the
+                // client's (semantic conventions, "Status").
+                if code >= 500 {
+                    span.set_attribute(KeyValue::new(ERROR_TYPE, code.to_string()));
+                    span.set_status(Status::error(""));
+                }
+            }
+            Err(error) => {
+                span.set_attribute(KeyValue::new(ERROR_TYPE, std::any::type_name::<E>()));
+                span.set_status(Status::error(error.to_string()));
+            }
+        }
+        span.end();
+        *this.ended = true;
+        Poll::Ready(result)
+    }
+}

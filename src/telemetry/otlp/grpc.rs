@@ -1,0 +1,94 @@
+//! OTLP/gRPC: one `TraceService/Export` call per attempt, classified by the
+//! specification's rules ([`retry::grpc`]).
+
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+use tonic_types::StatusExt as _;
+
+use super::tls::ExtraRoots;
+use crate::telemetry::retry::{self, Outcome};
+
+/// A lazily connecting gRPC channel to the collector.
+#[derive(Debug)]
+pub(crate) struct Grpc {
+    client: TraceServiceClient<Channel>,
+    metadata: MetadataMap,
+}
+
+impl Grpc {
+    /// Must be called inside a tokio runtime: the channel's connection
+    /// task is spawned onto it. Connecting happens on the first export.
+    pub(crate) fn new(
+        url: &str,
+        headers: &[(String, String)],
+        timeout: Duration,
+        roots: &ExtraRoots,
+    ) -> Result<Self, String> {
+        let endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(|e| format!("invalid gRPC endpoint {url}: {e}"))?
+            .connect_timeout(timeout)
+            // Also sent as `grpc-timeout`, so the collector can give up too.
+            .timeout(timeout);
+        let endpoint = roots.grpc(endpoint, url)?;
+        let mut metadata = MetadataMap::new();
+        for (name, value) in headers {
+            // Names and values were validated in config.rs; anything tonic
+            // still refuses is skipped rather than panicking.
+            let (Ok(name), Ok(value)) = (
+                name.parse::<AsciiMetadataKey>(),
+                value.parse::<AsciiMetadataValue>(),
+            ) else {
+                continue;
+            };
+            metadata.insert(name, value);
+        }
+        Ok(Self {
+            client: TraceServiceClient::new(endpoint.connect_lazy()),
+            metadata,
+        })
+    }
+
+    pub(crate) async fn send(&self, request: ExportTraceServiceRequest) -> Outcome {
+        let mut call = tonic::Request::new(request);
+        *call.metadata_mut() = self.metadata.clone();
+        match self.client.clone().export(call).await {
+            Ok(response) => Outcome::Sent {
+                rejected: response
+                    .into_inner()
+                    .partial_success
+                    .map_or(0, |p| p.rejected_spans.max(0) as u64),
+            },
+            // A status tonic made from a transport error (the connection
+            // broke, was refused, reset) carries that error as its source; a
+            // status the collector sent has none. The former is no answer
+            // at all — the collector may come back — whatever code tonic
+            // chose for it (a broken pipe becomes UNKNOWN).
+            Err(status) if std::error::Error::source(&status).is_some() => {
+                Outcome::unreachable(format!("gRPC transport: {}", describe(&status)))
+            }
+            Err(status) => {
+                let retry_info = status
+                    .get_details_retry_info()
+                    .and_then(|info| info.retry_delay);
+                retry::grpc(status.code(), retry_info, &describe(&status))
+            }
+        }
+    }
+}
+
+/// The status message plus its cause (tonic's message alone is often just
+/// "transport error").
+fn describe(status: &tonic::Status) -> String {
+    let mut text = status.message().to_owned();
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

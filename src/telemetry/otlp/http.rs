@@ -1,0 +1,152 @@
+//! OTLP/HTTP (protobuf or JSON bodies): one POST per attempt, classified by
+//! the specification's rules ([`retry::http`]). hyper directly rather than
+//! reqwest: enabling a TLS feature of reqwest here would change every
+//! reqwest client of the application (feature unification).
+
+use std::time::{Duration, SystemTime};
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::body::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message as _;
+
+use super::tls::{Connector, ExtraRoots};
+use crate::telemetry::retry::{self, Outcome};
+
+/// A response body larger than this is not kept: a success body is a small
+/// `ExportTraceServiceResponse`, and a hostile or confused server must not
+/// make the exporter buffer megabytes.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// An HTTP client for one traces URL.
+#[derive(Debug)]
+pub(crate) struct Http {
+    client: Client<Connector, Full<Bytes>>,
+    uri: Uri,
+    json: bool,
+    headers: HeaderMap,
+}
+
+impl Http {
+    pub(crate) fn new(
+        url: &str,
+        json: bool,
+        headers: &[(String, String)],
+        timeout: Duration,
+        roots: &ExtraRoots,
+    ) -> Result<Self, String> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| format!("invalid HTTP endpoint {url}: {e}"))?;
+        let connector = roots.http(url, timeout)?;
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            // Validated in config.rs; anything still refused is skipped.
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                map.insert(name, value);
+            }
+        }
+        let content_type = if json {
+            "application/json"
+        } else {
+            "application/x-protobuf"
+        };
+        map.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        Ok(Self {
+            client,
+            uri,
+            json,
+            headers: map,
+        })
+    }
+
+    pub(crate) async fn send(&self, request: &ExportTraceServiceRequest) -> Outcome {
+        let body = if self.json {
+            match serde_json::to_vec(request) {
+                Ok(body) => body,
+                Err(e) => {
+                    return Outcome::Failed {
+                        reason: format!("encoding OTLP/JSON: {e}"),
+                    };
+                }
+            }
+        } else {
+            request.encode_to_vec()
+        };
+        let mut post = Request::new(Full::new(Bytes::from(body)));
+        *post.method_mut() = Method::POST;
+        *post.uri_mut() = self.uri.clone();
+        *post.headers_mut() = self.headers.clone();
+        let response = match self.client.request(post).await {
+            Ok(response) => response,
+            Err(e) => return Outcome::unreachable(format!("POST {}: {}", self.uri, chain(&e))),
+        };
+        let (parts, body) = response.into_parts();
+        // Over the cap (or broken): read as empty, the status still counts.
+        let body = Limited::new(body, MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        if parts.status.is_success() {
+            return Outcome::Sent {
+                rejected: self.rejected(&body),
+            };
+        }
+        let retry_after = parts.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok());
+        match retry::http(parts.status.as_u16(), retry_after, SystemTime::now()) {
+            Outcome::Retry { after, reason } => Outcome::Retry {
+                after,
+                reason: with_body(reason, &body),
+            },
+            Outcome::Failed { reason } => Outcome::Failed {
+                reason: with_body(reason, &body),
+            },
+            sent => sent,
+        }
+    }
+
+    /// The partial success count of a 2xx body (absent or unreadable: 0).
+    fn rejected(&self, body: &[u8]) -> u64 {
+        let response = if self.json {
+            serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()
+        } else {
+            ExportTraceServiceResponse::decode(body).ok()
+        };
+        response
+            .and_then(|r| r.partial_success)
+            .map_or(0, |p| p.rejected_spans.max(0) as u64)
+    }
+}
+
+/// `reason: "first 200 bytes of the body"`, escaped, when there is a body.
+fn with_body(reason: String, body: &[u8]) -> String {
+    if body.is_empty() {
+        return reason;
+    }
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+    format!("{reason}: {:?}", text.trim())
+}
+
+/// An error with its causes: the client's own message says little
+/// ("client error (Connect)"), the cause says "connection refused".
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
