@@ -13,8 +13,9 @@ use support::{Collector, Mode, Proxy, WAIT};
 
 /// The export timeout every test configures: shutdown may take this long.
 const TIMEOUT: Duration = Duration::from_millis(1000);
-/// Thread wake-ups and the reply on a loaded CI machine.
-const SLACK: Duration = Duration::from_millis(400);
+/// Scheduling noise on a loaded CI machine (the processor itself answers
+/// before the deadline).
+const SLACK: Duration = Duration::from_millis(100);
 
 fn telemetry(protocol: Protocol, endpoint: &str, queue: usize) -> Telemetry {
     flowtrace::telemetry::builder()

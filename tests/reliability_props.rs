@@ -101,3 +101,28 @@ proptest! {
         properties::custom_context(&data);
     }
 }
+
+/// Inputs a fuzzer once failed on (`fuzz/regressions/<target>/`), checked
+/// on every `cargo test`.
+#[test]
+fn fuzz_regressions_still_hold() {
+    type Check = fn(&[u8]);
+    let checks: [(&str, Check); 4] = [
+        ("traceparent", properties::traceparent),
+        ("tracestate", properties::tracestate),
+        ("baggage", properties::baggage),
+        ("custom_context", properties::custom_context),
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
+    let mut checked = 0;
+    for (target, check) in checks {
+        let Ok(entries) = std::fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            check(&std::fs::read(entry.path()).expect("a regression input"));
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no regression inputs under {}", root.display());
+}

@@ -39,9 +39,18 @@ pub(crate) use super::export::{Export, Sdk};
 use super::retry::{Backoff, Outcome};
 use super::stats::{Counters, ExportStats};
 
-/// Extra time a caller waits for the worker's answer beyond the deadline
-/// the worker itself keeps: thread wake-up and reply, not export time.
-const REPLY_GRACE: Duration = Duration::from_millis(100);
+/// How much earlier than the caller's deadline the worker stops exporting,
+/// so that its answer (thread wake-up, reply) arrives before the caller
+/// gives up: the caller never waits past its deadline. A tenth of the time
+/// available, at most this.
+const REPLY_GRACE: Duration = Duration::from_millis(50);
+
+/// The deadline the worker keeps for a caller waiting until `deadline`.
+fn worker_deadline(deadline: Instant) -> Instant {
+    let now = Instant::now();
+    let grace = REPLY_GRACE.min(deadline.saturating_duration_since(now) / 10);
+    deadline - grace
+}
 
 /// `OTEL_BSP_*` as the processor uses them.
 #[derive(Clone, Debug)]
@@ -194,7 +203,10 @@ impl Processor {
     pub(crate) fn begin_flush(&self, deadline: Instant) -> Pending {
         let (reply, answer) = mpsc::channel();
         let sent = !self.handle.state.closed.load(Ordering::Acquire)
-            && self.send(Control::Flush { deadline, reply });
+            && self.send(Control::Flush {
+                deadline: worker_deadline(deadline),
+                reply,
+            });
         Pending {
             reply: sent.then_some(answer),
             deadline,
@@ -214,14 +226,18 @@ impl Processor {
         if state.closed.swap(true, Ordering::AcqRel) {
             return None;
         }
+        let inner = worker_deadline(deadline);
         *state
             .shutdown_deadline
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+            .unwrap_or_else(|e| e.into_inner()) = Some(inner);
         // Stored as a permit if no export is in flight right now.
         state.shutdown_started.notify_one();
         let (reply, answer) = mpsc::channel();
-        let sent = self.send(Control::Shutdown { deadline, reply });
+        let sent = self.send(Control::Shutdown {
+            deadline: inner,
+            reply,
+        });
         Some(Pending {
             reply: sent.then_some(answer),
             deadline,
@@ -230,16 +246,13 @@ impl Processor {
 }
 
 impl Pending {
-    /// The worker's answer, or `Timeout` once the deadline (plus a short
-    /// grace for the reply itself) has passed: never longer.
+    /// The worker's answer, or `Timeout` once the deadline has passed:
+    /// never longer.
     pub(crate) fn wait(self) -> OTelSdkResult {
         let Some(reply) = self.reply else {
             return Err(OTelSdkError::AlreadyShutdown);
         };
-        let wait = self
-            .deadline
-            .saturating_duration_since(Instant::now())
-            .saturating_add(REPLY_GRACE);
+        let wait = self.deadline.saturating_duration_since(Instant::now());
         match reply.recv_timeout(wait) {
             Ok(result) => result,
             Err(RecvTimeoutError::Timeout) => Err(OTelSdkError::Timeout(wait)),
@@ -524,6 +537,17 @@ impl<E: Export> Worker<E> {
         let settings = &self.state.settings;
         let n = self.pending.len().min(settings.max_export_batch_size);
         let timeout_at = Instant::now() + settings.export_timeout;
+        // A shutdown that began before this attempt (its notification may
+        // have been taken by an earlier one) bounds it too.
+        let shutdown = *self
+            .state
+            .shutdown_deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let deadline = match (deadline, shutdown) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let batch = &self.pending.make_contiguous()[..n];
         let state = &self.state;
         let Some(exporter) = &self.exporter else {
@@ -538,8 +562,13 @@ impl<E: Export> Worker<E> {
         }));
         let counters = &self.state.counters;
         let Ok(outcome) = outcome else {
-            // Cut short by the caller's deadline: the batch stays queued and
-            // the last error stays the informative one.
+            // Cut short by the caller's deadline: the batch stays queued, and
+            // an earlier, more specific error stays the one reported.
+            let mut last = counters
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            last.get_or_insert_with(|| "no answer before the deadline".to_owned());
             return (0, true);
         };
         match outcome {

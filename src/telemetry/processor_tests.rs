@@ -245,6 +245,29 @@ fn a_hanging_export_times_out_and_backs_off() {
 }
 
 #[test]
+fn exports_queued_behind_a_shutdown_keep_its_deadline() {
+    let exporter = Scripted {
+        delay: Duration::from_secs(60),
+        ..Scripted::default()
+    };
+    // Full batches wake the worker more than once, so a round may start
+    // after the shutdown began and took the notification.
+    let processor = start(settings(1000, 10, 10, 30_000), &exporter);
+    for _ in 0..5 {
+        end(&processor, 10);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    let result = processor.shutdown_with_timeout(Duration::from_millis(300));
+    let took = started.elapsed();
+    assert!(result.is_err());
+    assert!(took <= Duration::from_millis(350), "took {took:?}");
+    eventually("the final count", || {
+        processor.stats().dropped_at_shutdown == 50
+    });
+}
+
+#[test]
 fn force_flush_exports_now_and_is_bounded() {
     let exporter = Scripted::default();
     let processor = start(settings(100, 512, 60_000, 500), &exporter);
