@@ -7,7 +7,6 @@ mod support;
 
 use std::collections::{HashMap, HashSet};
 
-use flowtrace::telemetry::{Exporter, Protocol};
 use flowtrace::{ctx, traced, with_runcontext};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt;
@@ -48,18 +47,8 @@ async fn branch(i: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_runs_arrive_as_separate_connected_traces() {
     let collector = Collector::start();
-    let telemetry = flowtrace::telemetry::builder()
-        .env_vars([
-            ("OTEL_BSP_MAX_QUEUE_SIZE", "32768"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-        ])
-        .exporter(Exporter::Otlp)
-        .otlp_protocol(Protocol::Grpc)
-        .otlp_endpoint(collector.grpc_endpoint())
-        .service_name("collector-test")
-        .strict(true)
-        .init()
-        .expect("telemetry");
+    let telemetry =
+        collector.grpc_telemetry("collector-test", &[("OTEL_BSP_MAX_QUEUE_SIZE", "32768")]);
 
     let runs = (0..RUNS).map(|i| {
         tokio::spawn(

@@ -17,7 +17,6 @@ use axum::Router;
 use axum::extract::Query;
 use axum::routing::get;
 use flowtrace::http::{RequestBuilderExt as _, ServerLayer};
-use flowtrace::telemetry::{Exporter, Protocol};
 use flowtrace::{ctx, traced};
 use support::{Collector, Span, SpanKind, WAIT, run_bounded, span_named};
 
@@ -63,15 +62,7 @@ fn child_of<'a>(spans: &'a [Span], parent: &Span, name: &str) -> &'a Span {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_and_server_around_a_flowtrace_service() {
     let collector = Collector::start();
-    let telemetry = flowtrace::telemetry::builder()
-        .env_vars([("OTEL_BSP_SCHEDULE_DELAY", "50")])
-        .exporter(Exporter::Otlp)
-        .otlp_protocol(Protocol::Grpc)
-        .otlp_endpoint(collector.grpc_endpoint())
-        .service_name("flowtrace-service")
-        .strict(true)
-        .init()
-        .expect("telemetry");
+    let telemetry = collector.grpc_telemetry("flowtrace-service", &[]);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/relay", listener.local_addr().unwrap());

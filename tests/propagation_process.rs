@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use flowtrace::process::CommandExt as _;
 use flowtrace::propagation::with_baggage;
-use flowtrace::telemetry::{Exporter, Protocol};
 use flowtrace::{ctx, traced, with_runcontext};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TraceContextExt as _;
@@ -136,15 +135,7 @@ async fn children_continue_the_trace_through_the_environment() {
         return;
     }
     let collector = Collector::start();
-    let telemetry = flowtrace::telemetry::builder()
-        .env_vars([("OTEL_BSP_SCHEDULE_DELAY", "50")])
-        .exporter(Exporter::Otlp)
-        .otlp_protocol(Protocol::Grpc)
-        .otlp_endpoint(collector.grpc_endpoint())
-        .service_name("flowtrace-parent")
-        .strict(true)
-        .init()
-        .expect("telemetry");
+    let telemetry = collector.grpc_telemetry("flowtrace-parent", &[]);
     assert_global_propagator_is_strict();
     let run = with_runcontext()
         .custom_context([

@@ -159,6 +159,28 @@ impl Collector {
     }
 
     /// `http://127.0.0.1:<port>`: rotel's OTLP/gRPC receiver.
+    /// flowtrace telemetry installed for this test process, exporting over
+    /// OTLP gRPC to this collector in strict mode, with a 50 ms batch delay
+    /// plus `env` (settings in the `OTEL_*` form).
+    pub fn grpc_telemetry(
+        &self,
+        service: &str,
+        env: &[(&str, &str)],
+    ) -> flowtrace::telemetry::Telemetry {
+        use flowtrace::telemetry::{Exporter, Protocol};
+        let mut vars = vec![("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "50".to_owned())];
+        vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        flowtrace::telemetry::builder()
+            .env_vars(vars)
+            .exporter(Exporter::Otlp)
+            .otlp_protocol(Protocol::Grpc)
+            .otlp_endpoint(self.grpc_endpoint())
+            .service_name(service)
+            .strict(true)
+            .init()
+            .expect("telemetry to the test collector")
+    }
+
     pub fn grpc_endpoint(&self) -> String {
         format!("http://{}", self.grpc)
     }

@@ -137,12 +137,8 @@ impl Receiver {
     ) -> Vec<Span> {
         let deadline = Instant::now() + timeout;
         loop {
-            let spans = self.spans();
-            if done(&spans) {
+            if let Some(spans) = self.check(what, timeout, deadline, &done) {
                 return spans;
-            }
-            if Instant::now() >= deadline {
-                self.timed_out(what, timeout, &spans);
             }
             std::thread::sleep(POLL);
         }
@@ -158,15 +154,30 @@ impl Receiver {
     ) -> Vec<Span> {
         let deadline = Instant::now() + timeout;
         loop {
-            let spans = self.spans();
-            if done(&spans) {
+            if let Some(spans) = self.check(what, timeout, deadline, &done) {
                 return spans;
-            }
-            if Instant::now() >= deadline {
-                self.timed_out(what, timeout, &spans);
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// One poll of a wait: the spans once `done` holds, `None` to poll
+    /// again; panics past the deadline.
+    fn check(
+        &self,
+        what: &str,
+        timeout: Duration,
+        deadline: Instant,
+        done: &impl Fn(&[Span]) -> bool,
+    ) -> Option<Vec<Span>> {
+        let spans = self.spans();
+        if done(&spans) {
+            return Some(spans);
+        }
+        if Instant::now() >= deadline {
+            self.timed_out(what, timeout, &spans);
+        }
+        None
     }
 
     /// Waits until at least `count` spans of trace `trace_id` arrived and
