@@ -1,8 +1,10 @@
-//! The `custom_context` map and the one context value a task carries.
+//! The `custom_context` map and the one value a task carries beside its
+//! OpenTelemetry [`Context`].
 //!
 //! A task's state — its map, its run, its name — lives in a single
-//! [`Frame`] stored inside the OpenTelemetry [`Context`], so one attach per
-//! poll makes both the span and the map current.
+//! [`Frame`], kept in the task's future and made current for each poll
+//! through one thread-local slot (`current`). The span lives in the
+//! `Context` as usual, so `Context::current()` inside a task is its span.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -10,14 +12,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Poll, ready};
+use std::task::Poll;
 
 use opentelemetry::Context;
 use opentelemetry::KeyValue;
-use opentelemetry::context::FutureExt as _;
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
 
+use crate::backend::Backend;
+use crate::current;
 use crate::propagation::{self, BAGGAGE, TRACEPARENT, TRACESTATE};
 
 #[path = "context_limits.rs"]
@@ -57,6 +60,29 @@ impl TraceSlot {
     }
 }
 
+/// Where a map's parent (`traceparent` / `tracestate`) comes from.
+#[derive(Clone, Default)]
+enum Trace {
+    #[default]
+    None,
+    /// A parsed parent, rendered to strings when read.
+    Parsed(Arc<TraceSlot>),
+    /// The current OpenTelemetry span: what a task's own map carries, so
+    /// starting a task renders and allocates nothing. Only frames hold it;
+    /// every map handed out is [`resolved`](CustomContext::resolved) first.
+    /// Such a map never holds plain `traceparent` / `tracestate` entries.
+    Current,
+}
+
+impl Trace {
+    fn slot(&self) -> Option<&TraceSlot> {
+        match self {
+            Trace::Parsed(slot) => Some(slot),
+            Trace::None | Trace::Current => None,
+        }
+    }
+}
+
 /// The flat `String → String` map a run carries across task boundaries.
 ///
 /// Immutable and shared: cloning is two reference-count increments. A task
@@ -77,7 +103,7 @@ impl TraceSlot {
 pub struct CustomContext {
     /// Entries other than a valid `traceparent` / `tracestate`.
     entries: Arc<BTreeMap<String, String>>,
-    trace: Option<Arc<TraceSlot>>,
+    trace: Trace,
 }
 
 impl CustomContext {
@@ -88,7 +114,7 @@ impl CustomContext {
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<&str> {
-        if let Some(slot) = &self.trace {
+        if let Some(slot) = self.trace.slot() {
             match key {
                 TRACEPARENT => return Some(slot.traceparent()),
                 TRACESTATE => return slot.tracestate(),
@@ -107,7 +133,7 @@ impl CustomContext {
     pub fn len(&self) -> usize {
         let trace = self
             .trace
-            .as_ref()
+            .slot()
             .map_or(0, |s| 1 + usize::from(s.tracestate().is_some()));
         self.entries.len() + trace
     }
@@ -120,7 +146,7 @@ impl CustomContext {
     /// All entries: the user's in key order, then `traceparent` and
     /// `tracestate` when the map carries a parent.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let trace = self.trace.as_deref().into_iter().flat_map(|slot| {
+        let trace = self.trace.slot().into_iter().flat_map(|slot| {
             std::iter::once((TRACEPARENT, slot.traceparent()))
                 .chain(slot.tracestate().map(|s| (TRACESTATE, s)))
         });
@@ -145,7 +171,7 @@ impl CustomContext {
     /// The parent span context the map carries (its `traceparent` and
     /// `tracestate`), if any.
     pub fn span_context(&self) -> Option<&SpanContext> {
-        self.trace.as_deref().map(|s| &s.span_context)
+        self.trace.slot().map(|s| &s.span_context)
     }
 
     /// Most entries a map holds besides its parent (`traceparent`,
@@ -228,7 +254,8 @@ impl CustomContext {
         if let Some(tp) = traceparent.take_if(|tp| {
             // An accident (garbage where a parent is carried) must not cut
             // the task off its trace; the parent stays.
-            let keep_parent = out.trace.is_some() && propagation::parse_traceparent(tp).is_err();
+            let keep_parent =
+                !matches!(out.trace, Trace::None) && propagation::parse_traceparent(tp).is_err();
             if keep_parent {
                 skipped.note(limits::Rejection::InvalidTraceparent, TRACEPARENT);
             }
@@ -240,10 +267,11 @@ impl CustomContext {
                         propagation::parse_tracestate(&s).unwrap_or_default()
                     });
                     out.drop_plain_trace_entries();
-                    out.trace = Some(TraceSlot::new(propagation::with_trace_state(sc, state)));
+                    out.trace =
+                        Trace::Parsed(TraceSlot::new(propagation::with_trace_state(sc, state)));
                 }
                 Err(_) => {
-                    out.trace = None;
+                    out.trace = Trace::None;
                     limits::insert_within_budget(&mut out.entries, TRACEPARENT, tp, &mut skipped);
                     if let Some(ts) = tracestate.take() {
                         limits::insert_within_budget(
@@ -257,11 +285,17 @@ impl CustomContext {
             }
         }
         if let Some(ts) = tracestate {
-            match &out.trace {
-                Some(slot) => {
+            let parent = match &out.trace {
+                Trace::Parsed(slot) => Some(slot.span_context.clone()),
+                Trace::Current => Some(Context::map_current(|cx| cx.span().span_context().clone()))
+                    .filter(SpanContext::is_valid),
+                Trace::None => None,
+            };
+            match parent {
+                Some(parent) => {
                     let state = propagation::parse_tracestate(&ts).unwrap_or_default();
-                    let sc = propagation::with_trace_state(slot.span_context.clone(), state);
-                    out.trace = Some(TraceSlot::new(sc));
+                    let sc = propagation::with_trace_state(parent, state);
+                    out.trace = Trace::Parsed(TraceSlot::new(sc));
                 }
                 None => {
                     limits::insert_within_budget(&mut out.entries, TRACESTATE, ts, &mut skipped);
@@ -272,14 +306,45 @@ impl CustomContext {
         out
     }
 
-    /// This map carrying `sc` as its parent (what a task puts in its child map).
+    /// This map carrying `sc` as its parent.
     pub(crate) fn with_span_context(&self, sc: SpanContext) -> Self {
         let mut out = Self {
             entries: self.entries.clone(),
-            trace: Some(TraceSlot::new(sc)),
+            trace: Trace::Parsed(TraceSlot::new(sc)),
         };
         out.drop_plain_trace_entries();
         out
+    }
+
+    /// This map with the current span as its parent (a task's child map).
+    pub(crate) fn with_current_span(&self) -> Self {
+        let mut out = Self {
+            entries: self.entries.clone(),
+            trace: Trace::Current,
+        };
+        out.drop_plain_trace_entries();
+        out
+    }
+
+    /// Whether the parent is the current span (see [`Trace::Current`]).
+    pub(crate) fn follows_current_span(&self) -> bool {
+        matches!(self.trace, Trace::Current)
+    }
+
+    /// The map as user code sees it: a parent that is "the current span"
+    /// becomes `current` (the span current where the map is read).
+    pub(crate) fn resolved(&self, current: &SpanContext) -> Self {
+        match self.trace {
+            Trace::Current => Self {
+                entries: self.entries.clone(),
+                trace: if current.is_valid() {
+                    Trace::Parsed(TraceSlot::new(current.clone()))
+                } else {
+                    Trace::None
+                },
+            },
+            Trace::None | Trace::Parsed(_) => self.clone(),
+        }
     }
 
     fn drop_plain_trace_entries(&mut self) {
@@ -415,43 +480,96 @@ pub(crate) struct MapItem {
     pub(crate) queue_wait: std::time::Duration,
 }
 
-/// The one value a task keeps in the OpenTelemetry [`Context`].
-#[derive(Clone, Default)]
-pub(crate) struct Frame {
+/// What the tasks of one scope share: the map, the run, the tracer. One
+/// `Arc` per frame, so a task's frame costs one reference count.
+pub(crate) struct FrameInner {
     pub(crate) map: CustomContext,
     pub(crate) run: Option<Arc<RunInfo>>,
+    /// Resolved when the first task of a scope outside any run needs it.
+    backend: OnceLock<Arc<Backend>>,
+}
+
+impl FrameInner {
+    pub(crate) fn new(map: CustomContext, run: Option<Arc<RunInfo>>) -> Self {
+        Self {
+            map,
+            run,
+            backend: OnceLock::new(),
+        }
+    }
+
+    /// This scope's values with another map (same run and tracer).
+    pub(crate) fn with_map(&self, map: CustomContext) -> Self {
+        Self {
+            map,
+            run: self.run.clone(),
+            backend: self.backend.clone(),
+        }
+    }
+
+    pub(crate) fn with_backend(self, backend: Arc<Backend>) -> Self {
+        let _ = self.backend.set(backend);
+        self
+    }
+
+    pub(crate) fn backend(&self) -> &Backend {
+        self.backend.get_or_init(Backend::resolve)
+    }
+}
+
+/// The one value a task keeps beside its OpenTelemetry [`Context`].
+#[derive(Clone)]
+pub(crate) struct Frame {
+    pub(crate) inner: Arc<FrameInner>,
     pub(crate) task: Option<&'static str>,
     /// Set by `flowtrace::map` for the task it starts; not inherited.
     pub(crate) item: Option<MapItem>,
 }
 
 impl Frame {
-    pub(crate) fn of(cx: &Context) -> Option<&Frame> {
-        cx.get::<Frame>()
+    pub(crate) fn new(inner: FrameInner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+            task: None,
+            item: None,
+        }
     }
 
-    /// The frame current on this thread, or an empty one.
-    pub(crate) fn current() -> Frame {
-        Context::map_current(|cx| Self::of(cx).cloned().unwrap_or_default())
+    pub(crate) fn map(&self) -> &CustomContext {
+        &self.inner.map
+    }
+
+    pub(crate) fn run(&self) -> Option<&RunInfo> {
+        self.inner.run.as_deref()
     }
 
     pub(crate) fn run_attributes(&self) -> Option<[KeyValue; 2]> {
-        self.run.as_ref().and_then(|run| run.attributes.clone())
+        self.run().and_then(|run| run.attributes.clone())
+    }
+
+    /// A frame outside any run, with a fresh tracer resolution.
+    #[cfg(test)]
+    pub(crate) fn for_task(name: &'static str) -> Self {
+        Self {
+            task: Some(name),
+            ..Self::new(FrameInner::new(CustomContext::new(), None))
+        }
     }
 }
 
 /// The run attributes for a span started under `parent` (or, failing that,
-/// under the current context): used by the telemetry span processor so spans
-/// that flowtrace did not start itself still carry `flowtrace.run.id`.
+/// under the current frame): used by the telemetry sampler so spans that
+/// flowtrace did not start itself still carry `flowtrace.run.id`.
 pub(crate) fn run_attributes(parent: &Context) -> Option<[KeyValue; 2]> {
-    match Frame::of(parent) {
+    current::with(|frame| match frame {
         Some(frame) => frame.run_attributes(),
-        None => Context::map_current(|cx| Frame::of(cx).and_then(Frame::run_attributes)),
-    }
+        None => parent.get::<Frame>().and_then(Frame::run_attributes),
+    })
 }
 
-/// The context a task should parent its span on: the map's parent wins over
-/// the current span, as in Flyte where the carrier is the source of truth.
+/// The context a task should parent its span on when it is not `cx`: the
+/// map's parent wins over the current span, as in Flyte where the carrier
+/// is the source of truth.
 pub(crate) fn parent_context(cx: &Context, map: &CustomContext) -> Option<Context> {
     let sc = map.span_context()?;
     let current = cx.span();
@@ -465,8 +583,9 @@ pub(crate) fn parent_context(cx: &Context, map: &CustomContext) -> Option<Contex
 /// Writes the current task's carrier (map parent or current span, plus
 /// baggage) into `injector`.
 pub(crate) fn inject_current(injector: &mut dyn Injector) {
+    let map = current::with(|frame| frame.map(|f| f.map().clone()));
     Context::map_current(
-        |cx| match Frame::of(cx).and_then(|f| parent_context(cx, &f.map)) {
+        |cx| match map.as_ref().and_then(|map| parent_context(cx, map)) {
             Some(parent) => propagation::inject(&parent, injector),
             None => propagation::inject(cx, injector),
         },
@@ -483,17 +602,27 @@ pub(crate) fn inject_current(injector: &mut dyn Injector) {
 /// assert_eq!(view.run_id(), "");
 /// ```
 pub fn ctx() -> TaskContext {
-    Context::map_current(|cx| TaskContext {
-        frame: Frame::of(cx).cloned().unwrap_or_default(),
-        span_context: cx.span().span_context().clone(),
-        cx: cx.clone(),
+    let frame = current::cloned();
+    Context::map_current(|cx| {
+        let span_context = cx.span().span_context().clone();
+        let map = frame
+            .as_ref()
+            .map(|f| f.map().resolved(&span_context))
+            .unwrap_or_default();
+        TaskContext {
+            frame,
+            map,
+            span_context,
+            cx: cx.clone(),
+        }
     })
 }
 
 /// What [`ctx()`] returns.
 #[derive(Clone)]
 pub struct TaskContext {
-    frame: Frame,
+    frame: Option<Frame>,
+    map: CustomContext,
     span_context: SpanContext,
     /// Kept for [`baggage`](Self::baggage): OpenTelemetry's `Baggage` is
     /// not `Clone`, the context holding it is (a reference count).
@@ -503,22 +632,26 @@ pub struct TaskContext {
 impl TaskContext {
     /// The task's `custom_context` map.
     pub fn custom_context(&self) -> &CustomContext {
-        &self.frame.map
+        &self.map
+    }
+
+    fn run(&self) -> Option<&RunInfo> {
+        self.frame.as_ref().and_then(Frame::run)
     }
 
     /// The run id, or `""` outside a run.
     pub fn run_id(&self) -> &str {
-        self.frame.run.as_ref().map_or("", |r| r.id.as_str())
+        self.run().map_or("", |r| r.id.as_str())
     }
 
     /// The run name, or `""` outside a run.
     pub fn run_name(&self) -> &str {
-        self.frame.run.as_ref().map_or("", |r| r.name.as_str())
+        self.run().map_or("", |r| r.name.as_str())
     }
 
     /// The task's name, or `""` outside a task.
     pub fn task_name(&self) -> &str {
-        self.frame.task.unwrap_or("")
+        self.frame.as_ref().and_then(|f| f.task).unwrap_or("")
     }
 
     /// The current trace id as 32 lowercase hex digits, or `""` when there
@@ -533,6 +666,10 @@ impl TaskContext {
     }
 
     /// The current span id as 16 lowercase hex digits, or `""`.
+    ///
+    /// A task whose span would not be recorded (an unsampled parent under a
+    /// parent-based sampler, or no tracer provider) starts no span; there it
+    /// is its parent's span id.
     pub fn span_id(&self) -> String {
         let sc = self.current_span_context();
         if sc.is_valid() {
@@ -567,7 +704,7 @@ impl TaskContext {
     }
 
     fn current_span_context(&self) -> &SpanContext {
-        self.frame.map.span_context().unwrap_or(&self.span_context)
+        self.map.span_context().unwrap_or(&self.span_context)
     }
 }
 
@@ -577,7 +714,7 @@ impl fmt::Debug for TaskContext {
             .field("run_id", &self.run_id())
             .field("task_name", &self.task_name())
             .field("trace_id", &self.trace_id())
-            .field("custom_context", &self.frame.map)
+            .field("custom_context", &self.map)
             .finish()
     }
 }
@@ -619,32 +756,70 @@ impl Scope {
     pub fn scope<F: Future>(self, future: F) -> Scoped<F> {
         Scoped {
             pairs: Some(self.pairs),
-            cx: None,
+            carried: None,
             future,
         }
     }
 
     /// The map these pairs make when merged over the current one.
     pub fn to_custom_context(&self) -> CustomContext {
-        Frame::current().map.merged(self.pairs.iter().cloned())
+        let current = Context::map_current(|cx| cx.span().span_context().clone());
+        let base = current::with(|frame| frame.map(|f| f.map().resolved(&current)));
+        base.unwrap_or_default().merged(self.pairs.iter().cloned())
     }
 }
 
-/// The current context with `pairs` merged into its map, the map's parent
-/// (if `pairs` brought one) made the current span, and baggage extracted.
-pub(crate) fn scoped_context(cx: &Context, pairs: Vec<(String, String)>) -> Context {
-    let mut frame = Frame::of(cx).cloned().unwrap_or_default();
-    let has_baggage = pairs.iter().any(|(k, _)| k == BAGGAGE);
-    frame.map = frame.map.merged(pairs);
-    let mut out = match parent_context(cx, &frame.map) {
-        Some(parent) => parent,
-        None => cx.clone(),
-    };
-    if let Some(header) = frame.map.get(BAGGAGE).filter(|_| has_baggage) {
+/// The map `pairs` make over `base`, and the context to run under when the
+/// pairs change the current one (a `traceparent` or `baggage` among them).
+pub(crate) fn scoped_map(
+    cx: &Context,
+    base: Option<&CustomContext>,
+    pairs: Vec<(String, String)>,
+) -> (CustomContext, Option<Context>) {
+    let has_baggage = pairs.iter().any(|(k, _)| k.eq_ignore_ascii_case(BAGGAGE));
+    let map = base.cloned().unwrap_or_default().merged(pairs);
+    let mut out = parent_context(cx, &map);
+    if let Some(header) = map.get(BAGGAGE).filter(|_| has_baggage) {
         // Merged over the current baggage: innermost wins, as for the map.
-        out = propagation::merge_baggage_header(&out, header);
+        out = Some(propagation::merge_baggage_header(
+            out.as_ref().unwrap_or(cx),
+            header,
+        ));
     }
-    out.with_value(frame)
+    (map, out)
+}
+
+/// A frame and the context it was made under, entered together for each
+/// poll of a future: what a scope, a spawned task and a run carry.
+pub(crate) struct Carried {
+    frame: Option<Frame>,
+    cx: Context,
+}
+
+impl Carried {
+    /// The current frame and context.
+    pub(crate) fn current() -> Self {
+        Self {
+            frame: current::cloned(),
+            cx: Context::current(),
+        }
+    }
+
+    /// `frame` over `cx`; the frame also goes into the context, so code that
+    /// captures `Context::current()` and attaches it elsewhere keeps the map.
+    pub(crate) fn new(frame: Frame, cx: &Context) -> Self {
+        Self {
+            cx: cx.with_value(frame.clone()),
+            frame: Some(frame),
+        }
+    }
+
+    /// Calls `f` with the frame and context current.
+    pub(crate) fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _frame = self.frame.as_ref().map(current::enter);
+        let _cx = self.cx.clone().attach();
+        f()
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -652,7 +827,7 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Scoped<F> {
         pairs: Option<Vec<(String, String)>>,
-        cx: Option<Context>,
+        carried: Option<Carried>,
         #[pin]
         future: F,
     }
@@ -663,13 +838,44 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let cx = this.cx.get_or_insert_with(|| {
+        let carried = this.carried.get_or_insert_with(|| {
             let pairs = this.pairs.take().unwrap_or_default();
-            Context::map_current(|cx| scoped_context(cx, pairs))
+            Context::map_current(|cx| {
+                let (frame, scoped) = current::with(|frame| {
+                    let (map, scoped) = scoped_map(cx, frame.map(Frame::map), pairs);
+                    let frame = match frame {
+                        Some(frame) => Frame {
+                            inner: Arc::new(frame.inner.with_map(map)),
+                            ..frame.clone()
+                        },
+                        None => Frame::new(FrameInner::new(map, None)),
+                    };
+                    (frame, scoped)
+                });
+                Carried::new(frame, scoped.as_ref().unwrap_or(cx))
+            })
         });
-        let _guard = cx.clone().attach();
-        let out = ready!(this.future.poll(task));
-        Poll::Ready(out)
+        let future = this.future;
+        carried.enter(|| future.poll(task))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled under a carried frame and context (`flowtrace::spawn`).
+    pub(crate) struct WithCarried<F> {
+        carried: Carried,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for WithCarried<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let future = this.future;
+        this.carried.enter(|| future.poll(task))
     }
 }
 
@@ -694,7 +900,10 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    tokio::spawn(future.with_context(Context::current()))
+    tokio::spawn(WithCarried {
+        carried: Carried::current(),
+        future,
+    })
 }
 
 /// [`tokio::task::spawn_blocking`] that runs `f` under the current map and
@@ -705,11 +914,8 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let cx = Context::current();
-    tokio::task::spawn_blocking(move || {
-        let _guard = cx.attach();
-        f()
-    })
+    let carried = Carried::current();
+    tokio::task::spawn_blocking(move || carried.enter(f))
 }
 
 #[cfg(test)]

@@ -31,9 +31,11 @@
 
 #![warn(missing_docs)]
 
+mod backend;
 pub mod cache;
 pub mod capture;
 mod context;
+mod current;
 mod lifecycle;
 mod map;
 mod run;

@@ -35,14 +35,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use opentelemetry::context::FutureExt as _;
-use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{SpanBuilder, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache;
 use crate::context::Frame;
-use crate::task::{TaskStart, context_with, record_exception, tracer};
+use crate::current;
+use crate::task::{TaskStart, open, record_exception};
 
 /// The attempt number on an attempt span (1-based).
 pub const TASK_ATTEMPT: &str = "flowtrace.task.attempt";
@@ -208,9 +209,10 @@ where
     Load: Fn(serde_json::Value) -> Option<T>,
 {
     let task_cx = Context::current();
-    let frame = Frame::of(&task_cx).cloned().unwrap_or_default();
+    let frame = current::cloned();
+    let run = frame.as_ref().and_then(Frame::run);
     if let Some(key) = &cache_key {
-        if let Some((json, replayed)) = cache::lookup(frame.run.as_deref(), key) {
+        if let Some((json, replayed)) = cache::lookup(run, key) {
             if let Some(out) = (hooks.load)(json) {
                 let attribute = if replayed { TASK_REPLAYED } else { TASK_CACHED };
                 task_cx.span().set_attribute(KeyValue::new(attribute, true));
@@ -229,10 +231,12 @@ where
             let builder = SpanBuilder::from_name(format!("{name} attempt {attempt}"))
                 .with_kind(SpanKind::Internal)
                 .with_attributes([KeyValue::new(TASK_ATTEMPT, i64::from(attempt))]);
-            let span = tracer().build_with_context(builder, &task_cx);
-            // The attempt's map carries the attempt span, so tasks the body
-            // calls are its children.
-            Some(context_with(&task_cx, span, frame.clone()))
+            // The task's map follows the current span, so tasks the body
+            // calls are the attempt's children.
+            frame
+                .as_ref()
+                .and_then(|frame| open(frame.inner.backend(), builder, &task_cx))
+                .map(|opened| opened.cx)
         } else {
             None
         };
@@ -280,7 +284,7 @@ where
             None => {
                 if let Some(key) = &cache_key {
                     if let Some(json) = (hooks.store)(&out) {
-                        cache::store(frame.run.as_deref(), key, json);
+                        cache::store(run, key, json);
                     }
                 }
                 return out;

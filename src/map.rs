@@ -8,9 +8,9 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt as _};
-use opentelemetry::Context;
 
-use crate::context::{Frame, MapItem};
+use crate::context::{CustomContext, Frame, FrameInner, MapItem};
+use crate::current;
 
 /// Runs `task(item)` for every item, at most `max_concurrency` at once
 /// (at least 1), and collects every result in item order.
@@ -113,15 +113,21 @@ impl<F: Future> Future for Item<F> {
             this.future.poll(task)
         } else {
             *this.started = true;
-            let cx = Context::map_current(|cx| {
-                let mut frame = Frame::of(cx).cloned().unwrap_or_default();
-                frame.item = Some(MapItem {
-                    index,
-                    queue_wait: *this.queue_wait,
-                });
-                cx.with_value(frame)
+            let item = Some(MapItem {
+                index,
+                queue_wait: *this.queue_wait,
             });
-            let _guard = cx.attach();
+            let frame = current::with(|frame| match frame {
+                Some(frame) => Frame {
+                    item,
+                    ..frame.clone()
+                },
+                None => Frame {
+                    item,
+                    ..Frame::new(FrameInner::new(CustomContext::new(), None))
+                },
+            });
+            let _frame = current::enter(&frame);
             this.future.poll(task)
         };
         polled.map(|out| (index, out))

@@ -1,12 +1,11 @@
 //! Runs: `with_runcontext().custom_context(..).name(..).run(future)`.
 
-use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanBuilder, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::IdGenerator;
 use opentelemetry_sdk::trace::RandomIdGenerator;
@@ -17,10 +16,12 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanId, TraceId};
 
+use crate::backend::Backend;
 use crate::cache::Checkpoint;
-use crate::context::{Frame, RUN_ID, RUN_NAME, RunInfo, scoped_context};
+use crate::context::{Frame, FrameInner, RUN_ID, RUN_NAME, RunInfo, scoped_map};
+use crate::current;
 use crate::propagation::{EnvCarrier, TRACEPARENT};
-use crate::task::{Active, start_span};
+use crate::task::{Active, open};
 
 /// The name a run gets when none is given.
 pub const DEFAULT_RUN_NAME: &str = "run";
@@ -114,6 +115,7 @@ impl RunBuilder {
 
 struct Started {
     active: Active,
+    frame: Frame,
     run: Arc<RunInfo>,
     trace_id: String,
     started: Instant,
@@ -137,40 +139,61 @@ impl RunBuilder {
         }
         let run = Arc::new(info);
         let deterministic = self.deterministic_trace_id;
-        let cx = Context::map_current(|cx| {
+        // Once per run: the tracer every task of the run uses.
+        let backend = Backend::resolve();
+        let (active, frame) = Context::map_current(|cx| {
             let mut pairs = self.pairs;
-            let inherited = Frame::of(cx).is_some_and(|f| f.map.span_context().is_some());
-            let has_parent = inherited
-                || cx.span().span_context().is_valid()
-                || pairs.iter().any(|(k, _)| k == TRACEPARENT);
-            if !has_parent {
-                // Continue the trace this process was launched under.
-                let mut env = EnvCarrier::from_process().to_pairs();
-                env.append(&mut pairs);
-                pairs = env;
-            }
-            let scoped = scoped_context(cx, pairs);
-            let mut frame = Frame::of(&scoped).cloned().unwrap_or_default();
-            frame.run = Some(run.clone());
-            frame.task = None;
-            let from_carrier = frame.map.span_context().is_some_and(|sc| sc.is_remote());
-            if from_carrier {
-                scoped.with_value(frame)
-            } else {
-                let attributes = vec![
-                    KeyValue::new(RUN_ID, run.id.clone()),
-                    KeyValue::new(RUN_NAME, run.name.clone()),
-                ];
-                let _next = deterministic.then(|| NextTraceId::set(trace_id_for(&run.id)));
-                start_span(Cow::Owned(run.name.clone()), attributes, &scoped, frame)
-            }
+            current::with(|parent| {
+                let inherited = parent.is_some_and(|f| f.map().span_context().is_some());
+                let has_parent = inherited
+                    || cx.span().span_context().is_valid()
+                    || pairs
+                        .iter()
+                        .any(|(k, _)| k.eq_ignore_ascii_case(TRACEPARENT));
+                if !has_parent {
+                    // Continue the trace this process was launched under.
+                    let mut env = EnvCarrier::from_process().to_pairs();
+                    env.append(&mut pairs);
+                    pairs = env;
+                }
+                let (map, scoped) = scoped_map(cx, parent.map(|f| f.map()), pairs);
+                let base = scoped.as_ref().unwrap_or(cx);
+                let from_carrier = map.span_context().is_some_and(|sc| sc.is_remote());
+                let opened = if from_carrier {
+                    None
+                } else {
+                    let builder = SpanBuilder::from_name(run.name.clone()).with_attributes(vec![
+                        KeyValue::new(RUN_ID, run.id.clone()),
+                        KeyValue::new(RUN_NAME, run.name.clone()),
+                    ]);
+                    let _next = deterministic.then(|| NextTraceId::set(trace_id_for(&run.id)));
+                    open(&backend, builder, base)
+                };
+                let (map, cx) = match &opened {
+                    Some(opened) => (opened.child_map(&map).unwrap_or(map), &opened.cx),
+                    None => (map, base),
+                };
+                let frame =
+                    Frame::new(FrameInner::new(map, Some(run.clone())).with_backend(backend));
+                // The frame also goes into the run's context, so code that
+                // captures `Context::current()` keeps the run's map.
+                let cx = cx.with_value(frame.clone());
+                let active = match opened {
+                    Some(_) => Active::span(cx),
+                    None => Active::without_span(Some(cx)),
+                };
+                (active, frame)
+            })
         });
-        let trace_id = {
-            let span = cx.span();
-            span.span_context().trace_id().to_string()
-        };
+        let trace_id = match (frame.map().span_context(), active.context()) {
+            (Some(parent), _) => parent.trace_id(),
+            (None, Some(cx)) => cx.span().span_context().trace_id(),
+            (None, None) => TraceId::INVALID,
+        }
+        .to_string();
         Started {
-            active: Active::new(cx),
+            active,
+            frame,
             run,
             trace_id,
             started: Instant::now(),
@@ -197,13 +220,20 @@ impl<F: Future> Future for RunFuture<F> {
         let started = this
             .started
             .get_or_insert_with(|| this.builder.take().unwrap_or_default().start());
-        let output = std::task::ready!(started.active.poll(this.future, task));
+        let future = this.future;
+        let active = &mut started.active;
+        let output = {
+            let _frame = current::enter(&started.frame);
+            std::task::ready!(active.call(|| future.poll(task)))
+        };
         let run = &started.run;
         let status = if run.failed.load(Ordering::Relaxed) {
-            let span = started.active.context().span();
-            span.set_status(opentelemetry::trace::Status::error(
-                "a task of the run failed",
-            ));
+            started
+                .active
+                .span_ref()
+                .set_status(opentelemetry::trace::Status::error(
+                    "a task of the run failed",
+                ));
             RunStatus::Failed
         } else {
             RunStatus::Succeeded

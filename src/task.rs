@@ -1,8 +1,9 @@
 //! The task span (hot path): start the span where the task is first polled,
-//! make it and the child map current on every poll, end it on completion,
-//! panic or drop.
+//! make it and the task's frame current on every poll, end it on
+//! completion, panic or drop. A task whose span would not record (no
+//! provider, or an unsampled parent under a parent-based sampler) starts
+//! none and only carries its frame.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -12,13 +13,14 @@ use std::sync::{Arc, LazyLock};
 use std::task::Poll;
 
 use opentelemetry::trace::{
-    Link, Span as _, SpanBuilder, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer,
-    TracerProvider as _,
+    Link, SpanBuilder, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer,
 };
-use opentelemetry::{Context, InstrumentationScope, KeyValue, global};
+use opentelemetry::{Context, KeyValue};
 
+use crate::backend::Backend;
 use crate::capture::{self, CaptureConfig, Captured};
-use crate::context::{CustomContext, Frame, parent_context};
+use crate::context::{CustomContext, Frame, FrameInner, MapItem, RunInfo, parent_context};
+use crate::current;
 
 /// The attribute naming the task.
 pub const TASK_NAME: &str = "flowtrace.task.name";
@@ -31,44 +33,65 @@ pub const MAP_INDEX: &str = "flowtrace.map.index";
 /// How long a `flowtrace::map` item waited for a concurrency slot.
 pub const QUEUE_WAIT_MS: &str = "flowtrace.task.queue_wait_ms";
 
-static SCOPE: LazyLock<InstrumentationScope> = LazyLock::new(|| {
-    InstrumentationScope::builder("flowtrace")
-        .with_version(env!("CARGO_PKG_VERSION"))
-        .build()
-});
+/// A context holding no span: what an outcome recorder sees for a task that
+/// started none.
+static NO_SPAN: LazyLock<Context> = LazyLock::new(Context::new);
 
-/// The tracer of the global provider, so a provider the application installed
-/// itself is honoured.
-pub(crate) fn tracer() -> global::BoxedTracer {
-    global::tracer_provider().tracer_with_scope(SCOPE.clone())
+/// The tracer of the global provider, for spans flowtrace starts outside
+/// the task path (HTTP server and client spans).
+#[cfg(any(feature = "http-server", feature = "http-client"))]
+pub(crate) fn tracer() -> opentelemetry::global::BoxedTracer {
+    use opentelemetry::trace::TracerProvider as _;
+    opentelemetry::global::tracer_provider().tracer_with_scope(crate::backend::SCOPE.clone())
 }
 
-/// Starts a span named `name` under `parent` and returns the context holding
-/// it together with `frame`, whose map now carries the new span.
-pub(crate) fn start_span(
-    name: Cow<'static, str>,
-    attributes: Vec<KeyValue>,
-    parent: &Context,
-    frame: Frame,
-) -> Context {
-    let builder = SpanBuilder::from_name(name)
-        .with_kind(SpanKind::Internal)
-        .with_attributes(attributes);
-    let span = tracer().build_with_context(builder, parent);
-    context_with(parent, span, frame)
+/// A span started under `parent`, put into a context with it.
+pub(crate) struct Opened {
+    pub(crate) cx: Context,
+    pub(crate) recording: bool,
+    /// W3C Level 2: a span the sampler dropped still passes on the parent's
+    /// random-trace-id flag, which the SDK clears; this is the span context
+    /// a child map carries then.
+    pub(crate) fixed: Option<SpanContext>,
 }
 
-pub(crate) fn context_with(parent: &Context, span: global::BoxedSpan, mut frame: Frame) -> Context {
-    let mut sc = span.span_context().clone();
-    // W3C Level 2: a span the sampler dropped still passes on the parent's
-    // random-trace-id flag, which the SDK clears.
-    if let Some(fixed) = crate::propagation::random_flag_fix(parent.span().span_context(), &sc) {
-        sc = fixed;
+impl Opened {
+    /// The map a task running under this span passes on.
+    pub(crate) fn child_map(&self, map: &CustomContext) -> Option<CustomContext> {
+        match &self.fixed {
+            Some(sc) => Some(map.with_span_context(sc.clone())),
+            None if map.follows_current_span() => None,
+            None => Some(map.with_current_span()),
+        }
     }
-    if sc.is_valid() && frame.map.span_context() != Some(&sc) {
-        frame.map = frame.map.with_span_context(sc);
+}
+
+/// Starts a span with `backend`'s tracer; `None` with no provider.
+pub(crate) fn open(backend: &Backend, builder: SpanBuilder, parent: &Context) -> Option<Opened> {
+    fn opened<S: opentelemetry::trace::Span + Send + Sync + 'static>(
+        span: S,
+        parent: &Context,
+    ) -> Opened {
+        let recording = span.is_recording();
+        let sc = span.span_context();
+        let fixed = if sc.is_sampled() {
+            None
+        } else {
+            crate::propagation::random_flag_fix(parent.span().span_context(), sc)
+        };
+        Opened {
+            cx: parent.with_span(span),
+            recording,
+            fixed,
+        }
     }
-    parent.with_span(span).with_value(frame)
+    match backend {
+        Backend::Noop => None,
+        Backend::Sdk { tracer, .. } => {
+            Some(opened(tracer.build_with_context(builder, parent), parent))
+        }
+        Backend::Global(tracer) => Some(opened(tracer.build_with_context(builder, parent), parent)),
+    }
 }
 
 /// Records an error outcome: status Error and an `exception` event, as the
@@ -97,23 +120,51 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// A started span and the context its future is polled under.
+/// The context a task's future is polled under, and its span (if it
+/// started one).
 pub(crate) struct Active {
-    cx: Context,
+    /// `None`: the task changed nothing in the OpenTelemetry context.
+    cx: Option<Context>,
+    /// Whether `cx` holds a span this task started and must end.
+    owns_span: bool,
     ended: bool,
 }
 
 impl Active {
-    pub(crate) fn new(cx: Context) -> Self {
-        Self { cx, ended: false }
+    /// A started span's context.
+    pub(crate) fn span(cx: Context) -> Self {
+        Self {
+            cx: Some(cx),
+            owns_span: true,
+            ended: false,
+        }
     }
 
-    pub(crate) fn context(&self) -> &Context {
-        &self.cx
+    /// No span; `cx`, if any, is attached for each poll.
+    pub(crate) fn without_span(cx: Option<Context>) -> Self {
+        Self {
+            cx,
+            owns_span: false,
+            ended: false,
+        }
+    }
+
+    /// The context the future runs under (the current one when `None`).
+    pub(crate) fn context(&self) -> Option<&Context> {
+        self.cx.as_ref()
+    }
+
+    /// The task's span, or no span.
+    pub(crate) fn span_ref(&self) -> SpanRef<'_> {
+        match &self.cx {
+            Some(cx) if self.owns_span => cx.span(),
+            _ => NO_SPAN.span(),
+        }
     }
 
     /// Polls `future` with this context current. A panic is recorded on the
     /// span, the span ended, and the panic resumed.
+    #[inline]
     pub(crate) fn poll<F: Future>(
         &mut self,
         future: Pin<&mut F>,
@@ -124,16 +175,16 @@ impl Active {
 
     /// Calls a synchronous body with this context current; a panic is
     /// recorded like in [`poll`](Self::poll).
+    #[inline]
     pub(crate) fn call<T>(&mut self, body: impl FnOnce() -> T) -> T {
         let called = {
-            let _guard = self.cx.clone().attach();
+            let _guard = self.cx.clone().map(Context::attach);
             catch_unwind(AssertUnwindSafe(body))
         };
         match called {
             Ok(out) => out,
             Err(payload) => {
-                let span = self.cx.span();
-                record_exception(&span, "panic", panic_message(&*payload));
+                record_exception(&self.span_ref(), "panic", panic_message(&*payload));
                 self.end();
                 resume_unwind(payload)
             }
@@ -142,13 +193,17 @@ impl Active {
 
     /// Records the outcome (the recorder says whether it was an error) and
     /// ends the span; an error counts against the run.
-    pub(crate) fn finish<T, R>(&mut self, out: &T, record: R, top_level: bool)
-    where
+    pub(crate) fn finish<T, R>(
+        &mut self,
+        out: &T,
+        record: R,
+        run: Option<&RunInfo>,
+        top_level: bool,
+    ) where
         R: FnOnce(&T, &SpanRef<'_>) -> bool,
     {
-        let failed = record(out, &self.cx.span());
-        if failed {
-            if let Some(run) = Frame::of(&self.cx).and_then(|f| f.run.as_deref()) {
+        if record(out, &self.span_ref()) {
+            if let Some(run) = run {
                 run.task_failed(top_level);
             }
         }
@@ -156,17 +211,19 @@ impl Active {
     }
 
     pub(crate) fn end(&mut self) {
-        if !self.ended {
+        if self.owns_span && !self.ended {
             self.ended = true;
-            self.cx.span().end();
+            if let Some(cx) = &self.cx {
+                cx.span().end();
+            }
         }
     }
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
-        if !self.ended {
-            let span = self.cx.span();
+        if self.owns_span && !self.ended {
+            let span = self.span_ref();
             if span.is_recording() {
                 span.set_attribute(KeyValue::new(TASK_CANCELLED, true));
             }
@@ -199,6 +256,7 @@ pin_project_lite::pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Task<F, R> {
         active: Active,
+        frame: Frame,
         top_level: bool,
         record: Option<R>,
         #[pin]
@@ -213,12 +271,16 @@ where
 {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let active = this.active;
-        let out = std::task::ready!(active.poll(this.future, task));
+        let out = {
+            let _frame = current::enter(this.frame);
+            std::task::ready!(active.poll(this.future, task))
+        };
         if let Some(record) = this.record.take() {
-            active.finish(&out, record, *this.top_level);
+            active.finish(&out, record, this.frame.run(), *this.top_level);
         }
         active.end();
         Poll::Ready(out)
@@ -380,36 +442,72 @@ impl TaskStart {
 
     /// Starts the span (on the current thread's context).
     pub fn start(self) -> Started {
+        current::with(|parent| match parent {
+            Some(parent) => self.start_under(&parent.inner, parent.task.is_none(), parent.item),
+            None => self.start_under(
+                &FrameInner::new(CustomContext::new(), None).into(),
+                true,
+                None,
+            ),
+        })
+    }
+
+    fn start_under(
+        self,
+        inner: &Arc<FrameInner>,
+        top_level: bool,
+        item: Option<MapItem>,
+    ) -> Started {
+        if let Some(run) = &inner.run {
+            run.tasks.fetch_add(1, Ordering::Relaxed);
+        }
+        let backend = inner.backend();
+        if matches!(backend, Backend::Noop) {
+            // No provider: nothing records, the map is all there is to carry.
+            return Started::skipped(inner.clone(), self.name, None, top_level);
+        }
         let Self {
             name,
             function,
             kind,
-            parent,
+            parent: explicit,
             mut links,
             new_trace,
         } = self;
         Context::map_current(|cx| {
-            let frame = Frame::of(cx).cloned().unwrap_or_default();
-            let parent = match parent {
-                Some(explicit) => explicit,
-                None => parent_context(cx, &frame.map).unwrap_or_else(|| cx.clone()),
+            let from_map = match &explicit {
+                Some(_) => None,
+                None => parent_context(cx, &inner.map),
             };
+            let parent = explicit.as_ref().or(from_map.as_ref()).unwrap_or(cx);
+            if !new_trace && links.is_empty() {
+                let span = parent.span();
+                if backend.skips(span.span_context()) && !span.is_recording() {
+                    // The sampler would drop this span: keep the parent
+                    // current instead of starting one.
+                    let changed = explicit.is_some() || from_map.is_some();
+                    let cx = changed.then(|| parent.clone());
+                    let inner = match &cx {
+                        Some(_) => Arc::new(inner.with_map(inner.map.with_current_span())),
+                        None => inner.clone(),
+                    };
+                    return Started::skipped(inner, name, cx, top_level);
+                }
+            }
+            let root;
             let parent = if new_trace {
                 let sc = parent.span().span_context().clone();
                 if sc.is_valid() {
                     links.push(Link::with_context(sc));
                 }
-                Context::new()
+                root = Context::new();
+                &root
             } else {
                 parent
             };
-            let top_level = frame.task.is_none();
-            if let Some(run) = &frame.run {
-                run.tasks.fetch_add(1, Ordering::Relaxed);
-            }
             let mut attributes = Vec::with_capacity(6);
             attributes.push(KeyValue::new(TASK_NAME, name));
-            if let Some(item) = frame.item {
+            if let Some(item) = item {
                 attributes.push(KeyValue::new(MAP_INDEX, item.index as i64));
                 attributes.push(KeyValue::new(
                     QUEUE_WAIT_MS,
@@ -419,7 +517,7 @@ impl TaskStart {
             if let Some(function) = function {
                 attributes.push(KeyValue::new(CODE_FUNCTION_NAME, function()));
             }
-            if let Some(run) = frame.run_attributes() {
+            if let Some(run) = inner.run.as_ref().and_then(|run| run.attributes.clone()) {
                 attributes.extend(run);
             }
             let mut builder = SpanBuilder::from_name(name)
@@ -428,15 +526,20 @@ impl TaskStart {
             if !links.is_empty() {
                 builder = builder.with_links(links);
             }
-            let span = tracer().build_with_context(builder, &parent);
+            let Some(opened) = open(backend, builder, parent) else {
+                return Started::skipped(inner.clone(), name, None, top_level);
+            };
+            let inner = match opened.child_map(&inner.map) {
+                Some(map) => Arc::new(inner.with_map(map)),
+                None => inner.clone(),
+            };
             Started {
-                recording: span.is_recording(),
-                span,
-                parent,
+                recording: opened.recording,
+                active: Active::span(opened.cx),
                 frame: Frame {
+                    inner,
                     task: Some(name),
                     item: None,
-                    ..frame
                 },
                 top_level,
                 config: None,
@@ -448,8 +551,7 @@ impl TaskStart {
 /// A started task span, before its body runs: the macro records fields and
 /// inputs on it (only when it records), then runs the body.
 pub struct Started {
-    span: global::BoxedSpan,
-    parent: Context,
+    active: Active,
     frame: Frame,
     recording: bool,
     top_level: bool,
@@ -457,6 +559,25 @@ pub struct Started {
 }
 
 impl Started {
+    fn skipped(
+        inner: Arc<FrameInner>,
+        name: &'static str,
+        cx: Option<Context>,
+        top_level: bool,
+    ) -> Self {
+        Self {
+            active: Active::without_span(cx),
+            frame: Frame {
+                inner,
+                task: Some(name),
+                item: None,
+            },
+            recording: false,
+            top_level,
+            config: None,
+        }
+    }
+
     /// Whether the span records (sampled and a provider installed).
     pub fn is_recording(&self) -> bool {
         self.recording
@@ -469,8 +590,12 @@ impl Started {
     /// Records `fields(key = value)`.
     pub fn field(&mut self, key: &'static str, value: Captured) {
         let config = self.config();
-        self.span
-            .set_attribute(capture::attribute(key.to_owned(), value, &[], &config));
+        self.active.span_ref().set_attribute(capture::attribute(
+            key.to_owned(),
+            value,
+            &[],
+            &config,
+        ));
     }
 
     /// Records an argument as `flowtrace.input.<name>`; `redact` lists dotted
@@ -479,19 +604,22 @@ impl Started {
         if let Some(value) = value {
             let config = self.config();
             let key = format!("{}{name}", capture::INPUT_PREFIX);
-            self.span
+            self.active
+                .span_ref()
                 .set_attribute(capture::attribute(key, value, redact, &config));
         }
     }
 
     /// Runs an async body under the span.
+    #[inline]
     pub fn task<F, R>(self, future: F, record: R) -> Task<F, R>
     where
         F: Future,
         R: FnOnce(&F::Output, &SpanRef<'_>) -> bool,
     {
         Task {
-            active: Active::new(context_with(&self.parent, self.span, self.frame)),
+            active: self.active,
+            frame: self.frame,
             top_level: self.top_level,
             record: Some(record),
             future,
@@ -503,9 +631,17 @@ impl Started {
     where
         R: FnOnce(&T, &SpanRef<'_>) -> bool,
     {
-        let mut active = Active::new(context_with(&self.parent, self.span, self.frame));
-        let out = active.call(body);
-        active.finish(&out, record, self.top_level);
+        let Self {
+            mut active,
+            frame,
+            top_level,
+            ..
+        } = self;
+        let out = {
+            let _frame = current::enter(&frame);
+            active.call(body)
+        };
+        active.finish(&out, record, frame.run(), top_level);
         out
     }
 }

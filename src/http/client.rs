@@ -12,7 +12,7 @@ use super::{
     ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HeaderInjector, NETWORK_PROTOCOL_VERSION,
     SERVER_ADDRESS, SERVER_PORT, URL_FULL, method_attributes, protocol_version,
 };
-use crate::context::{Frame, parent_context};
+use crate::context::parent_context;
 use crate::propagation;
 
 /// The future of [`RequestBuilderExt::send_traced`].
@@ -134,9 +134,9 @@ fn redacted(url: &reqwest::Url) -> String {
 /// The `client` span's context, child of the current task.
 fn start(request: &reqwest::Request) -> Context {
     let current = Context::current();
-    let parent = Frame::of(&current)
-        .and_then(|frame| parent_context(&current, &frame.map))
-        .unwrap_or_else(|| current.clone());
+    let parent =
+        crate::current::with(|frame| frame.and_then(|f| parent_context(&current, f.map())))
+            .unwrap_or_else(|| current.clone());
     let mut attributes = Vec::with_capacity(6);
     let name = method_attributes(request.method(), &mut attributes);
     let url = request.url();

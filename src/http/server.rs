@@ -16,7 +16,7 @@ use super::{
     SERVER_ADDRESS, SERVER_PORT, TRACEPARENT_REJECTED, URL_PATH, URL_QUERY, URL_SCHEME,
     USER_AGENT_ORIGINAL, method_attributes, protocol_version,
 };
-use crate::context::Frame;
+use crate::context::{Frame, FrameInner};
 use crate::propagation::{self, BAGGAGE, Baggage};
 use opentelemetry::propagation::TextMapPropagator as _;
 
@@ -167,18 +167,26 @@ fn start<B>(request: &Request<B>) -> Context {
     };
     // The handler's map: the caller's (if any) with this span as the parent
     // of the tasks it calls, and the baggage that came in.
-    let mut frame = Frame::of(&base).cloned().unwrap_or_default();
+    let caller = crate::current::cloned();
+    let mut map = caller.as_ref().map(|f| f.map().clone()).unwrap_or_default();
     if headers.contains_key(BAGGAGE) {
         let header = propagation::format_baggage(opentelemetry::baggage::BaggageExt::baggage(&cx));
         if !header.is_empty() {
-            frame.map = frame.map.merged([(BAGGAGE, header)]);
+            map = map.merged([(BAGGAGE, header)]);
         }
     }
     let span = cx.span();
     let sc = span.span_context();
     if sc.is_valid() {
-        frame.map = frame.map.with_span_context(sc.clone());
+        map = map.with_span_context(sc.clone());
     }
+    let frame = match caller {
+        Some(caller) => Frame {
+            inner: std::sync::Arc::new(caller.inner.with_map(map)),
+            ..caller
+        },
+        None => Frame::new(FrameInner::new(map, None)),
+    };
     cx.with_value(frame)
 }
 
@@ -222,6 +230,7 @@ where
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
+            let _frame = this.cx.get::<Frame>().map(crate::current::enter);
             let _guard = this.cx.clone().attach();
             ready!(this.future.poll(task))
         };

@@ -253,7 +253,7 @@ impl TelemetryBuilder {
         }
 
         if self.install_globals {
-            global::set_tracer_provider(provider.clone());
+            crate::backend::set_tracer_provider(provider.clone(), &config.sampler);
             global::set_text_map_propagator(propagator(&config.propagators));
         }
         if self.install_tracing_subscriber {

@@ -85,6 +85,7 @@ mod tests;
 
 use std::fmt;
 
+pub use crate::backend::set_tracer_provider;
 pub use builder::TelemetryBuilder;
 pub use console::render_tree;
 pub use guard::Telemetry;
