@@ -458,14 +458,6 @@ impl TaskStart {
         top_level: bool,
         item: Option<MapItem>,
     ) -> Started {
-        if let Some(run) = &inner.run {
-            run.tasks.fetch_add(1, Ordering::Relaxed);
-        }
-        let backend = inner.backend();
-        if matches!(backend, Backend::Noop) {
-            // No provider: nothing records, the map is all there is to carry.
-            return Started::skipped(inner.clone(), self.name, None, top_level);
-        }
         let Self {
             name,
             function,
@@ -474,6 +466,14 @@ impl TaskStart {
             mut links,
             new_trace,
         } = self;
+        if let Some(run) = &inner.run {
+            run.tasks.fetch_add(1, Ordering::Relaxed);
+        }
+        let backend = inner.backend();
+        if matches!(backend, Backend::Noop) {
+            // No provider: nothing records, the map is all there is to carry.
+            return Started::skipped(inner.clone(), name, None, top_level);
+        }
         Context::map_current(|cx| {
             let from_map = match &explicit {
                 Some(_) => None,
@@ -505,7 +505,12 @@ impl TaskStart {
             } else {
                 parent
             };
-            let mut attributes = Vec::with_capacity(6);
+            let run = inner.run.as_ref().and_then(|run| run.attributes.as_ref());
+            let capacity = 1
+                + usize::from(function.is_some())
+                + 2 * usize::from(item.is_some())
+                + run.map_or(0, |kv| kv.len());
+            let mut attributes = Vec::with_capacity(capacity);
             attributes.push(KeyValue::new(TASK_NAME, name));
             if let Some(item) = item {
                 attributes.push(KeyValue::new(MAP_INDEX, item.index as i64));
@@ -517,15 +522,15 @@ impl TaskStart {
             if let Some(function) = function {
                 attributes.push(KeyValue::new(CODE_FUNCTION_NAME, function()));
             }
-            if let Some(run) = inner.run.as_ref().and_then(|run| run.attributes.clone()) {
-                attributes.extend(run);
+            if let Some(run) = run {
+                attributes.extend(run.iter().cloned());
             }
-            let mut builder = SpanBuilder::from_name(name)
-                .with_kind(kind)
-                .with_attributes(attributes);
-            if !links.is_empty() {
-                builder = builder.with_links(links);
-            }
+            let builder = SpanBuilder {
+                span_kind: Some(kind),
+                attributes: Some(attributes),
+                links: (!links.is_empty()).then_some(links),
+                ..SpanBuilder::from_name(name)
+            };
             let Some(opened) = open(backend, builder, parent) else {
                 return Started::skipped(inner.clone(), name, None, top_level);
             };

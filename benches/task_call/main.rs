@@ -50,10 +50,7 @@ fn main() {
             .sample_size(group.sample_size)
             .measurement_time(group.measurement);
         for mut row in group.rows {
-            match row.global {
-                Global::Sdk => pipeline::install(&provider),
-                Global::Noop => pipeline::uninstall(),
-            }
+            install(row.global, &provider);
             let allocations = row.count_allocations.then(|| {
                 (row.run)(ALLOCATION_CALLS); // warm caches, pools and slabs
                 let (_, once_n, once_b) =
@@ -125,16 +122,21 @@ fn profile(spec: &str) {
         eprintln!("no row {id}");
         std::process::exit(2);
     };
-    match row.global {
-        Global::Sdk => pipeline::install(&provider),
-        Global::Noop => pipeline::uninstall(),
-    }
+    install(row.global, &provider);
     (row.run)(1_000);
     let elapsed = profiled_loop(row, calls);
     println!(
         "{id}: {calls} calls, {:.1} ns per call",
         elapsed.as_nanos() as f64 / calls as f64
     );
+}
+
+fn install(global: Global, provider: &opentelemetry_sdk::trace::SdkTracerProvider) {
+    match global {
+        Global::Sdk => pipeline::install(provider),
+        Global::SdkDirect => pipeline::install_directly(provider),
+        Global::Noop => pipeline::uninstall(),
+    }
 }
 
 /// The loop a profiler collects in (`--toggle-collect=*profiled_loop*`).

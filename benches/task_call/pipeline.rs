@@ -51,8 +51,18 @@ pub fn provider() -> SdkTracerProvider {
         .build()
 }
 
-/// Makes `provider` the global one (what flowtrace's tasks use).
+/// Makes `provider` the global one the way flowtrace's `telemetry::init()`
+/// does (what flowtrace's tasks use), telling flowtrace its sampler.
 pub fn install(provider: &SdkTracerProvider) {
+    flowtrace::telemetry::set_tracer_provider(
+        provider.clone(),
+        &Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+    );
+}
+
+/// Makes `provider` the global one with `opentelemetry::global` directly,
+/// as an application that does not tell flowtrace about it would.
+pub fn install_directly(provider: &SdkTracerProvider) {
     global::set_tracer_provider(provider.clone());
 }
 

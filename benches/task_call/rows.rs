@@ -27,8 +27,11 @@ pub const UNSAMPLED_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f
 /// Which global tracer provider a row needs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Global {
-    /// The SDK provider with the counting exporter.
+    /// The SDK provider with the counting exporter, installed with
+    /// `flowtrace::telemetry::set_tracer_provider`.
     Sdk,
+    /// The same provider installed with `opentelemetry::global` directly.
+    SdkDirect,
     /// None installed (the global no-op).
     Noop,
 }
@@ -434,6 +437,15 @@ pub fn task_call(provider: &SdkTracerProvider) -> Group {
             Some(UNSAMPLED_TRACEPARENT),
             0,
             0,
+        ),
+        (
+            "flowtrace_sampled_direct",
+            "flowtrace `#[traced]`, sampled, provider set on `global` directly",
+            "the sampled row with the provider installed by `opentelemetry::global::set_tracer_provider` instead of flowtrace's `set_tracer_provider`: tasks go through the boxed global tracer",
+            Global::SdkDirect,
+            None,
+            1,
+            1,
         ),
         (
             "flowtrace_no_provider",
