@@ -31,8 +31,11 @@
 
 #![warn(missing_docs)]
 
+mod annotations;
 pub mod cache;
 pub mod capture;
+pub mod event;
+pub mod feedback;
 mod context;
 mod lifecycle;
 mod map;
@@ -42,6 +45,7 @@ mod task;
 
 #[cfg(any(feature = "http-server", feature = "http-client"))]
 pub mod http;
+pub mod params;
 pub mod process;
 pub mod propagation;
 pub mod telemetry;

@@ -428,7 +428,8 @@ impl TaskStart {
             if !links.is_empty() {
                 builder = builder.with_links(links);
             }
-            let span = tracer().build_with_context(builder, &parent);
+            let mut span = tracer().build_with_context(builder, &parent);
+            crate::annotations::on_task_start(&frame, &mut span);
             Started {
                 recording: span.is_recording(),
                 span,
