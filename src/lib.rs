@@ -38,6 +38,7 @@ pub mod event;
 pub mod feedback;
 mod context;
 mod lifecycle;
+mod log;
 mod map;
 mod run;
 mod span;
@@ -60,6 +61,7 @@ pub use context::{
     spawn_blocking,
 };
 pub use flowtrace_macros::traced;
+pub use log::{log, log_at};
 pub use lifecycle::{
     Backoff, Policy, TASK_ATTEMPT, TASK_CACHED, TASK_REPLAYED, TASK_RETRIES, TASK_TIMEOUT,
     TaskBuilder, TaskTimeout, task,

@@ -68,6 +68,7 @@ mod export;
 mod file;
 mod guard;
 mod layer;
+mod logs;
 mod otlp;
 mod panic_hook;
 mod parse;
