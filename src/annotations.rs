@@ -56,8 +56,7 @@ impl RunAnnotations {
         let mut state = self.params.write().unwrap_or_else(|e| e.into_inner());
         let out = change(&mut state.values);
         state.attributes = params::attributes(&state.values).into();
-        self.any
-            .store(!state.values.is_empty(), Ordering::Release);
+        self.any.store(!state.values.is_empty(), Ordering::Release);
         out
     }
 

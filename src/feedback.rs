@@ -206,7 +206,11 @@ impl Target {
 /// `N` bytes from `2N` lowercase hex digits, not all zeros.
 fn hex_id<const N: usize>(hex: &str) -> Option<[u8; N]> {
     let digits = hex.as_bytes();
-    if digits.len() != 2 * N || !digits.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if digits.len() != 2 * N
+        || !digits
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return None;
     }
     let mut out = [0u8; N];

@@ -34,9 +34,9 @@
 mod annotations;
 pub mod cache;
 pub mod capture;
+mod context;
 pub mod event;
 pub mod feedback;
-mod context;
 mod lifecycle;
 mod log;
 mod map;
@@ -61,11 +61,11 @@ pub use context::{
     spawn_blocking,
 };
 pub use flowtrace_macros::traced;
-pub use log::{log, log_at};
 pub use lifecycle::{
     Backoff, Policy, TASK_ATTEMPT, TASK_CACHED, TASK_REPLAYED, TASK_RETRIES, TASK_TIMEOUT,
     TaskBuilder, TaskTimeout, task,
 };
+pub use log::{log, log_at};
 pub use map::{map, try_map};
 pub use run::{
     DEFAULT_RUN_NAME, Run, RunBuilder, RunFuture, RunIdGenerator, RunStatus, trace_id_for,

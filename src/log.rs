@@ -59,8 +59,10 @@ pub fn log_at(level: tracing::Level, value: impl Serialize) {
     let Some(logger) = guard.as_ref() else {
         return;
     };
-    let json = serde_json::to_value(value).unwrap_or_else(|e| serde_json::Value::String(format!("<not JSON: {e}>")));
-    let body = capture::attribute(String::new(), Captured::Json(json), &[], &capture::config()).value;
+    let json = serde_json::to_value(value)
+        .unwrap_or_else(|e| serde_json::Value::String(format!("<not JSON: {e}>")));
+    let body =
+        capture::attribute(String::new(), Captured::Json(json), &[], &capture::config()).value;
     let mut record = logger.create_log_record();
     let (severity, text) = severity(level);
     record.set_severity_number(severity);

@@ -332,7 +332,9 @@ helper!(
 
 /// `flowtrace.param.<key>` attributes: redacted and capped by the capture
 /// settings, strings shared so a copy per span costs no allocation.
-pub(crate) fn attributes<'a>(params: impl IntoIterator<Item = (&'a String, &'a Json)>) -> Vec<KeyValue> {
+pub(crate) fn attributes<'a>(
+    params: impl IntoIterator<Item = (&'a String, &'a Json)>,
+) -> Vec<KeyValue> {
     let config = capture::config();
     params
         .into_iter()
@@ -379,7 +381,11 @@ mod tests {
                 .map(|kv| kv.value.clone())
                 .unwrap()
         };
-        assert_eq!(get("api_key"), Value::from(capture::REDACTED), "key redacted");
+        assert_eq!(
+            get("api_key"),
+            Value::from(capture::REDACTED),
+            "key redacted"
+        );
         assert_eq!(get("top_k"), Value::I64(5), "ints stay ints");
         assert_eq!(get("temperature"), Value::F64(0.5), "floats stay floats");
         assert!(get("big").as_str().contains("[truncated"), "capped");
@@ -411,7 +417,9 @@ mod tests {
             "{err}"
         );
         let mut params = Params::new();
-        let many: Vec<_> = (0..=MAX_PARAMS).map(|i| (format!("k{i}"), json!(i))).collect();
+        let many: Vec<_> = (0..=MAX_PARAMS)
+            .map(|i| (format!("k{i}"), json!(i)))
+            .collect();
         let err = insert_all(&mut params, many).unwrap_err();
         assert!(matches!(err, ParamError::TooMany { .. }), "{err}");
         assert!(params.is_empty(), "all or none");

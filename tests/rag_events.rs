@@ -17,7 +17,10 @@ use support::{Collector, Span, WAIT, span_named};
 async fn chunk() {
     event::span(Chunking {
         document: Document::new("doc-1", "Rust is fast. Rust is safe."),
-        chunks: vec![Chunk::new("doc-1#0", "Rust is fast."), Chunk::new("doc-1#1", "Rust is safe.")],
+        chunks: vec![
+            Chunk::new("doc-1#0", "Rust is fast."),
+            Chunk::new("doc-1#1", "Rust is safe."),
+        ],
     });
 }
 
@@ -102,12 +105,21 @@ async fn pipeline() {
     call_tool().await;
     generate().await;
     custom().await;
-    event::trace("is rust quick", "Yes: Rust is fast.", json!({"user": "u-1"})).expect("trace event");
+    event::trace(
+        "is rust quick",
+        "Yes: Rust is fast.",
+        json!({"user": "u-1"}),
+    )
+    .expect("trace event");
 }
 
 fn check(spans: &[Span], task: &str, kind: &str, expected: &[(&str, &str)]) {
     let span = span_named(spans, task);
-    assert_eq!(span.attr("flowtrace.rag.event"), Some(kind), "{task}: the kind");
+    assert_eq!(
+        span.attr("flowtrace.rag.event"),
+        Some(kind),
+        "{task}: the kind"
+    );
     for (key, value) in expected {
         assert_eq!(span.attr(key), Some(*value), "{task}: {key}");
     }
@@ -124,69 +136,120 @@ async fn each_event_kind_records_its_attributes() {
     let telemetry = collector.grpc_telemetry("rag-events", &[]);
     let run = with_runcontext().name("events").run(pipeline()).await;
     telemetry.force_flush().expect("flush");
-    let spans = collector.wait_for_trace_async(run.trace_id(), 10, WAIT).await;
+    let spans = collector
+        .wait_for_trace_async(run.trace_id(), 10, WAIT)
+        .await;
 
-    check(&spans, "chunk", "chunking", &[
-        ("flowtrace.rag.document.id", "doc-1"),
-        ("flowtrace.rag.chunk.count", "2"),
-        (
-            "flowtrace.rag.chunks",
-            r#"[{"id":"doc-1#0","text":"Rust is fast."},{"id":"doc-1#1","text":"Rust is safe."}]"#,
-        ),
-    ]);
-    check(&spans, "embed", "embedding", &[
-        ("gen_ai.operation.name", "embeddings"),
-        ("gen_ai.request.model", "stand-in-embedder"),
-        ("gen_ai.embeddings.dimension.count", "8"),
-        ("flowtrace.rag.embedding.count", "2"),
-    ]);
-    check(&spans, "rewrite", "query_rewrite", &[
-        ("flowtrace.rag.query", "is rust quick"),
-        ("flowtrace.rag.rewritten_query", "rust performance"),
-    ]);
-    check(&spans, "retrieve", "retrieval", &[
-        ("gen_ai.operation.name", "retrieval"),
-        ("gen_ai.retrieval.query.text", "rust performance"),
-        ("gen_ai.data_source.id", "docs-index"),
-        ("flowtrace.rag.retrieved.count", "2"),
-        (
-            "gen_ai.retrieval.documents",
-            r#"[{"content":"Rust is fast.","id":"doc-1#0","score":0.9},{"content":"Rust is safe.","id":"doc-1#1","score":0.4}]"#,
-        ),
-    ]);
-    check(&spans, "rerank", "rerank", &[
-        ("flowtrace.rag.rerank.model", "stand-in-reranker"),
-        ("flowtrace.rag.rerank.input.count", "2"),
-        ("flowtrace.rag.rerank.output.count", "1"),
-    ]);
-    check(&spans, "call_tool", "tool_call", &[
-        ("gen_ai.operation.name", "execute_tool"),
-        ("gen_ai.tool.name", "calculator"),
-        ("gen_ai.tool.call.id", "call-1"),
-        ("gen_ai.tool.call.arguments", r#"{"api_key":"[REDACTED]","expression":"2+2"}"#),
-        ("gen_ai.tool.call.result", "4"),
-    ]);
-    check(&spans, "generate", "query", &[
-        ("gen_ai.operation.name", "chat"),
-        ("gen_ai.request.model", "stand-in-llm"),
-        (
-            "gen_ai.system_instructions",
-            r#"[{"content":"Answer from the context.","type":"text"}]"#,
-        ),
-        (
-            "gen_ai.input.messages",
-            r#"[{"parts":[{"content":"is rust quick","type":"text"}],"role":"user"}]"#,
-        ),
-        ("flowtrace.rag.response", "Yes: Rust is fast."),
-    ]);
-    check(&spans, "custom", "custom", &[
-        ("flowtrace.rag.custom.name", "guardrail"),
-        ("flowtrace.rag.custom.data", r#"{"passed":true}"#),
-    ]);
+    check(
+        &spans,
+        "chunk",
+        "chunking",
+        &[
+            ("flowtrace.rag.document.id", "doc-1"),
+            ("flowtrace.rag.chunk.count", "2"),
+            (
+                "flowtrace.rag.chunks",
+                r#"[{"id":"doc-1#0","text":"Rust is fast."},{"id":"doc-1#1","text":"Rust is safe."}]"#,
+            ),
+        ],
+    );
+    check(
+        &spans,
+        "embed",
+        "embedding",
+        &[
+            ("gen_ai.operation.name", "embeddings"),
+            ("gen_ai.request.model", "stand-in-embedder"),
+            ("gen_ai.embeddings.dimension.count", "8"),
+            ("flowtrace.rag.embedding.count", "2"),
+        ],
+    );
+    check(
+        &spans,
+        "rewrite",
+        "query_rewrite",
+        &[
+            ("flowtrace.rag.query", "is rust quick"),
+            ("flowtrace.rag.rewritten_query", "rust performance"),
+        ],
+    );
+    check(
+        &spans,
+        "retrieve",
+        "retrieval",
+        &[
+            ("gen_ai.operation.name", "retrieval"),
+            ("gen_ai.retrieval.query.text", "rust performance"),
+            ("gen_ai.data_source.id", "docs-index"),
+            ("flowtrace.rag.retrieved.count", "2"),
+            (
+                "gen_ai.retrieval.documents",
+                r#"[{"content":"Rust is fast.","id":"doc-1#0","score":0.9},{"content":"Rust is safe.","id":"doc-1#1","score":0.4}]"#,
+            ),
+        ],
+    );
+    check(
+        &spans,
+        "rerank",
+        "rerank",
+        &[
+            ("flowtrace.rag.rerank.model", "stand-in-reranker"),
+            ("flowtrace.rag.rerank.input.count", "2"),
+            ("flowtrace.rag.rerank.output.count", "1"),
+        ],
+    );
+    check(
+        &spans,
+        "call_tool",
+        "tool_call",
+        &[
+            ("gen_ai.operation.name", "execute_tool"),
+            ("gen_ai.tool.name", "calculator"),
+            ("gen_ai.tool.call.id", "call-1"),
+            (
+                "gen_ai.tool.call.arguments",
+                r#"{"api_key":"[REDACTED]","expression":"2+2"}"#,
+            ),
+            ("gen_ai.tool.call.result", "4"),
+        ],
+    );
+    check(
+        &spans,
+        "generate",
+        "query",
+        &[
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", "stand-in-llm"),
+            (
+                "gen_ai.system_instructions",
+                r#"[{"content":"Answer from the context.","type":"text"}]"#,
+            ),
+            (
+                "gen_ai.input.messages",
+                r#"[{"parts":[{"content":"is rust quick","type":"text"}],"role":"user"}]"#,
+            ),
+            ("flowtrace.rag.response", "Yes: Rust is fast."),
+        ],
+    );
+    check(
+        &spans,
+        "custom",
+        "custom",
+        &[
+            ("flowtrace.rag.custom.name", "guardrail"),
+            ("flowtrace.rag.custom.data", r#"{"passed":true}"#),
+        ],
+    );
 
     let root = span_named(&spans, "events");
     assert!(root.is_root());
     assert_eq!(root.attr("flowtrace.trace.input"), Some("is rust quick"));
-    assert_eq!(root.attr("flowtrace.trace.output"), Some("Yes: Rust is fast."));
-    assert_eq!(root.attr("flowtrace.trace.metadata"), Some(r#"{"user":"u-1"}"#));
+    assert_eq!(
+        root.attr("flowtrace.trace.output"),
+        Some("Yes: Rust is fast.")
+    );
+    assert_eq!(
+        root.attr("flowtrace.trace.metadata"),
+        Some(r#"{"user":"u-1"}"#)
+    );
 }

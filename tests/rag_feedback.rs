@@ -39,7 +39,10 @@ async fn feedback_lands_in_the_runs_trace() {
             feedback::categorical(target, "meh", &["helpful", "wrong"]),
             "not a category",
         ),
-        (feedback::categorical::<&str>(target, "x", &[]), "no categories"),
+        (
+            feedback::categorical::<&str>(target, "x", &[]),
+            "no categories",
+        ),
         (feedback::binary("xyz", true), "a bad trace id"),
     ];
     for (result, reason) in &refused {
@@ -55,14 +58,23 @@ async fn feedback_lands_in_the_runs_trace() {
             if value == "meh" && categories == &["helpful", "wrong"]
     ));
     assert!(
-        refused[4].0.as_ref().unwrap_err().to_string().contains("32 lowercase hex digits"),
+        refused[4]
+            .0
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("32 lowercase hex digits"),
         "the error says what is accepted"
     );
 
     telemetry.force_flush().expect("flush");
     let spans = collector.wait_for_trace_async(&trace, 7, WAIT).await;
     let feedback: Vec<_> = spans.iter().filter(|s| s.name == "feedback").collect();
-    assert_eq!(feedback.len(), 6, "only accepted feedback is emitted: {feedback:#?}");
+    assert_eq!(
+        feedback.len(),
+        6,
+        "only accepted feedback is emitted: {feedback:#?}"
+    );
     let by_kind = |kind: &str| {
         feedback
             .iter()
@@ -81,10 +93,19 @@ async fn feedback_lands_in_the_runs_trace() {
         .iter()
         .find(|s| s.attr("flowtrace.feedback.value") == Some("false"))
         .expect("thumbs down");
-    assert!(alone.is_root(), "with only the trace id: a root in the trace");
-    assert_eq!(by_kind("numeric")[0].attr("flowtrace.feedback.value"), Some("0.75"));
+    assert!(
+        alone.is_root(),
+        "with only the trace id: a root in the trace"
+    );
+    assert_eq!(
+        by_kind("numeric")[0].attr("flowtrace.feedback.value"),
+        Some("0.75")
+    );
     let categorical = by_kind("categorical")[0];
-    assert_eq!(categorical.attr("flowtrace.feedback.value"), Some("helpful"));
+    assert_eq!(
+        categorical.attr("flowtrace.feedback.value"),
+        Some("helpful")
+    );
     assert!(
         categorical
             .attr("flowtrace.feedback.categories")
@@ -92,12 +113,18 @@ async fn feedback_lands_in_the_runs_trace() {
         "the categories are recorded: {:?}",
         categorical.attributes
     );
-    assert_eq!(by_kind("text")[0].attr("flowtrace.feedback.value"), Some("cited the right page"));
+    assert_eq!(
+        by_kind("text")[0].attr("flowtrace.feedback.value"),
+        Some("cited the right page")
+    );
     assert_eq!(
         by_kind("json")[0].attr("flowtrace.feedback.value"),
         Some(r#"{"stars":4,"token":"[REDACTED]"}"#)
     );
     for span in &feedback {
-        assert_eq!(span.attr("flowtrace.feedback.trace_id"), Some(trace.as_str()));
+        assert_eq!(
+            span.attr("flowtrace.feedback.trace_id"),
+            Some(trace.as_str())
+        );
     }
 }

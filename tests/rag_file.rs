@@ -23,7 +23,8 @@ async fn retrieve(query: String) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parameters_events_and_logs_land_in_the_files() {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("rag-file-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rag-file-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let trace_file = dir.join("run-traces.jsonl");
@@ -36,7 +37,11 @@ async fn parameters_events_and_logs_land_in_the_files() {
         .init()
         .expect("telemetry");
     let log_file = telemetry.log_file().expect("a log file").to_owned();
-    assert_eq!(log_file, dir.join("run-logs.jsonl"), "beside the trace file");
+    assert_eq!(
+        log_file,
+        dir.join("run-logs.jsonl"),
+        "beside the trace file"
+    );
 
     let run = with_runcontext()
         .name("query")
@@ -51,10 +56,23 @@ async fn parameters_events_and_logs_land_in_the_files() {
     let task = span_named(&spans, "retrieve");
     let root = span_named(&spans, "query");
     for span in [task, root] {
-        assert_eq!(span.attr("flowtrace.param.embedding_model"), Some("stand-in-embedder"), "{}: from telemetry init", span.name);
-        assert_eq!(span.attr("flowtrace.param.chunk_size"), Some("512"), "{}: registered in the run", span.name);
+        assert_eq!(
+            span.attr("flowtrace.param.embedding_model"),
+            Some("stand-in-embedder"),
+            "{}: from telemetry init",
+            span.name
+        );
+        assert_eq!(
+            span.attr("flowtrace.param.chunk_size"),
+            Some("512"),
+            "{}: registered in the run",
+            span.name
+        );
     }
-    assert_eq!(task.attr("gen_ai.retrieval.query.text"), Some("what is rust?"));
+    assert_eq!(
+        task.attr("gen_ai.retrieval.query.text"),
+        Some("what is rust?")
+    );
 
     let text = std::fs::read_to_string(&log_file).expect("log file");
     let mut found = false;
@@ -69,12 +87,23 @@ async fn parameters_events_and_logs_land_in_the_files() {
             if record["body"]["stringValue"] == "retrieved" {
                 found = true;
                 assert_eq!(record["traceId"], run.trace_id(), "hex trace id");
-                assert_eq!(record["spanId"], task.span_id.as_str(), "hex span id of the task");
+                assert_eq!(
+                    record["spanId"],
+                    task.span_id.as_str(),
+                    "hex span id of the task"
+                );
                 assert_eq!(record["severityNumber"], 9, "INFO as a number");
-                assert!(record["timeUnixNano"].is_string(), "64-bit times are strings");
+                assert!(
+                    record["timeUnixNano"].is_string(),
+                    "64-bit times are strings"
+                );
             }
         }
     }
-    assert!(found, "the tracing event is in {}:\n{text}", log_file.display());
+    assert!(
+        found,
+        "the tracing event is in {}:\n{text}",
+        log_file.display()
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -28,7 +28,9 @@ async fn log_records_carry_the_task_ids() {
     let run = with_runcontext().name("logs").run(answer()).await;
     telemetry.force_flush().expect("flush");
 
-    let spans = collector.wait_for_trace_async(run.trace_id(), 3, WAIT).await;
+    let spans = collector
+        .wait_for_trace_async(run.trace_id(), 3, WAIT)
+        .await;
     let retrieve = span_named(&spans, "retrieve");
     let answer = span_named(&spans, "answer");
     let records = collector
@@ -42,13 +44,24 @@ async fn log_records_carry_the_task_ids() {
     };
 
     let event = find("retrieving");
-    assert_eq!(event.trace_id, run.trace_id(), "a tracing event: the run's trace");
+    assert_eq!(
+        event.trace_id,
+        run.trace_id(),
+        "a tracing event: the run's trace"
+    );
     assert_eq!(event.span_id, retrieve.span_id, "and the task's span");
     assert_eq!(event.severity_text, "INFO");
-    assert_eq!(event.attribute("query"), Some("what is rust?"), "its fields");
+    assert_eq!(
+        event.attribute("query"),
+        Some("what is rust?"),
+        "its fields"
+    );
 
     let logged = find("hits");
-    assert_eq!(logged.body, r#"{"hits":2,"query":"what is rust?"}"#, "JSON body");
+    assert_eq!(
+        logged.body, r#"{"hits":2,"query":"what is rust?"}"#,
+        "JSON body"
+    );
     assert_eq!(logged.trace_id, run.trace_id());
     assert_eq!(logged.span_id, retrieve.span_id);
     assert_eq!(logged.attribute("flowtrace.run.id"), Some(run.run_id()));
@@ -57,10 +70,17 @@ async fn log_records_carry_the_task_ids() {
     let warned = find("reranker skipped");
     assert_eq!(warned.severity_text, "WARN");
     assert_eq!(warned.span_id, answer.span_id, "the outer task's span");
-    assert_eq!(warned.service_name, "rag-logs", "the resource is the spans'");
+    assert_eq!(
+        warned.service_name, "rag-logs",
+        "the resource is the spans'"
+    );
 
     drop(telemetry);
     let before = collector.logs().len();
     flowtrace::log("after shutdown");
-    assert_eq!(collector.logs().len(), before, "nothing is emitted after shutdown");
+    assert_eq!(
+        collector.logs().len(),
+        before,
+        "nothing is emitted after shutdown"
+    );
 }

@@ -42,7 +42,10 @@ async fn parameters_are_on_every_span_of_their_run_only() {
         let run = run.expect("run task");
         traces.push((run.name().to_owned(), run.trace_id().to_owned()));
     }
-    assert!(params::get().is_empty(), "no run's parameters leak out of it");
+    assert!(
+        params::get().is_empty(),
+        "no run's parameters leak out of it"
+    );
     telemetry.force_flush().expect("flush");
 
     for (i, (name, trace)) in traces.iter().enumerate() {
@@ -69,7 +72,10 @@ async fn parameters_are_on_every_span_of_their_run_only() {
                 span.name
             );
         }
-        assert!(span_named(&spans, name).is_root(), "{name}: the root is there");
+        assert!(
+            span_named(&spans, name).is_root(),
+            "{name}: the root is there"
+        );
         assert_eq!(
             spans.iter().filter(|s| s.name == "leaf").count(),
             2,
@@ -90,6 +96,9 @@ async fn clear_and_get_are_scoped_to_the_run() {
         })
         .await;
     let (before, after) = run.into_output();
-    assert_eq!(before["chunk_size"], 256, "get() sees the initial parameter");
+    assert_eq!(
+        before["chunk_size"], 256,
+        "get() sees the initial parameter"
+    );
     assert!(after.is_empty(), "clear() empties the run's parameters");
 }

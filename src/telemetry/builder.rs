@@ -9,11 +9,11 @@ use opentelemetry::KeyValue;
 use opentelemetry::global;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::filter::{LevelFilter, Targets};
-use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use super::config::{self, Batch, Config, EnvSource, Overrides};
@@ -324,8 +324,10 @@ impl TelemetryBuilder {
         }
 
         report(&mut warnings);
-        Ok(Telemetry::new(provider, built.processors, warnings, built.trace_file)
-            .with_logs(logs.provider, logs.file))
+        Ok(
+            Telemetry::new(provider, built.processors, warnings, built.trace_file)
+                .with_logs(logs.provider, logs.file),
+        )
     }
 
     /// Under strict mode, fails on the first batch of problems found.

@@ -329,7 +329,12 @@ fn dedup(exporters: Vec<Exporter>) -> Vec<Exporter> {
 }
 
 /// The log exporters: `OTEL_LOGS_EXPORTER`, else the same as the spans'.
-fn logs(r: &mut Reader<'_>, code: &Overrides, traces: &[Exporter], trace_file: &std::path::Path) -> Logs {
+fn logs(
+    r: &mut Reader<'_>,
+    code: &Overrides,
+    traces: &[Exporter],
+    trace_file: &std::path::Path,
+) -> Logs {
     let exporters = r
         .members(
             "OTEL_LOGS_EXPORTER",
@@ -581,11 +586,11 @@ fn batch(r: &mut Reader<'_>) -> Batch {
 }
 
 #[cfg(test)]
+#[path = "config_tests_logs.rs"]
+mod logs_tests;
+#[cfg(test)]
 #[path = "config_tests_otlp.rs"]
 mod otlp_tests;
 #[cfg(test)]
 #[path = "config_tests.rs"]
 mod tests;
-#[cfg(test)]
-#[path = "config_tests_logs.rs"]
-mod logs_tests;

@@ -22,12 +22,20 @@ fn log_exporters() {
             "the spans' exporters when OTEL_LOGS_EXPORTER is unset",
         ),
         (
-            &[("OTEL_TRACES_EXPORTER", "otlp"), ("OTEL_LOGS_EXPORTER", "file")],
+            &[
+                ("OTEL_TRACES_EXPORTER", "otlp"),
+                ("OTEL_LOGS_EXPORTER", "file"),
+            ],
             &[File],
             0,
             "OTEL_LOGS_EXPORTER wins",
         ),
-        (&[("OTEL_LOGS_EXPORTER", "none")], &[], 0, "none exports no logs"),
+        (
+            &[("OTEL_LOGS_EXPORTER", "none")],
+            &[],
+            0,
+            "none exports no logs",
+        ),
         (
             &[("OTEL_LOGS_EXPORTER", "otlp,kafka")],
             &[Otlp],
@@ -63,7 +71,10 @@ fn log_endpoints() {
             "the per-signal endpoint is used as-is",
         ),
         (
-            &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:4318/v1/traces")],
+            &[(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://t:4318/v1/traces",
+            )],
             "http://localhost:4318/v1/logs",
             "the traces endpoint is not the logs'",
         ),
@@ -100,9 +111,21 @@ fn log_endpoints() {
 #[test]
 fn log_file_sits_beside_the_trace_file() {
     for (trace_file, want, reason) in [
-        ("flowtrace-traces.jsonl", "flowtrace-logs.jsonl", "the default"),
-        ("/tmp/run/traces.jsonl", "/tmp/run/logs.jsonl", "traces → logs"),
-        ("/tmp/run/out.jsonl", "/tmp/run/out.logs.jsonl", "else .logs before the extension"),
+        (
+            "flowtrace-traces.jsonl",
+            "flowtrace-logs.jsonl",
+            "the default",
+        ),
+        (
+            "/tmp/run/traces.jsonl",
+            "/tmp/run/logs.jsonl",
+            "traces → logs",
+        ),
+        (
+            "/tmp/run/out.jsonl",
+            "/tmp/run/out.logs.jsonl",
+            "else .logs before the extension",
+        ),
         ("out", "out.logs", "no extension"),
     ] {
         assert_eq!(
@@ -114,5 +137,9 @@ fn log_file_sits_beside_the_trace_file() {
     let (config, _) = resolve_env(&[("FLOWTRACE_TRACE_FILE", "/tmp/x-traces.jsonl")]);
     assert_eq!(config.logs.file, PathBuf::from("/tmp/x-logs.jsonl"));
     let (config, _) = resolve_env(&[("FLOWTRACE_LOG_FILE", "/tmp/l.jsonl")]);
-    assert_eq!(config.logs.file, PathBuf::from("/tmp/l.jsonl"), "FLOWTRACE_LOG_FILE");
+    assert_eq!(
+        config.logs.file,
+        PathBuf::from("/tmp/l.jsonl"),
+        "FLOWTRACE_LOG_FILE"
+    );
 }

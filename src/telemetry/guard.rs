@@ -75,7 +75,11 @@ impl Telemetry {
     }
 
     /// Adds the logger provider, flushed and shut down with the spans.
-    pub(crate) fn with_logs(mut self, logs: Option<SdkLoggerProvider>, file: Option<PathBuf>) -> Self {
+    pub(crate) fn with_logs(
+        mut self,
+        logs: Option<SdkLoggerProvider>,
+        file: Option<PathBuf>,
+    ) -> Self {
         self.logs = logs;
         self.log_file = file;
         self

@@ -104,7 +104,10 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
     built
 }
 
-fn request(batch: &LogBatch<'_>, resource: &ResourceAttributesWithSchema) -> ExportLogsServiceRequest {
+fn request(
+    batch: &LogBatch<'_>,
+    resource: &ResourceAttributesWithSchema,
+) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: group_logs_by_resource_and_scope(batch, resource),
     }
@@ -192,7 +195,9 @@ impl LogOtlp {
                         "the collector rejected {rejected} log records"
                     )));
                 }
-                Ok(Outcome::Failed { reason }) => return Err(OTelSdkError::InternalFailure(reason)),
+                Ok(Outcome::Failed { reason }) => {
+                    return Err(OTelSdkError::InternalFailure(reason));
+                }
                 Ok(Outcome::Retry { after, reason }) => {
                     let delay = backoff.next_delay(after);
                     if Instant::now() + delay >= deadline {

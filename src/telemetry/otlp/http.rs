@@ -77,7 +77,8 @@ impl Http {
 
     pub(crate) async fn send(&self, request: &ExportTraceServiceRequest) -> Outcome {
         self.post(request, |r: ExportTraceServiceResponse| {
-            r.partial_success.map_or(0, |p| p.rejected_spans.max(0) as u64)
+            r.partial_success
+                .map_or(0, |p| p.rejected_spans.max(0) as u64)
         })
         .await
     }
