@@ -24,7 +24,7 @@ const DIMENSIONS: usize = 8;
 
 /// The stand-in embedding model: letter counts folded into a unit vector.
 fn embed_text(text: &str) -> Vec<f64> {
-    let mut v = vec![0.0; DIMENSIONS];
+    let mut v = [0.0; DIMENSIONS];
     for (i, b) in text
         .to_lowercase()
         .bytes()
