@@ -23,17 +23,19 @@
 //! use flowtrace::feedback;
 //!
 //! let run = flowtrace::with_runcontext()
-//!     .run(async { flowtrace::ctx().span_context().clone() }) // the run's root span
+//!     .run(async { flowtrace::ctx().span_id() }) // the run's root span, inside the run
 //!     .await;
-//! let root = run.output().clone();
+//! println!("keep {} and {}", run.trace_id(), run.output());
+//!
 //! // Later, maybe in another process that only kept the ids:
-//! let target = feedback::Target::parse(run.trace_id())?.with_root(root.span_id());
-//! feedback::binary(target.clone(), true)?;
-//! feedback::numeric(target.clone(), 0.8)?;
-//! feedback::categorical(target.clone(), "helpful", &["helpful", "wrong", "offensive"])?;
+//! let (trace_id, root_span_id) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+//! let target = feedback::Target::parse(trace_id)?.with_root_hex(root_span_id)?;
+//! feedback::binary(target, true)?;
+//! feedback::numeric(target, 0.8)?;
+//! feedback::categorical(target, "helpful", &["helpful", "wrong", "offensive"])?;
 //! feedback::text(target, "cited the right page")?;
 //!
-//! let err = feedback::numeric(run.trace_id(), 1.5).unwrap_err();
+//! let err = feedback::numeric(target, 1.5).unwrap_err();
 //! assert!(err.to_string().contains("between 0.0 and 1.0"));
 //! # Ok(()) }
 //! ```
