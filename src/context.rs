@@ -437,6 +437,8 @@ pub(crate) struct RunInfo {
     pub(crate) resumed: BTreeMap<String, serde_json::Value>,
     /// Outputs of this run's cached tasks.
     pub(crate) checkpoint: Mutex<BTreeMap<String, serde_json::Value>>,
+    /// Parameters and the trace-level event (`params`, `event::trace`).
+    pub(crate) annotations: crate::annotations::RunAnnotations,
 }
 
 impl RunInfo {

@@ -31,12 +31,16 @@
 
 #![warn(missing_docs)]
 
+mod annotations;
 mod backend;
 pub mod cache;
 pub mod capture;
 mod context;
 mod current;
+pub mod event;
+pub mod feedback;
 mod lifecycle;
+mod log;
 mod map;
 mod run;
 mod span;
@@ -44,6 +48,7 @@ mod task;
 
 #[cfg(any(feature = "http-server", feature = "http-client"))]
 pub mod http;
+pub mod params;
 pub mod process;
 pub mod propagation;
 pub mod telemetry;
@@ -62,6 +67,7 @@ pub use lifecycle::{
     Backoff, Policy, TASK_ATTEMPT, TASK_CACHED, TASK_REPLAYED, TASK_RETRIES, TASK_TIMEOUT,
     TaskBuilder, TaskTimeout, task,
 };
+pub use log::{log, log_at};
 pub use map::{map, try_map};
 pub use run::{
     DEFAULT_RUN_NAME, Run, RunBuilder, RunFuture, RunIdGenerator, RunStatus, trace_id_for,

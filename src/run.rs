@@ -52,6 +52,7 @@ pub struct RunBuilder {
     run_id: Option<String>,
     deterministic_trace_id: bool,
     resume: Option<Checkpoint>,
+    params: crate::params::Params,
 }
 
 impl RunBuilder {
@@ -102,6 +103,28 @@ impl RunBuilder {
         self
     }
 
+    /// Parameters the run starts with, over the process-wide ones (see
+    /// [`crate::params`]); every span of the run records them.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .initial_params([("top_k", serde_json::json!(5))])
+    ///     .run(async { flowtrace::params::get() })
+    ///     .await;
+    /// assert_eq!(run.output()["top_k"], 5);
+    /// # }
+    /// ```
+    pub fn initial_params<I, K>(mut self, params: I) -> Self
+    where
+        I: IntoIterator<Item = (K, serde_json::Value)>,
+        K: Into<String>,
+    {
+        self.params
+            .extend(params.into_iter().map(|(k, v)| (k.into(), v)));
+        self
+    }
+
     /// Runs `future` as this run. The run starts when the returned future is
     /// first polled.
     pub fn run<F: Future>(self, future: F) -> RunFuture<F> {
@@ -137,6 +160,7 @@ impl RunBuilder {
         if let Some(checkpoint) = self.resume {
             info.resumed = checkpoint.outputs;
         }
+        info.annotations = crate::annotations::RunAnnotations::new(self.params);
         let run = Arc::new(info);
         let deterministic = self.deterministic_trace_id;
         // Once per run: the tracer every task of the run uses.
@@ -238,6 +262,7 @@ impl<F: Future> Future for RunFuture<F> {
         } else {
             RunStatus::Succeeded
         };
+        crate::annotations::on_run_end(run, &started.active.span_ref());
         started.active.end();
         let checkpoint = Checkpoint {
             run_id: run.id.clone(),
@@ -339,10 +364,10 @@ thread_local! {
 }
 
 /// Holds a trace id for the next root span started on this thread.
-struct NextTraceId;
+pub(crate) struct NextTraceId;
 
 impl NextTraceId {
-    fn set(id: TraceId) -> Self {
+    pub(crate) fn set(id: TraceId) -> Self {
         NEXT_TRACE_ID.with(|next| next.set(Some(id)));
         Self
     }

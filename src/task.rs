@@ -38,8 +38,7 @@ pub const QUEUE_WAIT_MS: &str = "flowtrace.task.queue_wait_ms";
 static NO_SPAN: LazyLock<Context> = LazyLock::new(Context::new);
 
 /// The tracer of the global provider, for spans flowtrace starts outside
-/// the task path (HTTP server and client spans).
-#[cfg(any(feature = "http-server", feature = "http-client"))]
+/// the task path (HTTP server and client spans, feedback).
 pub(crate) fn tracer() -> opentelemetry::global::BoxedTracer {
     use opentelemetry::trace::TracerProvider as _;
     opentelemetry::global::tracer_provider().tracer_with_scope(crate::backend::SCOPE.clone())
@@ -524,6 +523,9 @@ impl TaskStart {
             }
             if let Some(run) = run {
                 attributes.extend(run.iter().cloned());
+            }
+            if let Some(run) = &inner.run {
+                crate::annotations::on_task_start(run, &mut attributes);
             }
             let builder = SpanBuilder {
                 span_kind: Some(kind),

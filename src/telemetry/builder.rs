@@ -9,6 +9,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::global;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::resource::TelemetryResourceDetector;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
@@ -52,6 +53,7 @@ pub struct TelemetryBuilder {
     tracing_level: LevelFilter,
     install_globals: bool,
     flush_on_panic: bool,
+    initial_params: Vec<(String, serde_json::Value)>,
 }
 
 impl Default for TelemetryBuilder {
@@ -64,6 +66,7 @@ impl Default for TelemetryBuilder {
             tracing_level: LevelFilter::INFO,
             install_globals: true,
             flush_on_panic: false,
+            initial_params: Vec::new(),
         }
     }
 }
@@ -107,6 +110,36 @@ impl TelemetryBuilder {
     /// itself select the file exporter.
     pub fn trace_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.code.trace_file = Some(path.into());
+        self
+    }
+
+    /// The file the file exporter appends log records to, over
+    /// `FLOWTRACE_LOG_FILE` (default: next to the trace file, `traces` in
+    /// its name replaced by `logs`: `flowtrace-logs.jsonl`).
+    pub fn log_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.code.log_file = Some(path.into());
+        self
+    }
+
+    /// Parameters every run of the process starts with (see
+    /// [`crate::params`]); every span of a run records them as
+    /// `flowtrace.param.<key>`.
+    ///
+    /// ```no_run
+    /// use serde_json::json;
+    ///
+    /// let _telemetry = flowtrace::telemetry::builder()
+    ///     .initial_params([("model", json!("gpt-4o-mini")), ("chunk_size", json!(512))])
+    ///     .init()?;
+    /// # Ok::<(), flowtrace::telemetry::ConfigError>(())
+    /// ```
+    pub fn initial_params<I, K>(mut self, params: I) -> Self
+    where
+        I: IntoIterator<Item = (K, serde_json::Value)>,
+        K: Into<String>,
+    {
+        self.initial_params
+            .extend(params.into_iter().map(|(k, v)| (k.into(), v)));
         self
     }
 
@@ -233,6 +266,13 @@ impl TelemetryBuilder {
 
         let built = build_exporters(&config);
         warnings.extend(built.warnings);
+        if let Err(err) = crate::params::register_process(self.initial_params.clone()) {
+            warnings.push(ConfigWarning::failed(
+                "TelemetryBuilder::initial_params",
+                err.to_string(),
+                "the parameters are not registered",
+            ));
+        }
         self.check(&warnings)?;
 
         let resource = Resource::builder_empty()
@@ -240,6 +280,9 @@ impl TelemetryBuilder {
             .with_attributes(config.resource.iter().cloned())
             .with_service_name(config.service_name.clone())
             .build();
+        let logs = super::logs::build(&config.logs, &config.batch, resource.clone());
+        warnings.extend(logs.warnings);
+        self.check(&warnings)?;
         let mut provider = SdkTracerProvider::builder()
             .with_resource(resource)
             .with_sampler(RunAttributes::new(config.sampler.clone()))
@@ -255,6 +298,9 @@ impl TelemetryBuilder {
         if self.install_globals {
             crate::backend::set_tracer_provider(provider.clone(), &config.sampler);
             global::set_text_map_propagator(propagator(&config.propagators));
+            if let Some(logs) = &logs.provider {
+                crate::log::install(logs);
+            }
         }
         if self.install_tracing_subscriber {
             let targets = Targets::new()
@@ -264,7 +310,9 @@ impl TelemetryBuilder {
             let subscriber = tracing_subscriber::registry()
                 .with(targets)
                 .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("flowtrace")))
-                .with(super::layer());
+                .with(super::layer())
+                // `tracing` events as log records, with the task's ids.
+                .with(logs.provider.as_ref().map(OpenTelemetryTracingBridge::new));
             if tracing::subscriber::set_global_default(subscriber).is_err() {
                 warnings.push(ConfigWarning::note(
                     "tracing subscriber",
@@ -276,12 +324,10 @@ impl TelemetryBuilder {
         }
 
         report(&mut warnings);
-        Ok(Telemetry::new(
-            provider,
-            built.processors,
-            warnings,
-            built.trace_file,
-        ))
+        Ok(
+            Telemetry::new(provider, built.processors, warnings, built.trace_file)
+                .with_logs(logs.provider, logs.file),
+        )
     }
 
     /// Under strict mode, fails on the first batch of problems found.

@@ -22,8 +22,42 @@ pub(crate) const MAX_QUEUE_SIZE: usize = 1 << 18;
 /// current directory.
 pub(crate) const DEFAULT_TRACE_FILE: &str = "flowtrace-traces.jsonl";
 
+/// Where the file exporter writes log records when neither
+/// `FLOWTRACE_LOG_FILE` nor the builder says: next to the trace file (see
+/// [`log_file_beside`]).
+pub(crate) const DEFAULT_LOG_FILE: &str = "flowtrace-logs.jsonl";
+
 const DEFAULT_GRPC_ENDPOINT: &str = "http://localhost:4317";
-const DEFAULT_HTTP_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+const DEFAULT_HTTP_BASE: &str = "http://localhost:4318";
+
+/// The names one signal's OTLP variables have, and its HTTP path.
+pub(crate) struct Signal {
+    endpoint: &'static str,
+    protocol: &'static str,
+    headers: &'static str,
+    timeout: &'static str,
+    certificate: &'static str,
+    /// `/v1/traces`, `/v1/logs`.
+    pub(crate) path: &'static str,
+}
+
+pub(crate) const TRACES: Signal = Signal {
+    endpoint: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    protocol: "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    headers: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    certificate: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    path: "/v1/traces",
+};
+
+pub(crate) const LOGS: Signal = Signal {
+    endpoint: "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    protocol: "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+    headers: "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+    certificate: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    path: "/v1/logs",
+};
 
 /// Where settings are read from: the process environment, or (for tests) a map.
 #[derive(Clone, Debug, Default)]
@@ -62,6 +96,7 @@ pub(crate) struct Overrides {
     pub(crate) exporters: Vec<Exporter>,
     pub(crate) console: bool,
     pub(crate) trace_file: Option<PathBuf>,
+    pub(crate) log_file: Option<PathBuf>,
     pub(crate) otlp_endpoint: Option<String>,
     pub(crate) otlp_protocol: Option<Protocol>,
     pub(crate) otlp_certificate: Option<PathBuf>,
@@ -104,6 +139,17 @@ pub(crate) struct Config {
     /// Empty means `none`.
     pub(crate) propagators: Vec<Propagator>,
     pub(crate) trace_file: PathBuf,
+    pub(crate) logs: Logs,
+}
+
+/// Where log records go (`OTEL_LOGS_EXPORTER`, the `…_LOGS_…` OTLP
+/// variables, `FLOWTRACE_LOG_FILE`).
+#[derive(Clone, Debug)]
+pub(crate) struct Logs {
+    /// Deduplicated, without `None`; empty means no log exporter.
+    pub(crate) exporters: Vec<Exporter>,
+    pub(crate) otlp: Otlp,
+    pub(crate) file: PathBuf,
 }
 
 /// Reads one variable at a time and collects warnings on the way.
@@ -209,7 +255,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
     }
 
     let (service_name, resource) = resource(&mut r, code);
-    let otlp = otlp(&mut r, code);
+    let otlp = otlp(&mut r, code, &TRACES);
     let endpoint_configured = code.otlp_endpoint.is_some()
         || env_has(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         || env_has(env, "OTEL_EXPORTER_OTLP_ENDPOINT");
@@ -232,12 +278,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
     if code.console {
         exporters.push(Exporter::Console);
     }
-    let mut unique = Vec::new();
-    for e in exporters {
-        if e != Exporter::None && !unique.contains(&e) {
-            unique.push(e);
-        }
-    }
+    let unique = dedup(exporters);
 
     let sampler = sampler(&mut r, code);
     let batch = batch(&mut r);
@@ -254,6 +295,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         .clone()
         .or_else(|| r.raw("FLOWTRACE_TRACE_FILE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_TRACE_FILE));
+    let logs = logs(&mut r, code, &unique, &trace_file);
 
     let config = Config {
         service_name,
@@ -264,8 +306,71 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         batch,
         propagators,
         trace_file,
+        logs,
     };
-    (Some(config), r.warnings)
+    // The logs read the general OTLP variables again: one warning each.
+    let mut warnings: Vec<ConfigWarning> = Vec::with_capacity(r.warnings.len());
+    for warning in r.warnings {
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
+    (Some(config), warnings)
+}
+
+fn dedup(exporters: Vec<Exporter>) -> Vec<Exporter> {
+    let mut unique = Vec::new();
+    for e in exporters {
+        if e != Exporter::None && !unique.contains(&e) {
+            unique.push(e);
+        }
+    }
+    unique
+}
+
+/// The log exporters: `OTEL_LOGS_EXPORTER`, else the same as the spans'.
+fn logs(
+    r: &mut Reader<'_>,
+    code: &Overrides,
+    traces: &[Exporter],
+    trace_file: &std::path::Path,
+) -> Logs {
+    let exporters = r
+        .members(
+            "OTEL_LOGS_EXPORTER",
+            parse::EXPORTERS,
+            parse::exporter,
+            Exporter::None,
+        )
+        .map_or_else(|| traces.to_vec(), dedup);
+    let file = code
+        .log_file
+        .clone()
+        .or_else(|| r.raw("FLOWTRACE_LOG_FILE").map(PathBuf::from))
+        .unwrap_or_else(|| log_file_beside(trace_file));
+    Logs {
+        exporters,
+        otlp: otlp(r, code, &LOGS),
+        file,
+    }
+}
+
+/// The log file next to a trace file: `traces` in its name becomes `logs`
+/// (`flowtrace-traces.jsonl` → `flowtrace-logs.jsonl`), else `.logs` goes
+/// before the extension (`run.jsonl` → `run.logs.jsonl`).
+pub(crate) fn log_file_beside(trace_file: &std::path::Path) -> PathBuf {
+    let Some(name) = trace_file.file_name().and_then(|n| n.to_str()) else {
+        return PathBuf::from(DEFAULT_LOG_FILE);
+    };
+    let name = if name.contains("traces") {
+        name.replacen("traces", "logs", 1)
+    } else {
+        match name.rsplit_once('.') {
+            Some((stem, ext)) if !stem.is_empty() => format!("{stem}.logs.{ext}"),
+            _ => format!("{name}.logs"),
+        }
+    };
+    trace_file.with_file_name(name)
 }
 
 /// Whether a valid value is set (an invalid endpoint does not count as
@@ -317,9 +422,9 @@ fn default_service_name() -> String {
         .unwrap_or_else(|| "unknown_service".to_owned())
 }
 
-fn otlp(r: &mut Reader<'_>, code: &Overrides) -> Otlp {
+fn otlp(r: &mut Reader<'_>, code: &Overrides, vars: &Signal) -> Otlp {
     const KEPT: &str = "the setting is ignored";
-    let signal_protocol = r.parse("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", parse::protocol, KEPT);
+    let signal_protocol = r.parse(vars.protocol, parse::protocol, KEPT);
     let base_protocol = r.parse("OTEL_EXPORTER_OTLP_PROTOCOL", parse::protocol, KEPT);
     // Spec default is http/protobuf (not gRPC, whatever older SDKs did).
     let protocol = code
@@ -329,7 +434,7 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides) -> Otlp {
         .unwrap_or(Protocol::HttpProtobuf);
     let http = protocol != Protocol::Grpc;
 
-    let signal = r.parse("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", parse::endpoint, KEPT);
+    let signal = r.parse(vars.endpoint, parse::endpoint, KEPT);
     let base = r.parse("OTEL_EXPORTER_OTLP_ENDPOINT", parse::endpoint, KEPT);
     let from_code = code
         .otlp_endpoint
@@ -348,18 +453,24 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides) -> Otlp {
         });
     let endpoint = match (from_code, signal, base) {
         // A URL with a path is a full traces URL; a bare host is a base URL.
-        (Some(url), _, _) if http && !parse::endpoint_has_path(&url) => parse::traces_url(&url),
-        (Some(url), _, _) => url,
+        (Some(url), _, _) if http && !parse::endpoint_has_path(&url) => {
+            parse::signal_url(&url, vars.path)
+        }
+        // The code's full traces URL, turned into the same signal's path.
+        (Some(url), _, _) => match url.strip_suffix(TRACES.path) {
+            Some(base) if http => parse::signal_url(base, vars.path),
+            _ => url,
+        },
         (None, Some(url), _) => url,
-        (None, None, Some(url)) if http => parse::traces_url(&url),
+        (None, None, Some(url)) if http => parse::signal_url(&url, vars.path),
         (None, None, Some(url)) => url,
-        (None, None, None) if http => DEFAULT_HTTP_ENDPOINT.to_owned(),
+        (None, None, None) if http => parse::signal_url(DEFAULT_HTTP_BASE, vars.path),
         (None, None, None) => DEFAULT_GRPC_ENDPOINT.to_owned(),
     };
 
     // The per-signal list replaces the general one entirely (spec).
-    let raw_headers = match r.key_values("OTEL_EXPORTER_OTLP_TRACES_HEADERS") {
-        Some(h) => ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", h),
+    let raw_headers = match r.key_values(vars.headers) {
+        Some(h) => (vars.headers, h),
         None => (
             "OTEL_EXPORTER_OTLP_HEADERS",
             r.key_values("OTEL_EXPORTER_OTLP_HEADERS")
@@ -382,7 +493,7 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides) -> Otlp {
         }
     }
 
-    let signal_timeout = r.parse("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", parse::millis, KEPT);
+    let signal_timeout = r.parse(vars.timeout, parse::millis, KEPT);
     let base_timeout = r.parse("OTEL_EXPORTER_OTLP_TIMEOUT", parse::millis, KEPT);
     let timeout = signal_timeout
         .or(base_timeout)
@@ -393,10 +504,7 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides) -> Otlp {
     let certificate = code
         .otlp_certificate
         .clone()
-        .or_else(|| {
-            r.raw("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")
-                .map(PathBuf::from)
-        })
+        .or_else(|| r.raw(vars.certificate).map(PathBuf::from))
         .or_else(|| r.raw("OTEL_EXPORTER_OTLP_CERTIFICATE").map(PathBuf::from));
 
     Otlp {
@@ -477,6 +585,9 @@ fn batch(r: &mut Reader<'_>) -> Batch {
     }
 }
 
+#[cfg(test)]
+#[path = "config_tests_logs.rs"]
+mod logs_tests;
 #[cfg(test)]
 #[path = "config_tests_otlp.rs"]
 mod otlp_tests;

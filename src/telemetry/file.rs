@@ -15,16 +15,16 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
-/// Appends spans to a file as OTLP/JSON lines.
+/// A file that OTLP/JSON requests are appended to, one per line; shared by
+/// the span and the log record exporters.
 #[derive(Debug)]
-pub(crate) struct FileExporter {
+pub(crate) struct JsonLines {
     path: PathBuf,
     /// `None` once shut down: later exports are errors, as the trait requires.
     file: Mutex<Option<File>>,
-    resource: ResourceAttributesWithSchema,
 }
 
-impl FileExporter {
+impl JsonLines {
     /// Opens (creating, appending) `path` now, so a bad path is reported by
     /// `init()` with the path in the message rather than on every export.
     pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
@@ -32,27 +32,16 @@ impl FileExporter {
         Ok(Self {
             path: path.to_owned(),
             file: Mutex::new(Some(file)),
-            resource: ResourceAttributesWithSchema::default(),
         })
     }
 
-    /// One line: the request as JSON plus `\n`.
-    fn encode(&self, batch: Vec<SpanData>) -> Result<Vec<u8>, OTelSdkError> {
-        let request = ExportTraceServiceRequest {
-            resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
-        };
-        let mut line = serde_json::to_vec(&request).map_err(|e| {
-            OTelSdkError::InternalFailure(format!("encoding spans as OTLP/JSON: {e}"))
+    /// Appends `request` as one line of JSON; `what` names the content in
+    /// an encoding error.
+    pub(crate) fn append(&self, request: &impl serde::Serialize, what: &str) -> OTelSdkResult {
+        let mut line = serde_json::to_vec(request).map_err(|e| {
+            OTelSdkError::InternalFailure(format!("encoding {what} as OTLP/JSON: {e}"))
         })?;
         line.push(b'\n');
-        Ok(line)
-    }
-
-    fn write(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let line = self.encode(batch)?;
         let mut guard = self
             .file
             .lock()
@@ -64,19 +53,8 @@ impl FileExporter {
             OTelSdkError::InternalFailure(format!("writing {}: {e}", self.path.display()))
         })
     }
-}
 
-impl SpanExporter for FileExporter {
-    fn export(
-        &self,
-        batch: Vec<SpanData>,
-    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        // Local file writes are quick and blocking anyway: do the work now and
-        // hand back a ready future, so no async runtime is needed.
-        std::future::ready(self.write(batch))
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
+    pub(crate) fn flush(&self) -> OTelSdkResult {
         match self.file.lock() {
             Ok(mut guard) => match guard.as_mut() {
                 Some(file) => file
@@ -90,7 +68,7 @@ impl SpanExporter for FileExporter {
         }
     }
 
-    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> OTelSdkResult {
+    pub(crate) fn shutdown(&self) -> OTelSdkResult {
         let file = match self.file.lock() {
             Ok(mut guard) => guard.take(),
             Err(_) => {
@@ -113,6 +91,52 @@ impl SpanExporter for FileExporter {
                 }),
             None => Err(OTelSdkError::AlreadyShutdown),
         }
+    }
+}
+
+/// Appends spans to a file as OTLP/JSON lines.
+#[derive(Debug)]
+pub(crate) struct FileExporter {
+    lines: JsonLines,
+    resource: ResourceAttributesWithSchema,
+}
+
+impl FileExporter {
+    /// See [`JsonLines::open`].
+    pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
+        Ok(Self {
+            lines: JsonLines::open(path)?,
+            resource: ResourceAttributesWithSchema::default(),
+        })
+    }
+
+    fn write(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let request = ExportTraceServiceRequest {
+            resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
+        };
+        self.lines.append(&request, "spans")
+    }
+}
+
+impl SpanExporter for FileExporter {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        // Local file writes are quick and blocking anyway: do the work now and
+        // hand back a ready future, so no async runtime is needed.
+        std::future::ready(self.write(batch))
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.lines.flush()
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: std::time::Duration) -> OTelSdkResult {
+        self.lines.shutdown()
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use opentelemetry_sdk::error::OTelSdkError;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
 use super::processor::{Pending, Processor};
@@ -46,6 +47,9 @@ pub struct Telemetry {
     processors: Vec<Processor>,
     warnings: Vec<ConfigWarning>,
     trace_file: Option<PathBuf>,
+    /// The log records' provider and file (`telemetry::logs`).
+    logs: Option<SdkLoggerProvider>,
+    log_file: Option<PathBuf>,
     /// `false` for the inert guard of `OTEL_SDK_DISABLED=true`.
     active: bool,
     shut_down: AtomicBool,
@@ -63,9 +67,22 @@ impl Telemetry {
             processors,
             warnings,
             trace_file,
+            logs: None,
+            log_file: None,
             active: true,
             shut_down: AtomicBool::new(false),
         }
+    }
+
+    /// Adds the logger provider, flushed and shut down with the spans.
+    pub(crate) fn with_logs(
+        mut self,
+        logs: Option<SdkLoggerProvider>,
+        file: Option<PathBuf>,
+    ) -> Self {
+        self.logs = logs;
+        self.log_file = file;
+        self
     }
 
     /// The guard of a disabled SDK: installs nothing, exports nothing.
@@ -76,6 +93,8 @@ impl Telemetry {
             processors: Vec::new(),
             warnings,
             trace_file: None,
+            logs: None,
+            log_file: None,
             active: false,
             shut_down: AtomicBool::new(false),
         }
@@ -116,7 +135,8 @@ impl Telemetry {
             .iter()
             .map(|p| p.begin_flush(now + p.timeout()))
             .collect();
-        first_error(pending.into_iter().map(Pending::wait))
+        let logs = self.logs.as_ref().map(SdkLoggerProvider::force_flush);
+        first_error(pending.into_iter().map(Pending::wait).chain(logs))
     }
 
     /// Exports what is still queued, then shuts the exporters down, waiting
@@ -134,7 +154,20 @@ impl Telemetry {
             .iter()
             .filter_map(|p| p.begin_shutdown(now + p.timeout()))
             .collect();
-        let result = first_error(pending.into_iter().map(Pending::wait));
+        // Log records shut down beside the spans, against the same bound.
+        let bound = self.timeout().max(Duration::from_secs(1));
+        let logs = self.logs.clone().map(|provider| {
+            crate::log::uninstall();
+            std::thread::spawn(move || provider.shutdown_with_timeout(bound))
+        });
+        let logs = logs.map(|thread| {
+            thread.join().unwrap_or_else(|_| {
+                Err(OTelSdkError::InternalFailure(
+                    "log shutdown panicked".into(),
+                ))
+            })
+        });
+        let result = first_error(pending.into_iter().map(Pending::wait).chain(logs));
         // The processors are done; this only marks the provider shut down
         // (its tracers become no-ops) and returns at once.
         let _ = self
@@ -184,6 +217,17 @@ impl Telemetry {
     /// The file the file exporter appends to, when it is active.
     pub fn trace_file(&self) -> Option<&Path> {
         self.trace_file.as_deref()
+    }
+
+    /// The file the file exporter appends log records to, when it is active
+    /// (`FLOWTRACE_LOG_FILE`, default next to the trace file).
+    pub fn log_file(&self) -> Option<&Path> {
+        self.log_file.as_deref()
+    }
+
+    /// The logger provider flowtrace built, when a log exporter is active.
+    pub fn logger_provider(&self) -> Option<&SdkLoggerProvider> {
+        self.logs.as_ref()
     }
 
     /// The tracer provider flowtrace built (also installed as the global

@@ -13,7 +13,8 @@
 //! in the current directory as OTLP/JSON lines (one
 //! `ExportTraceServiceRequest` per line, the OpenTelemetry Collector's file
 //! format). Setting `OTEL_EXPORTER_OTLP_ENDPOINT` sends them to a collector
-//! instead.
+//! instead. Log records (`tracing` events and [`crate::log`]) go to the same
+//! kinds of exporters, the file ones to `flowtrace-logs.jsonl`.
 //!
 //! | variable | accepted values | default |
 //! |---|---|---|
@@ -35,6 +36,9 @@
 //! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | count, at most the queue size | `512` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
 //! | `FLOWTRACE_TRACE_FILE` | path | `flowtrace-traces.jsonl` |
+//! | `OTEL_LOGS_EXPORTER` | `otlp`, `console`, `file`, `none` (comma list) | the spans' exporters |
+//! | `OTEL_EXPORTER_OTLP_LOGS_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT,CERTIFICATE}` | as for traces (`/v1/logs` appended to a base URL for HTTP) | the general `OTEL_EXPORTER_OTLP_*` |
+//! | `FLOWTRACE_LOG_FILE` | path | beside the trace file, `traces` → `logs`: `flowtrace-logs.jsonl` |
 //!
 //! Empty values count as unset; values are trimmed; names of values are
 //! case-insensitive. A bad value is ignored with a warning that names the
@@ -68,6 +72,7 @@ mod export;
 mod file;
 mod guard;
 mod layer;
+mod logs;
 mod otlp;
 mod panic_hook;
 mod parse;

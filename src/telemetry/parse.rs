@@ -166,8 +166,15 @@ pub(crate) fn endpoint_has_path(url: &str) -> bool {
 }
 
 /// `{base}/v1/traces` with exactly one slash, per the OTLP exporter spec.
+#[cfg(test)]
 pub(crate) fn traces_url(base: &str) -> String {
-    format!("{}/v1/traces", base.trim_end_matches('/'))
+    signal_url(base, "/v1/traces")
+}
+
+/// `{base}{path}` (`/v1/traces`, `/v1/logs`) with exactly one slash, per
+/// the OTLP exporter spec.
+pub(crate) fn signal_url(base: &str, path: &str) -> String {
+    format!("{}{path}", base.trim_end_matches('/'))
 }
 
 /// A `key=value,key2=value2` list (W3C Baggage-like, values percent-encoded),

@@ -41,7 +41,7 @@ pub use otlp_json::{parse_otlp_json_line, read_otlp_json_file, wait_for_file};
 pub use process::{Output, run_bounded};
 pub use proxy::{Mode, Proxy};
 pub use python::{PythonParent, run_python_parent};
-pub use receiver::Receiver;
+pub use receiver::{LogRecord, Receiver};
 pub use span::{Event, Link, Span, SpanKind, StatusCode, span_named, spans_of_trace, summary};
 
 /// A wait long enough for a loaded CI machine, short enough to fail fast.

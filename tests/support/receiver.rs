@@ -9,6 +9,12 @@ use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -24,12 +30,14 @@ use super::span::{self, Span};
 const POLL: Duration = Duration::from_millis(20);
 
 type Requests = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
+type LogRequests = Arc<Mutex<Vec<ExportLogsServiceRequest>>>;
 
 /// An OTLP/gRPC trace service on `127.0.0.1:<free port>` that keeps every
 /// `ExportTraceServiceRequest` it receives. Stops on drop.
 pub struct Receiver {
     addr: SocketAddr,
     requests: Requests,
+    log_requests: LogRequests,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     /// Disconnects when the server thread ends: lets drop bound its wait.
@@ -37,6 +45,20 @@ pub struct Receiver {
 }
 
 struct Sink(Requests);
+struct LogSink(LogRequests);
+
+#[tonic::async_trait]
+impl LogsService for LogSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        lock(&self.0).push(request.into_inner());
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
 
 #[tonic::async_trait]
 impl TraceService for Sink {
@@ -66,6 +88,8 @@ impl Receiver {
         let requests = Requests::default();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let sink = Sink(requests.clone());
+        let log_requests = LogRequests::default();
+        let log_sink = LogSink(log_requests.clone());
         let (finishing, finished) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("otlp-receiver-{}", addr.port()))
@@ -83,8 +107,12 @@ impl Receiver {
                     let service = TraceServiceServer::new(sink)
                         .accept_compressed(CompressionEncoding::Gzip)
                         .max_decoding_message_size(64 << 20);
+                    let logs = LogsServiceServer::new(log_sink)
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .max_decoding_message_size(64 << 20);
                     let served = tonic::transport::Server::builder()
                         .add_service(service)
+                        .add_service(logs)
                         .serve_with_incoming_shutdown(incoming, async {
                             let _ = stopped.await;
                         })
@@ -98,6 +126,7 @@ impl Receiver {
         Receiver {
             addr,
             requests,
+            log_requests,
             shutdown: Some(shutdown),
             thread: Some(thread),
             finished,
@@ -116,6 +145,38 @@ impl Receiver {
     /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<ExportTraceServiceRequest> {
         lock(&self.requests).clone()
+    }
+
+    /// Every log record received so far, flattened, in arrival order.
+    pub fn logs(&self) -> Vec<LogRecord> {
+        lock(&self.log_requests)
+            .iter()
+            .flat_map(log_records)
+            .collect()
+    }
+
+    /// Polls until `done(records)` holds and returns the records then;
+    /// panics after `timeout` with `what` and what arrived.
+    pub async fn wait_for_logs_async(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&[LogRecord]) -> bool,
+    ) -> Vec<LogRecord> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let records = self.logs();
+            if done(&records) {
+                return records;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "test receiver {}: waited {timeout:?} for {what}; received log records: {records:#?}",
+                    self.endpoint()
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// Every span received so far, flattened, in arrival order.
@@ -241,8 +302,75 @@ impl Drop for Receiver {
     }
 }
 
+/// One log record, flattened: ids in lowercase hex (empty when absent), the
+/// body as text (a string as itself, anything else as its proto debug form).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRecord {
+    pub trace_id: String,
+    pub span_id: String,
+    pub severity_text: String,
+    pub body: String,
+    pub attributes: Vec<(String, String)>,
+    pub service_name: String,
+}
+
+impl LogRecord {
+    pub fn attribute(&self, key: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn text(value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> String {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    match value.as_ref().and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn log_records(request: &ExportLogsServiceRequest) -> Vec<LogRecord> {
+    let mut out = Vec::new();
+    for rl in &request.resource_logs {
+        let service_name = rl
+            .resource
+            .iter()
+            .flat_map(|r| &r.attributes)
+            .find(|kv| kv.key == "service.name")
+            .map(|kv| text(&kv.value))
+            .unwrap_or_default();
+        for sl in &rl.scope_logs {
+            for record in &sl.log_records {
+                out.push(LogRecord {
+                    trace_id: hex(&record.trace_id),
+                    span_id: hex(&record.span_id),
+                    severity_text: record.severity_text.clone(),
+                    body: text(&record.body),
+                    attributes: record
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), text(&kv.value)))
+                        .collect(),
+                    service_name: service_name.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// A poisoned lock only means another test thread panicked mid-push; the
 /// data is still a list of complete requests.
-fn lock(requests: &Requests) -> MutexGuard<'_, Vec<ExportTraceServiceRequest>> {
+fn lock<T>(requests: &Mutex<Vec<T>>) -> MutexGuard<'_, Vec<T>> {
     requests.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
@@ -15,7 +17,7 @@ use crate::telemetry::retry::{self, Outcome};
 /// A lazily connecting gRPC channel to the collector.
 #[derive(Debug)]
 pub(crate) struct Grpc {
-    client: TraceServiceClient<Channel>,
+    channel: Channel,
     metadata: MetadataMap,
 }
 
@@ -47,35 +49,60 @@ impl Grpc {
             metadata.insert(name, value);
         }
         Ok(Self {
-            client: TraceServiceClient::new(endpoint.connect_lazy()),
+            channel: endpoint.connect_lazy(),
             metadata,
         })
     }
 
-    pub(crate) async fn send(&self, request: ExportTraceServiceRequest) -> Outcome {
+    fn call<T>(&self, request: T) -> tonic::Request<T> {
         let mut call = tonic::Request::new(request);
         *call.metadata_mut() = self.metadata.clone();
-        match self.client.clone().export(call).await {
-            Ok(response) => Outcome::Sent {
-                rejected: response
-                    .into_inner()
-                    .partial_success
-                    .map_or(0, |p| p.rejected_spans.max(0) as u64),
-            },
-            // A status tonic made from a transport error (the connection
-            // broke, was refused, reset) carries that error as its source; a
-            // status the collector sent has none. The former is no answer
-            // at all — the collector may come back — whatever code tonic
-            // chose for it (a broken pipe becomes UNKNOWN).
-            Err(status) if std::error::Error::source(&status).is_some() => {
-                Outcome::unreachable(format!("gRPC transport: {}", describe(&status)))
-            }
-            Err(status) => {
-                let retry_info = status
-                    .get_details_retry_info()
-                    .and_then(|info| info.retry_delay);
-                retry::grpc(status.code(), retry_info, &describe(&status))
-            }
+        call
+    }
+
+    pub(crate) async fn send(&self, request: ExportTraceServiceRequest) -> Outcome {
+        let sent = TraceServiceClient::new(self.channel.clone())
+            .export(self.call(request))
+            .await;
+        classify(sent.map(|response| {
+            response
+                .into_inner()
+                .partial_success
+                .map_or(0, |p| p.rejected_spans.max(0) as u64)
+        }))
+    }
+
+    /// One `LogsService/Export` call on the same channel.
+    pub(crate) async fn send_logs(&self, request: ExportLogsServiceRequest) -> Outcome {
+        let sent = LogsServiceClient::new(self.channel.clone())
+            .export(self.call(request))
+            .await;
+        classify(sent.map(|response| {
+            response
+                .into_inner()
+                .partial_success
+                .map_or(0, |p| p.rejected_log_records.max(0) as u64)
+        }))
+    }
+}
+
+/// An attempt's outcome from the rejected count or the status.
+fn classify(sent: Result<u64, tonic::Status>) -> Outcome {
+    match sent {
+        Ok(rejected) => Outcome::Sent { rejected },
+        // A status tonic made from a transport error (the connection
+        // broke, was refused, reset) carries that error as its source; a
+        // status the collector sent has none. The former is no answer
+        // at all — the collector may come back — whatever code tonic
+        // chose for it (a broken pipe becomes UNKNOWN).
+        Err(status) if std::error::Error::source(&status).is_some() => {
+            Outcome::unreachable(format!("gRPC transport: {}", describe(&status)))
+        }
+        Err(status) => {
+            let retry_info = status
+                .get_details_retry_info()
+                .and_then(|info| info.retry_delay);
+            retry::grpc(status.code(), retry_info, &describe(&status))
         }
     }
 }

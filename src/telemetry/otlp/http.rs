@@ -11,10 +11,15 @@ use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTE
 use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use prost::Message as _;
+use prost::Message;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::tls::{Connector, ExtraRoots};
 use crate::telemetry::retry::{self, Outcome};
@@ -71,6 +76,27 @@ impl Http {
     }
 
     pub(crate) async fn send(&self, request: &ExportTraceServiceRequest) -> Outcome {
+        self.post(request, |r: ExportTraceServiceResponse| {
+            r.partial_success
+                .map_or(0, |p| p.rejected_spans.max(0) as u64)
+        })
+        .await
+    }
+
+    /// One POST of log records (to the logs URL this client was built for).
+    pub(crate) async fn send_logs(&self, request: &ExportLogsServiceRequest) -> Outcome {
+        self.post(request, |r: ExportLogsServiceResponse| {
+            r.partial_success
+                .map_or(0, |p| p.rejected_log_records.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn post<Req, Resp>(&self, request: &Req, rejected: fn(Resp) -> u64) -> Outcome
+    where
+        Req: Message + Serialize,
+        Resp: Message + Default + DeserializeOwned,
+    {
         let body = if self.json {
             match serde_json::to_vec(request) {
                 Ok(body) => body,
@@ -100,7 +126,7 @@ impl Http {
             .unwrap_or_default();
         if parts.status.is_success() {
             return Outcome::Sent {
-                rejected: self.rejected(&body),
+                rejected: self.rejected(&body, rejected),
             };
         }
         let retry_after = parts.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok());
@@ -117,15 +143,16 @@ impl Http {
     }
 
     /// The partial success count of a 2xx body (absent or unreadable: 0).
-    fn rejected(&self, body: &[u8]) -> u64 {
+    fn rejected<Resp>(&self, body: &[u8], rejected: fn(Resp) -> u64) -> u64
+    where
+        Resp: Message + Default + DeserializeOwned,
+    {
         let response = if self.json {
-            serde_json::from_slice::<ExportTraceServiceResponse>(body).ok()
+            serde_json::from_slice::<Resp>(body).ok()
         } else {
-            ExportTraceServiceResponse::decode(body).ok()
+            Resp::decode(body).ok()
         };
-        response
-            .and_then(|r| r.partial_success)
-            .map_or(0, |p| p.rejected_spans.max(0) as u64)
+        response.map_or(0, rejected)
     }
 }
 

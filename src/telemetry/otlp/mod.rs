@@ -16,6 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
@@ -60,6 +61,15 @@ impl Transport {
         match self {
             Transport::Grpc(grpc) => grpc.send(request).await,
             Transport::Http(http) => http.send(&request).await,
+        }
+    }
+
+    /// One attempt at sending log records (a transport built from the logs
+    /// settings, so HTTP posts to `/v1/logs`).
+    pub(crate) async fn send_logs(&self, request: ExportLogsServiceRequest) -> Outcome {
+        match self {
+            Transport::Grpc(grpc) => grpc.send_logs(request).await,
+            Transport::Http(http) => http.send_logs(&request).await,
         }
     }
 }

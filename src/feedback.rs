@@ -1,0 +1,465 @@
+//! User feedback on a run, given after the fact — later in the same process
+//! or from another one — by trace id.
+//!
+//! Each piece of feedback is a small span named `feedback` in the run's
+//! trace, with `flowtrace.feedback.*` attributes, so it reaches any OTLP
+//! backend next to the trace it is about. Given the run's root span id too
+//! (a `traceparent`, or [`Target::with_root`]), the feedback span is a child
+//! of the root and links to it; given only the trace id, it is a root span
+//! in that trace (which needs the provider's id generator to honour the
+//! trace id: [`RunIdGenerator`](crate::RunIdGenerator), which
+//! `telemetry::init()` installs).
+//!
+//! | function | value | recorded as `flowtrace.feedback.value` |
+//! |---|---|---|
+//! | [`binary`] | `bool` | boolean |
+//! | [`numeric`] | `f64` in `0.0..=1.0` (else [`FeedbackError::OutOfRange`]) | double |
+//! | [`categorical`] | one of the given categories (else [`FeedbackError::NotACategory`]) | string, with `flowtrace.feedback.categories` |
+//! | [`text`] | free text | string (capped like captured values) |
+//! | [`json`] | anything `Serialize` | JSON text (redacted and capped) |
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), flowtrace::feedback::FeedbackError> {
+//! use flowtrace::feedback;
+//!
+//! let run = flowtrace::with_runcontext()
+//!     .run(async { flowtrace::ctx().span_id() }) // the run's root span, inside the run
+//!     .await;
+//! println!("keep {} and {}", run.trace_id(), run.output());
+//!
+//! // Later, maybe in another process that only kept the ids:
+//! let (trace_id, root_span_id) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+//! let target = feedback::Target::parse(trace_id)?.with_root_hex(root_span_id)?;
+//! feedback::binary(target, true)?;
+//! feedback::numeric(target, 0.8)?;
+//! feedback::categorical(target, "helpful", &["helpful", "wrong", "offensive"])?;
+//! feedback::text(target, "cited the right page")?;
+//!
+//! let err = feedback::numeric(target, 1.5).unwrap_err();
+//! assert!(err.to_string().contains("between 0.0 and 1.0"));
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+
+use opentelemetry::trace::{
+    Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags,
+    TraceId, TraceState, Tracer as _,
+};
+use opentelemetry::{Context, KeyValue, StringValue, Value};
+use serde::Serialize;
+
+use crate::capture::{self, Captured};
+
+/// The name of the feedback span.
+pub const FEEDBACK_SPAN: &str = "feedback";
+/// `flowtrace.feedback.kind`: `binary`, `numeric`, `categorical`, `text`, `json`.
+pub const FEEDBACK_KIND: &str = "flowtrace.feedback.kind";
+/// `flowtrace.feedback.value`.
+pub const FEEDBACK_VALUE: &str = "flowtrace.feedback.value";
+/// `flowtrace.feedback.categories`: the accepted categories of categorical feedback.
+pub const FEEDBACK_CATEGORIES: &str = "flowtrace.feedback.categories";
+/// `flowtrace.feedback.trace_id`: the trace the feedback is about.
+pub const FEEDBACK_TRACE_ID: &str = "flowtrace.feedback.trace_id";
+
+/// What was wrong with a piece of feedback or its target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedbackError {
+    /// The trace id is not 32 lowercase hex digits (not all zeros), nor a
+    /// `traceparent`.
+    InvalidTraceId(String),
+    /// The root span id is not 16 lowercase hex digits (not all zeros).
+    InvalidSpanId(String),
+    /// A numeric score outside `0.0..=1.0`, or not a number.
+    OutOfRange(f64),
+    /// A categorical value that is not one of the categories.
+    NotACategory {
+        /// The value given.
+        value: String,
+        /// The categories accepted.
+        categories: Vec<String>,
+    },
+    /// Categorical feedback with no categories.
+    NoCategories,
+    /// JSON feedback that does not serialize.
+    NotJson(String),
+    /// Without a root span id, the installed provider's id generator did
+    /// not give the feedback span the target's trace id (use
+    /// [`crate::RunIdGenerator`], or pass the root span id).
+    TraceIdNotHonoured {
+        /// The trace the feedback was for.
+        wanted: TraceId,
+        /// The trace the span landed in.
+        got: TraceId,
+    },
+}
+
+impl fmt::Display for FeedbackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeedbackError::InvalidTraceId(v) => write!(
+                f,
+                "feedback target {v:?} is not accepted: give a trace id of 32 lowercase hex digits \
+                 (not all zeros) or a traceparent (00-<trace id>-<span id>-<flags>)"
+            ),
+            FeedbackError::InvalidSpanId(v) => write!(
+                f,
+                "root span id {v:?} is not accepted: give 16 lowercase hex digits (not all zeros)"
+            ),
+            FeedbackError::OutOfRange(v) => write!(
+                f,
+                "numeric feedback {v} is not accepted: scores are between 0.0 and 1.0"
+            ),
+            FeedbackError::NotACategory { value, categories } => write!(
+                f,
+                "categorical feedback {value:?} is not accepted: the categories are {categories:?}"
+            ),
+            FeedbackError::NoCategories => write!(
+                f,
+                "categorical feedback needs at least one category to choose from"
+            ),
+            FeedbackError::NotJson(reason) => write!(
+                f,
+                "JSON feedback is not representable as JSON ({reason}); accepted values \
+                 serialize to JSON with string map keys"
+            ),
+            FeedbackError::TraceIdNotHonoured { wanted, got } => write!(
+                f,
+                "the feedback for trace {wanted} landed in trace {got}: the tracer provider's id \
+                 generator ignores flowtrace's; install flowtrace::RunIdGenerator or pass the \
+                 run's root span id"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FeedbackError {}
+
+/// The trace (and optionally its root span) a piece of feedback is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    trace_id: TraceId,
+    root: Option<SpanId>,
+}
+
+impl Target {
+    /// The trace `trace_id`, no root span.
+    pub fn new(trace_id: TraceId) -> Self {
+        Self {
+            trace_id,
+            root: None,
+        }
+    }
+
+    /// A trace id in hex (as [`Run::trace_id`](crate::Run::trace_id) gives
+    /// it) or a `traceparent` (trace and root span).
+    ///
+    /// ```
+    /// use flowtrace::feedback::Target;
+    ///
+    /// let t = Target::parse("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    /// assert_eq!(t.root(), None);
+    /// let t = Target::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    /// assert_eq!(t.root().unwrap().to_string(), "00f067aa0ba902b7");
+    /// assert!(Target::parse("nope").is_err());
+    /// ```
+    pub fn parse(value: &str) -> Result<Self, FeedbackError> {
+        let value = value.trim();
+        if value.len() == 32 {
+            return match hex_id::<16>(value) {
+                Some(bytes) => Ok(Self::new(TraceId::from_bytes(bytes))),
+                None => Err(FeedbackError::InvalidTraceId(value.to_owned())),
+            };
+        }
+        match crate::propagation::parse_traceparent(value) {
+            Ok(sc) => Ok(Self {
+                trace_id: sc.trace_id(),
+                root: Some(sc.span_id()),
+            }),
+            Err(_) => Err(FeedbackError::InvalidTraceId(value.to_owned())),
+        }
+    }
+
+    /// The root span (the feedback span becomes its child and links to it).
+    pub fn with_root(mut self, span_id: SpanId) -> Self {
+        self.root = Some(span_id).filter(|id| *id != SpanId::INVALID);
+        self
+    }
+
+    /// [`with_root`](Self::with_root) from 16 hex digits.
+    pub fn with_root_hex(self, span_id: &str) -> Result<Self, FeedbackError> {
+        match hex_id::<8>(span_id.trim()) {
+            Some(bytes) => Ok(self.with_root(SpanId::from_bytes(bytes))),
+            None => Err(FeedbackError::InvalidSpanId(span_id.to_owned())),
+        }
+    }
+
+    /// The trace.
+    pub fn trace_id(&self) -> TraceId {
+        self.trace_id
+    }
+
+    /// The root span, if known.
+    pub fn root(&self) -> Option<SpanId> {
+        self.root
+    }
+}
+
+/// `N` bytes from `2N` lowercase hex digits, not all zeros.
+fn hex_id<const N: usize>(hex: &str) -> Option<[u8; N]> {
+    let digits = hex.as_bytes();
+    if digits.len() != 2 * N
+        || !digits
+            .iter()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+    }
+    out.iter().any(|b| *b != 0).then_some(out)
+}
+
+/// What can name a feedback target: a [`Target`], a [`TraceId`], a
+/// [`SpanContext`] (trace and root), or a string for [`Target::parse`].
+pub trait IntoTarget {
+    /// The target, or why the value does not name one.
+    fn into_target(self) -> Result<Target, FeedbackError>;
+}
+
+impl IntoTarget for Target {
+    fn into_target(self) -> Result<Target, FeedbackError> {
+        Ok(self)
+    }
+}
+
+impl IntoTarget for TraceId {
+    fn into_target(self) -> Result<Target, FeedbackError> {
+        if self == TraceId::INVALID {
+            return Err(FeedbackError::InvalidTraceId(self.to_string()));
+        }
+        Ok(Target::new(self))
+    }
+}
+
+impl IntoTarget for &SpanContext {
+    fn into_target(self) -> Result<Target, FeedbackError> {
+        Ok(self.trace_id().into_target()?.with_root(self.span_id()))
+    }
+}
+
+impl IntoTarget for SpanContext {
+    fn into_target(self) -> Result<Target, FeedbackError> {
+        (&self).into_target()
+    }
+}
+
+impl IntoTarget for &str {
+    fn into_target(self) -> Result<Target, FeedbackError> {
+        Target::parse(self)
+    }
+}
+
+impl IntoTarget for &String {
+    fn into_target(self) -> Result<Target, FeedbackError> {
+        Target::parse(self)
+    }
+}
+
+impl IntoTarget for String {
+    fn into_target(self) -> Result<Target, FeedbackError> {
+        Target::parse(&self)
+    }
+}
+
+/// One piece of feedback, before it is checked and sent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Feedback {
+    /// Thumbs up (`true`) or down.
+    Binary(bool),
+    /// A score in `0.0..=1.0`.
+    Numeric(f64),
+    /// One of `categories`.
+    Categorical {
+        /// The value chosen.
+        value: String,
+        /// The values accepted.
+        categories: Vec<String>,
+    },
+    /// Free text.
+    Text(String),
+    /// Free JSON.
+    Json(serde_json::Value),
+}
+
+impl Feedback {
+    /// `binary`, `numeric`, `categorical`, `text` or `json`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Feedback::Binary(_) => "binary",
+            Feedback::Numeric(_) => "numeric",
+            Feedback::Categorical { .. } => "categorical",
+            Feedback::Text(_) => "text",
+            Feedback::Json(_) => "json",
+        }
+    }
+
+    /// Checks the value: a score within range, a value among its categories.
+    pub fn validate(&self) -> Result<(), FeedbackError> {
+        match self {
+            Feedback::Numeric(v) if !(0.0..=1.0).contains(v) => Err(FeedbackError::OutOfRange(*v)),
+            Feedback::Categorical { categories, .. } if categories.is_empty() => {
+                Err(FeedbackError::NoCategories)
+            }
+            Feedback::Categorical { value, categories } if !categories.contains(value) => {
+                Err(FeedbackError::NotACategory {
+                    value: value.clone(),
+                    categories: categories.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn attributes(self) -> Vec<KeyValue> {
+        let config = capture::config();
+        let mut out = vec![KeyValue::new(FEEDBACK_KIND, self.kind())];
+        match self {
+            Feedback::Binary(v) => out.push(KeyValue::new(FEEDBACK_VALUE, v)),
+            Feedback::Numeric(v) => out.push(KeyValue::new(FEEDBACK_VALUE, v)),
+            Feedback::Categorical { value, categories } => {
+                out.push(KeyValue::new(FEEDBACK_VALUE, value));
+                let categories: Vec<StringValue> =
+                    categories.into_iter().map(StringValue::from).collect();
+                out.push(KeyValue::new(
+                    FEEDBACK_CATEGORIES,
+                    Value::Array(categories.into()),
+                ));
+            }
+            Feedback::Text(text) => out.push(capture::attribute(
+                FEEDBACK_VALUE.to_owned(),
+                Captured::Text(text),
+                &[],
+                &config,
+            )),
+            Feedback::Json(json) => out.push(capture::attribute(
+                FEEDBACK_VALUE.to_owned(),
+                Captured::Json(json),
+                &[],
+                &config,
+            )),
+        }
+        out
+    }
+}
+
+/// Checks `feedback` and emits it as a `feedback` span in the target's trace,
+/// through the global tracer provider; returns the feedback span's context.
+/// Nothing is emitted when the feedback is refused.
+pub fn submit(target: impl IntoTarget, feedback: Feedback) -> Result<SpanContext, FeedbackError> {
+    let target = target.into_target()?;
+    feedback.validate()?;
+    let mut attributes = feedback.attributes();
+    attributes.push(KeyValue::new(
+        FEEDBACK_TRACE_ID,
+        target.trace_id.to_string(),
+    ));
+    let tracer = crate::task::tracer();
+    let mut builder = SpanBuilder::from_name(FEEDBACK_SPAN)
+        .with_kind(SpanKind::Internal)
+        .with_attributes(attributes);
+    let mut span = match target.root {
+        Some(root) => {
+            let root = SpanContext::new(
+                target.trace_id,
+                root,
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::NONE,
+            );
+            builder = builder.with_links(vec![Link::with_context(root.clone())]);
+            tracer.build_with_context(builder, &Context::new().with_remote_span_context(root))
+        }
+        None => {
+            let _next = crate::run::NextTraceId::set(target.trace_id);
+            tracer.build_with_context(builder, &Context::new())
+        }
+    };
+    let sc = span.span_context().clone();
+    span.end();
+    if sc.is_valid() && sc.trace_id() != target.trace_id {
+        return Err(FeedbackError::TraceIdNotHonoured {
+            wanted: target.trace_id,
+            got: sc.trace_id(),
+        });
+    }
+    Ok(sc)
+}
+
+/// Thumbs up or down.
+///
+/// ```
+/// let sc = flowtrace::feedback::binary("4bf92f3577b34da6a3ce929d0e0e4736", true).unwrap();
+/// # drop(sc);
+/// ```
+pub fn binary(target: impl IntoTarget, value: bool) -> Result<SpanContext, FeedbackError> {
+    submit(target, Feedback::Binary(value))
+}
+
+/// A score between 0.0 and 1.0; anything else is [`FeedbackError::OutOfRange`].
+///
+/// ```
+/// use flowtrace::feedback::{self, FeedbackError};
+/// let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// assert!(feedback::numeric(trace, 0.5).is_ok());
+/// assert_eq!(feedback::numeric(trace, -0.1), Err(FeedbackError::OutOfRange(-0.1)));
+/// assert!(feedback::numeric(trace, f64::NAN).is_err());
+/// ```
+pub fn numeric(target: impl IntoTarget, value: f64) -> Result<SpanContext, FeedbackError> {
+    submit(target, Feedback::Numeric(value))
+}
+
+/// One of `categories`; anything else is [`FeedbackError::NotACategory`].
+///
+/// ```
+/// use flowtrace::feedback;
+/// let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// assert!(feedback::categorical(trace, "good", &["good", "bad"]).is_ok());
+/// let err = feedback::categorical(trace, "meh", &["good", "bad"]).unwrap_err();
+/// assert_eq!(err.to_string(), r#"categorical feedback "meh" is not accepted: the categories are ["good", "bad"]"#);
+/// ```
+pub fn categorical<S: AsRef<str>>(
+    target: impl IntoTarget,
+    value: &str,
+    categories: &[S],
+) -> Result<SpanContext, FeedbackError> {
+    submit(
+        target,
+        Feedback::Categorical {
+            value: value.to_owned(),
+            categories: categories.iter().map(|c| c.as_ref().to_owned()).collect(),
+        },
+    )
+}
+
+/// Free text (capped like captured values).
+///
+/// ```
+/// flowtrace::feedback::text("4bf92f3577b34da6a3ce929d0e0e4736", "too long").unwrap();
+/// ```
+pub fn text(target: impl IntoTarget, value: &str) -> Result<SpanContext, FeedbackError> {
+    submit(target, Feedback::Text(value.to_owned()))
+}
+
+/// Free JSON (redacted and capped like captured values).
+///
+/// ```
+/// let value = serde_json::json!({"rating": 4, "tags": ["concise"]});
+/// flowtrace::feedback::json("4bf92f3577b34da6a3ce929d0e0e4736", value).unwrap();
+/// ```
+pub fn json(target: impl IntoTarget, value: impl Serialize) -> Result<SpanContext, FeedbackError> {
+    let value = serde_json::to_value(value).map_err(|e| FeedbackError::NotJson(e.to_string()))?;
+    submit(target, Feedback::Json(value))
+}
