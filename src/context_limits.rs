@@ -45,6 +45,17 @@ pub(crate) enum Rejection {
 }
 
 impl Rejection {
+    fn kind(self) -> ContextErrorKind {
+        match self {
+            Rejection::BadKey => ContextErrorKind::BadKey,
+            Rejection::KeyTooLong => ContextErrorKind::KeyTooLong,
+            Rejection::ValueTooLong => ContextErrorKind::ValueTooLong,
+            Rejection::TooManyEntries => ContextErrorKind::TooManyEntries,
+            Rejection::MapTooLarge => ContextErrorKind::MapTooLarge,
+            Rejection::InvalidTraceparent => ContextErrorKind::InvalidTraceparent,
+        }
+    }
+
     fn describe(self) -> String {
         match self {
             Rejection::BadKey => "empty key or control characters in the key".into(),
@@ -58,6 +69,66 @@ impl Rejection {
         }
     }
 }
+
+/// Why pairs were refused by [`CustomContext::try_merged`](super::CustomContext::try_merged)
+/// or [`Scope::try_scope`](super::Scope::try_scope): what was wrong, and
+/// what is accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextError {
+    kind: ContextErrorKind,
+    /// The key, quoted and cut as a message shows it.
+    key: String,
+    detail: String,
+}
+
+/// The kinds of [`ContextError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextErrorKind {
+    /// An empty key, or control characters in it.
+    BadKey,
+    /// A key longer than `CustomContext::MAX_KEY_BYTES`.
+    KeyTooLong,
+    /// A value longer than `CustomContext::MAX_VALUE_BYTES`.
+    ValueTooLong,
+    /// More than `CustomContext::MAX_ENTRIES` entries.
+    TooManyEntries,
+    /// Keys and values over `CustomContext::MAX_TOTAL_BYTES` together.
+    MapTooLarge,
+    /// An invalid `traceparent` where the map carries a valid parent.
+    InvalidTraceparent,
+    /// A `traceparent` of another trace where the task already has a
+    /// parent: it would cut the task off its trace.
+    ParentOverride,
+}
+
+impl ContextError {
+    pub(crate) fn parent_override(current: &str, requested: &str) -> Self {
+        Self {
+            kind: ContextErrorKind::ParentOverride,
+            key: shown(super::TRACEPARENT),
+            detail: format!(
+                "it names trace {requested} but the current task is in trace {current}; \
+                 `traceparent`, `tracestate` and `baggage` belong to the runtime, so a scope \
+                 does not switch traces unless asked: call `.override_parent()` on it, or start \
+                 a run from the carrier with `with_runcontext().custom_context(carrier)`"
+            ),
+        }
+    }
+
+    /// What was wrong.
+    pub fn kind(&self) -> ContextErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for ContextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "custom_context: key {}: {}", self.key, self.detail)
+    }
+}
+
+impl std::error::Error for ContextError {}
 
 /// The checks that depend on the pair alone.
 pub(crate) fn check_pair(key: &str, value: &str) -> Result<(), Rejection> {
@@ -117,6 +188,16 @@ impl Rejections {
             Some((_, n, _)) => *n += 1,
             None => self.counts.push((why, 1, shown(key))),
         }
+    }
+
+    /// The first rejection, as the error [`try_merged`](super::CustomContext::try_merged)
+    /// and `Scope::try_scope` return.
+    pub(crate) fn first_error(&self) -> Option<ContextError> {
+        self.counts.first().map(|(why, _, key)| ContextError {
+            kind: why.kind(),
+            key: key.clone(),
+            detail: why.describe(),
+        })
     }
 
     pub(crate) fn total(&self) -> usize {

@@ -59,8 +59,8 @@ pub mod __private;
 
 pub use cache::Checkpoint;
 pub use context::{
-    CustomContext, RUN_ID, RUN_NAME, Scope, Scoped, TaskContext, ctx, custom_context, spawn,
-    spawn_blocking,
+    ContextError, ContextErrorKind, CustomContext, RUN_ID, RUN_NAME, Scope, Scoped, TaskContext,
+    ctx, custom_context, spawn, spawn_blocking,
 };
 pub use flowtrace_macros::traced;
 pub use lifecycle::{

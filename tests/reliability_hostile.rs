@@ -250,28 +250,34 @@ fn runtime_keys_are_not_overwritten_by_accident() {
             let garbage = scoped(vec![("traceparent", "garbage")]).await;
             let shouting = scoped(vec![("TRACEPARENT", "garbage")]).await;
             let empty = scoped(vec![("traceparent", "")]).await;
-            let deliberate = scoped(vec![(
-                "TraceParent",
-                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-            )])
-            .await;
+            let other = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+            let foreign = scoped(vec![("TraceParent", other)]).await;
+            let deliberate = flowtrace::custom_context([("TraceParent", other)])
+                .override_parent()
+                .scope(async { ctx().trace_id() })
+                .await;
             (
                 garbage,
                 shouting,
                 empty,
+                foreign,
                 deliberate,
                 ctx().custom_context().len(),
             )
         });
     let run = futures::executor::block_on(run);
-    let (garbage, shouting, empty, deliberate, len) = run.into_output();
+    let (garbage, shouting, empty, foreign, deliberate, len) = run.into_output();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     assert_eq!(garbage, trace, "an invalid traceparent keeps the parent");
     assert_eq!(shouting, trace, "TRACEPARENT is the same key");
     assert_eq!(empty, trace, "an empty one too");
     assert_eq!(
+        foreign, trace,
+        "a valid one of another trace does not cut the task off its trace"
+    );
+    assert_eq!(
         deliberate, "0af7651916cd43dd8448eb211c80319c",
-        "a valid one, in any case, is the carrier pattern: it replaces the parent"
+        "unless asked: with override_parent, in any case, it replaces the parent"
     );
     assert_eq!(len, 1, "no stray plain traceparent entries");
 }
