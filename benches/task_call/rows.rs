@@ -448,6 +448,15 @@ pub fn task_call(provider: &SdkTracerProvider) -> Group {
             1,
         ),
         (
+            "flowtrace_unsampled_direct",
+            "flowtrace `#[traced]`, unsampled, provider set on `global` directly",
+            "the unsampled row with the provider installed by `opentelemetry::global::set_tracer_provider`: flowtrace cannot know the sampler, so every task starts the SDK's non-recording span (what skipping it saves)",
+            Global::SdkDirect,
+            Some(UNSAMPLED_TRACEPARENT),
+            0,
+            0,
+        ),
+        (
             "flowtrace_no_provider",
             "flowtrace `#[traced]`, no provider",
             "the sampled row's code with no tracer provider installed (the global no-op): what the map and context cost alone",
