@@ -43,51 +43,84 @@ fn main() {
         fastrace::collector::Config::default().report_interval(Duration::from_millis(10)),
     );
 
+    // The per-call rows run in rounds, each row once per round in the same
+    // order, so a ratio can be taken within a round and its spread shown:
+    // on a 2-core machine the export threads make single runs drift.
+    let rounds: usize = std::env::var("FLOWTRACE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let mut measured = Vec::new();
-    for group in [rows::task_call(&provider), runs::nested(), runs::fan_out()] {
-        let mut bench = criterion.benchmark_group(group.name);
-        bench
-            .sample_size(group.sample_size)
-            .measurement_time(group.measurement);
-        for mut row in group.rows {
-            install(row.global, &provider);
-            let allocations = row.count_allocations.then(|| {
-                (row.run)(ALLOCATION_CALLS); // warm caches, pools and slabs
-                let (_, once_n, once_b) =
-                    pipeline::count_allocations(|| (row.run)(ALLOCATION_CALLS));
-                let (_, twice_n, twice_b) =
-                    pipeline::count_allocations(|| (row.run)(2 * ALLOCATION_CALLS));
-                let per = |twice: u64, once: u64| {
-                    twice.saturating_sub(once) as f64 / ALLOCATION_CALLS as f64
-                };
-                (per(twice_n, once_n), per(twice_b, once_b))
-            });
+    for mut group in [rows::task_call(&provider), runs::nested(), runs::fan_out()] {
+        let first = measured.len();
+        let group_rounds = if group.name == "task_call" { rounds } else { 1 };
+        for round in 0..group_rounds {
+            // A group per round: criterion wants ids unique within a group.
+            let mut bench = criterion.benchmark_group(group.name);
+            bench
+                .sample_size(group.sample_size)
+                .measurement_time(group.measurement);
+            for (i, row) in group.rows.iter_mut().enumerate() {
+                install(row.global, &provider);
+                // Let the previous row's export and report threads go idle,
+                // so they do not compete with this row for the 2 cores.
+                exported(true, &provider);
+                exported(false, &provider);
+                std::thread::sleep(Duration::from_millis(200));
+                let allocations = (round == 0 && row.count_allocations).then(|| {
+                    (row.run)(ALLOCATION_CALLS); // warm caches, pools and slabs
+                    let (_, once_n, once_b) =
+                        pipeline::count_allocations(|| (row.run)(ALLOCATION_CALLS));
+                    let (_, twice_n, twice_b) =
+                        pipeline::count_allocations(|| (row.run)(2 * ALLOCATION_CALLS));
+                    let per = |twice: u64, once: u64| {
+                        twice.saturating_sub(once) as f64 / ALLOCATION_CALLS as f64
+                    };
+                    (per(twice_n, once_n), per(twice_b, once_b))
+                });
 
-            let before = exported(row.spans.fastrace, &provider);
-            let mut calls = 0u64;
-            let mut loops = 0u64;
-            bench.bench_function(row.id, |b| {
-                b.iter_custom(|iters| {
-                    calls += iters;
-                    loops += 1;
-                    (row.run)(iters)
-                })
-            });
-            let produced = calls * row.spans.per_call + loops * row.spans.per_loop;
-            let arrived = exported(row.spans.fastrace, &provider) - before;
-            measured.push(Measured {
-                group: group.name,
-                id: row.id,
-                label: row.label,
-                what: row.what,
-                tasks: row.tasks,
-                calls,
-                allocations,
-                produced,
-                exported: arrived,
-            });
+                let before = exported(row.spans.fastrace, &provider);
+                let mut calls = 0u64;
+                let mut loops = 0u64;
+                let mut samples = Vec::new();
+                bench.bench_function(row.id, |b| {
+                    b.iter_custom(|iters| {
+                        calls += iters;
+                        loops += 1;
+                        let elapsed = (row.run)(iters);
+                        samples.push(elapsed.as_nanos() as f64 / iters.max(1) as f64);
+                        elapsed
+                    })
+                });
+                let produced = calls * row.spans.per_call + loops * row.spans.per_loop;
+                let arrived = exported(row.spans.fastrace, &provider) - before;
+                // Criterion's measurement is its last `sample_size` calls
+                // (the ones before are the warm-up).
+                let measured_samples = &samples[samples.len().saturating_sub(group.sample_size)..];
+                let estimate = report::sample_median(measured_samples);
+                if round == 0 {
+                    measured.push(Measured {
+                        group: group.name,
+                        id: row.id,
+                        label: row.label,
+                        what: row.what,
+                        tasks: row.tasks,
+                        calls: 0,
+                        allocations,
+                        produced: 0,
+                        exported: 0,
+                        rounds: Vec::new(),
+                    });
+                }
+                let m = &mut measured[first + i];
+                m.calls += calls;
+                m.produced += produced;
+                m.exported += arrived;
+                m.rounds.extend(estimate);
+            }
+            bench.finish();
         }
-        bench.finish();
     }
     pipeline::uninstall();
     criterion.final_summary();
