@@ -280,7 +280,7 @@ impl TelemetryBuilder {
             .with_attributes(config.resource.iter().cloned())
             .with_service_name(config.service_name.clone())
             .build();
-        let logs = super::logs::build(&config.logs, &config.batch, resource.clone());
+        let logs = super::logs::build(&config.logs, &config.log_batch, resource.clone());
         warnings.extend(logs.warnings);
         self.check(&warnings)?;
         let mut provider = SdkTracerProvider::builder()

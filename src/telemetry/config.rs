@@ -136,6 +136,8 @@ pub(crate) struct Config {
     pub(crate) otlp: Otlp,
     pub(crate) sampler: Sampler,
     pub(crate) batch: Batch,
+    /// `OTEL_BLRP_*`: the log record processor's.
+    pub(crate) log_batch: Batch,
     /// Empty means `none`.
     pub(crate) propagators: Vec<Propagator>,
     pub(crate) trace_file: PathBuf,
@@ -281,7 +283,8 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
     let unique = dedup(exporters);
 
     let sampler = sampler(&mut r, code);
-    let batch = batch(&mut r);
+    let log_batch = batch(&mut r, &BLRP);
+    let batch = batch(&mut r, &BSP);
     let propagators = r
         .members(
             "OTEL_PROPAGATORS",
@@ -304,6 +307,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         otlp,
         sampler,
         batch,
+        log_batch,
         propagators,
         trace_file,
         logs,
@@ -547,31 +551,60 @@ fn sampler(r: &mut Reader<'_>, code: &Overrides) -> Sampler {
     code.sampler.clone().or(from_env).unwrap_or_else(default)
 }
 
-fn batch(r: &mut Reader<'_>) -> Batch {
+/// The variables of one batch processor and its default schedule delay:
+/// `OTEL_BSP_*` for spans (5 s), `OTEL_BLRP_*` for log records (1 s).
+struct BatchVars {
+    schedule_delay: &'static str,
+    export_timeout: &'static str,
+    max_queue_size: &'static str,
+    max_export_batch_size: &'static str,
+    default_delay: Duration,
+}
+
+const BSP: BatchVars = BatchVars {
+    schedule_delay: "OTEL_BSP_SCHEDULE_DELAY",
+    export_timeout: "OTEL_BSP_EXPORT_TIMEOUT",
+    max_queue_size: "OTEL_BSP_MAX_QUEUE_SIZE",
+    max_export_batch_size: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    default_delay: Duration::from_millis(5000),
+};
+
+const BLRP: BatchVars = BatchVars {
+    schedule_delay: "OTEL_BLRP_SCHEDULE_DELAY",
+    export_timeout: "OTEL_BLRP_EXPORT_TIMEOUT",
+    max_queue_size: "OTEL_BLRP_MAX_QUEUE_SIZE",
+    max_export_batch_size: "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+    default_delay: Duration::from_millis(1000),
+};
+
+fn batch(r: &mut Reader<'_>, vars: &BatchVars) -> Batch {
     const KEPT: &str = "the default is used";
     let schedule_delay = r
-        .parse("OTEL_BSP_SCHEDULE_DELAY", parse::millis, KEPT)
-        .unwrap_or(Duration::from_millis(5000));
+        .parse(vars.schedule_delay, parse::millis, KEPT)
+        .unwrap_or(vars.default_delay);
     let export_timeout = r
-        .parse("OTEL_BSP_EXPORT_TIMEOUT", parse::millis, KEPT)
+        .parse(vars.export_timeout, parse::millis, KEPT)
         .unwrap_or(Duration::from_millis(30_000));
     let max_queue_size = r
         .parse(
-            "OTEL_BSP_MAX_QUEUE_SIZE",
+            vars.max_queue_size,
             |v| parse::count(v, MAX_QUEUE_SIZE),
             KEPT,
         )
         .unwrap_or(2048);
     let batch_size = r.parse(
-        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        vars.max_export_batch_size,
         |v| parse::count(v, MAX_QUEUE_SIZE),
         KEPT,
     );
     if let Some(size) = batch_size.filter(|&size| size > max_queue_size) {
         r.warnings.push(ConfigWarning::invalid(
-            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+            vars.max_export_batch_size,
             size.to_string(),
-            format_args!("accepted values are at most OTEL_BSP_MAX_QUEUE_SIZE ({max_queue_size})"),
+            format_args!(
+                "accepted values are at most {} ({max_queue_size})",
+                vars.max_queue_size
+            ),
             "the queue size is used",
         ));
     }

@@ -143,3 +143,56 @@ fn log_file_sits_beside_the_trace_file() {
         "FLOWTRACE_LOG_FILE"
     );
 }
+
+#[test]
+fn log_batches_read_blrp_not_bsp() {
+    let cases: [(Env, (u64, u64, usize, usize), usize, &str); 4] = [
+        (
+            &[],
+            (1000, 30_000, 2048, 512),
+            0,
+            "the specification's defaults",
+        ),
+        (
+            &[
+                ("OTEL_BSP_SCHEDULE_DELAY", "7"),
+                ("OTEL_BSP_MAX_QUEUE_SIZE", "8"),
+            ],
+            (1000, 30_000, 2048, 512),
+            0,
+            "the span processor's variables are not the log processor's",
+        ),
+        (
+            &[
+                ("OTEL_BLRP_SCHEDULE_DELAY", "250"),
+                ("OTEL_BLRP_EXPORT_TIMEOUT", "900"),
+                ("OTEL_BLRP_MAX_QUEUE_SIZE", "64"),
+                ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "16"),
+            ],
+            (250, 900, 64, 16),
+            0,
+            "each OTEL_BLRP_ variable",
+        ),
+        (
+            &[("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "4096")],
+            (1000, 30_000, 2048, 2048),
+            1,
+            "a batch over the queue is reported with its name",
+        ),
+    ];
+    for (pairs, (delay, timeout, queue, size), warnings, reason) in cases {
+        let (config, got) = resolve_env(pairs);
+        let b = &config.log_batch;
+        assert_eq!(b.schedule_delay.as_millis() as u64, delay, "{reason}");
+        assert_eq!(b.export_timeout.as_millis() as u64, timeout, "{reason}");
+        assert_eq!(b.max_queue_size, queue, "{reason}");
+        assert_eq!(b.max_export_batch_size, size, "{reason}");
+        assert_eq!(got.len(), warnings, "{reason}: {got:?}");
+        if warnings > 0 {
+            assert!(
+                got[0].contains("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE"),
+                "{reason}: {got:?}"
+            );
+        }
+    }
+}
