@@ -15,7 +15,9 @@
 //! closes (or Ctrl-C); `start [--sequential] [--id ID] WORD...` starts a
 //! workflow, waits for it and prints its report and trace id. The word
 //! `slow` makes its first attempt hang (heartbeating) until the worker
-//! running it is killed. `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
+//! running it is killed. `messages [--id ID]` runs `MessagesWorkflow`: a
+//! signal, a query, an update, a child workflow and a continue-as-new.
+//! `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
 //! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
 //! `OTEL_*` variables of `flowtrace::telemetry::init()` configure it.
 
@@ -26,14 +28,15 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use temporalio_client::{
-    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowGetResultOptions,
-    WorkflowStartOptions,
+    Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowExecuteUpdateOptions,
+    WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
 };
 use temporalio_common::protos::temporal::api::common::v1::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityOptions, Runtime, Worker, WorkerOptions, WorkflowContext, WorkflowResult,
+    ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, Runtime, SyncWorkflowContext,
+    Worker, WorkerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -126,7 +129,20 @@ impl Activities {
     }
 }
 
-// ---- the workflow -----------------------------------------------------------
+// ---- the workflows ----------------------------------------------------------
+
+/// A 2 s heartbeat timeout, so a killed worker's attempt is retried soon.
+fn activity_options() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
+        .heartbeat_timeout(Duration::from_secs(2))
+        .retry_policy(RetryPolicy {
+            initial_interval: Duration::from_millis(200).try_into().ok(),
+            backoff_coefficient: 1.0,
+            maximum_attempts: 5,
+            ..RetryPolicy::default()
+        })
+        .build()
+}
 
 #[workflow]
 #[derive(Default)]
@@ -136,22 +152,11 @@ pub struct FanOutWorkflow;
 impl FanOutWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, job: Job) -> WorkflowResult<Report> {
-        let options = || {
-            ActivityOptions::with_start_to_close_timeout(Duration::from_secs(60))
-                .heartbeat_timeout(Duration::from_secs(2))
-                .retry_policy(RetryPolicy {
-                    initial_interval: Duration::from_millis(200).try_into().ok(),
-                    backoff_coefficient: 1.0,
-                    maximum_attempts: 5,
-                    ..RetryPolicy::default()
-                })
-                .build()
-        };
         let mut words = Vec::new();
         if job.sequential {
             for word in job.words {
                 words.push(
-                    ctx.execute_activity(Activities::process, word, options())
+                    ctx.execute_activity(Activities::process, word, activity_options())
                         .await?,
                 );
             }
@@ -159,7 +164,7 @@ impl FanOutWorkflow {
             let calls = job
                 .words
                 .into_iter()
-                .map(|word| ctx.execute_activity(Activities::process, word, options()));
+                .map(|word| ctx.execute_activity(Activities::process, word, activity_options()));
             for result in futures::future::join_all(calls).await {
                 words.push(result?);
             }
@@ -168,6 +173,98 @@ impl FanOutWorkflow {
             team_in_workflow: team(),
             words,
         })
+    }
+}
+
+/// What `MessagesWorkflow` is started with, and continues as new with.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Messages {
+    pub generation: u32,
+    pub child: Option<WordReport>,
+}
+
+/// What `MessagesWorkflow` returns from its second run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MessagesReport {
+    pub child: Option<WordReport>,
+    pub next: WordReport,
+    pub pokes: u32,
+}
+
+/// Every other message a workflow takes part in: waits for a signal and an
+/// update (and answers queries), starts a child workflow, continues as new,
+/// and in its second run calls one activity.
+#[workflow]
+#[derive(Default)]
+pub struct MessagesWorkflow {
+    pokes: u32,
+    bumps: u32,
+}
+
+#[workflow_methods]
+impl MessagesWorkflow {
+    #[run]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: Messages,
+    ) -> WorkflowResult<MessagesReport> {
+        if input.generation == 0 {
+            ctx.wait_condition(|s| s.pokes > 0 && s.bumps > 0).await?;
+            let child = ctx
+                .start_child_workflow(
+                    ChildWorkflow::run,
+                    "child".to_owned(),
+                    ChildWorkflowOptions::workflow_id(format!("{}-child", ctx.workflow_id())),
+                )
+                .await?;
+            let child = child.result().await?;
+            ctx.continue_as_new(
+                Messages {
+                    generation: 1,
+                    child: Some(child),
+                },
+                ContinueAsNewOptions::default(),
+            )?;
+        }
+        let next = ctx
+            .execute_activity(Activities::process, "next".to_owned(), activity_options())
+            .await?;
+        Ok(MessagesReport {
+            child: input.child,
+            next,
+            pokes: ctx.state(|s| s.pokes),
+        })
+    }
+
+    #[signal]
+    pub fn poke(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _n: u32) {
+        self.pokes += 1;
+    }
+
+    #[query]
+    pub fn pokes(&self, _ctx: &WorkflowContextView) -> u32 {
+        self.pokes
+    }
+
+    #[update]
+    pub fn bump(&mut self, _ctx: &mut SyncWorkflowContext<Self>, n: u32) -> u32 {
+        self.bumps += n;
+        self.bumps
+    }
+}
+
+/// A child workflow of `MessagesWorkflow`: one activity.
+#[workflow]
+#[derive(Default)]
+pub struct ChildWorkflow;
+
+#[workflow_methods]
+impl ChildWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, word: String) -> WorkflowResult<WordReport> {
+        Ok(ctx
+            .execute_activity(Activities::process, word, activity_options())
+            .await?)
     }
 }
 
@@ -204,6 +301,8 @@ async fn worker(no_cache: bool) -> Result<(), Error> {
         .activity_inbound_interceptor(flowtrace_temporal::TracingActivityInterceptor)
         .workflow_interceptor(flowtrace_temporal::workflow_interceptor())
         .register_workflow::<FanOutWorkflow>()?
+        .register_workflow::<MessagesWorkflow>()?
+        .register_workflow::<ChildWorkflow>()?
         .register_activities(Activities)
         // A killed worker's sticky queue hands its workflows on quickly.
         .sticky_queue_schedule_to_start_timeout(Duration::from_secs(1))
@@ -268,6 +367,47 @@ async fn start(args: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+async fn messages(args: &[String]) -> Result<(), Error> {
+    let id = match args {
+        [flag, id] if flag == "--id" => id.clone(),
+        _ => format!("messages-{}", std::process::id()),
+    };
+    let client = connect(true).await?;
+    let run = flowtrace::with_runcontext()
+        .name("messages_run")
+        .custom_context([("team", "search")])
+        .run(async {
+            let options = WorkflowStartOptions::new(task_queue(), id).build();
+            let handle = client
+                .start_workflow(MessagesWorkflow::run, Messages::default(), options)
+                .await?;
+            handle
+                .signal(MessagesWorkflow::poke, 1, WorkflowSignalOptions::default())
+                .await?;
+            let pokes = handle
+                .query(MessagesWorkflow::pokes, (), WorkflowQueryOptions::default())
+                .await?;
+            let bumps = handle
+                .execute_update(
+                    MessagesWorkflow::bump,
+                    1,
+                    WorkflowExecuteUpdateOptions::default(),
+                )
+                .await?;
+            println!("QUERY pokes={pokes} UPDATE bumps={bumps}");
+            let report = handle
+                .get_result(WorkflowGetResultOptions::default())
+                .await?;
+            Ok::<_, Error>(report)
+        })
+        .await;
+    let trace_id = run.trace_id().to_owned();
+    let report = run.into_output()?;
+    println!("REPORT {}", serde_json::to_string(&report)?);
+    println!("trace {trace_id}");
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // flowtrace::telemetry::init() without the Temporal SDK's internal spans.
@@ -276,8 +416,9 @@ async fn main() -> Result<(), Error> {
     match args.first().map(String::as_str) {
         Some("worker") => worker(args.iter().any(|a| a == "--no-cache")).await,
         Some("start") => start(&args[1..]).await,
+        Some("messages") => messages(&args[1..]).await,
         _ => Err(
-            "usage: temporal_workflow worker [--no-cache] | start [--sequential] [--id ID] WORD..."
+            "usage: temporal_workflow worker [--no-cache] | start [--sequential] [--id ID] WORD... | messages [--id ID]"
                 .into(),
         ),
     }

@@ -21,11 +21,11 @@ use crate::{header, span};
 /// number, under the same `StartActivity` span: the header is the one the
 /// workflow scheduled it with, whichever worker picks the retry up.
 ///
-/// ```no_run
-/// # fn options() -> temporalio_sdk::WorkerOptionsBuilder { unimplemented!() }
-/// let options = options()
+/// ```
+/// let options = temporalio_sdk::WorkerOptions::new("my-queue")
 ///     .activity_inbound_interceptor(flowtrace_temporal::TracingActivityInterceptor)
-///     .workflow_interceptor(flowtrace_temporal::workflow_interceptor());
+///     .workflow_interceptor(flowtrace_temporal::workflow_interceptor())
+///     .build();
 /// # drop(options);
 /// ```
 #[derive(Clone, Copy, Debug, Default)]

@@ -24,7 +24,8 @@
 //! workers, and a worker can be killed at any point; a span held open in a
 //! worker's memory would be lost with it. The durations that matter are on
 //! the `RunActivity` spans. A workflow that fails adds a
-//! `CompleteWorkflow:<type>` span with status Error.
+//! `CompleteWorkflow:<type>` span with status Error (continue-as-new,
+//! cancellation and eviction do not).
 //!
 //! A workflow started without a trace context gets one of its own: trace id
 //! [`flowtrace::trace_id_for`] of its run id, under a parent span id derived
@@ -43,7 +44,6 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 use temporalio_common::protos::temporal::api::common::v1::Payload;
-use temporalio_workflow::WorkflowContextView;
 use temporalio_workflow::workflow_interceptors::{
     CancellableWorkflowOutboundFuture, ContinueAsNewInput, ContinueAsNewResult,
     ExecuteWorkflowInput, ExecuteWorkflowResult, HandleQueryInput, HandleQueryResult,
@@ -54,6 +54,7 @@ use temporalio_workflow::workflow_interceptors::{
     ValidateUpdateInput, ValidateUpdateResult, WorkflowInterceptor, WorkflowInterceptorConstructor,
     WorkflowInterceptorContext, WorkflowInterceptorFuture, WorkflowNext,
 };
+use temporalio_workflow::{WorkflowContextView, WorkflowTermination};
 
 use crate::header::{self, Received};
 use crate::span;
@@ -259,7 +260,9 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
         let parent = self.inbound.borrow().parent.clone();
         WorkflowInterceptorFuture::new(async move {
             let result = body.await;
-            if let Err(error) = &result
+            // Continue-as-new and eviction end the body with an `Err` too;
+            // only a failure is one.
+            if let Err(error @ WorkflowTermination::Failed(_)) = &result
                 && !ctx.is_replaying_history_events()
             {
                 let attributes = span::workflow_attributes(ctx.workflow_id(), ctx.run_id());

@@ -18,6 +18,7 @@ const START_WORKFLOW: &str = "StartWorkflow:FanOutWorkflow";
 const RUN_WORKFLOW: &str = "RunWorkflow:FanOutWorkflow";
 const START_ACTIVITY: &str = "StartActivity:Activities::process";
 const RUN_ACTIVITY: &str = "RunActivity:Activities::process";
+const START_MESSAGES: &str = "StartWorkflow:MessagesWorkflow";
 
 fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
     spans.iter().filter(|s| s.name == name).collect()
@@ -310,5 +311,88 @@ fn a_python_client_with_the_temporalio_tracing_interceptor_is_the_parent_of_run_
     );
     assert_eq!(run.service_name, "worker-a");
     assert_fan_out(&spans, start, 2, "python-client");
+    worker.stop();
+}
+
+#[test]
+fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
+    let deployment = Deployment::start("messages");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let mut cmd = deployment.command("client");
+    cmd.args(["messages", "--id", "messages"]);
+    let started = run_client(cmd);
+    let report = &started.report;
+    // The map reached the child workflow's activity and the activity of the
+    // run continued as new.
+    assert_eq!(report["child"]["team_in_task"], "search", "{report}");
+    assert_eq!(report["next"]["team_in_task"], "search", "{report}");
+
+    // client: run, StartWorkflow, SignalWorkflow, QueryWorkflow, StartWorkflowUpdate;
+    // workflow: 2 × RunWorkflow (before and after continue-as-new), HandleSignal,
+    // HandleQuery, HandleUpdate, StartChildWorkflow; child: RunWorkflow;
+    // 2 × (StartActivity, RunActivity, analyze, score)
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 6 + 1 + 2 * 4);
+    let all = summary(&spans);
+    assert_eq!(spans.len(), 20, "{all}");
+    assert_unique_span_ids(&spans);
+    let root = span_named(&spans, "messages_run");
+    let parent_of = |name: &str| -> &Span {
+        let span = span_named(&spans, name);
+        spans
+            .iter()
+            .find(|s| s.span_id == span.parent_span_id)
+            .unwrap_or_else(|| panic!("{name} has no parent in the trace: {all}"))
+    };
+    for client_call in [
+        START_MESSAGES,
+        "SignalWorkflow:poke",
+        "QueryWorkflow:pokes",
+        "StartWorkflowUpdate:bump",
+    ] {
+        assert_eq!(
+            parent_of(client_call).span_id,
+            root.span_id,
+            "{client_call} under the run: {all}"
+        );
+        assert_eq!(span_named(&spans, client_call).kind, SpanKind::Client);
+    }
+    for (handler, call) in [
+        ("HandleSignal:poke", "SignalWorkflow:poke"),
+        ("HandleQuery:pokes", "QueryWorkflow:pokes"),
+        ("HandleUpdate:bump", "StartWorkflowUpdate:bump"),
+        ("StartChildWorkflow:ChildWorkflow", START_MESSAGES),
+        (
+            "RunWorkflow:ChildWorkflow",
+            "StartChildWorkflow:ChildWorkflow",
+        ),
+    ] {
+        assert_eq!(
+            parent_of(handler).name,
+            call,
+            "{handler} under {call}: {all}"
+        );
+    }
+    let start = span_named(&spans, START_MESSAGES);
+    let runs = named(&spans, "RunWorkflow:MessagesWorkflow");
+    assert_eq!(runs.len(), 2, "one RunWorkflow per run: {all}");
+    assert!(
+        runs.iter().all(|r| r.parent_span_id == start.span_id),
+        "continue-as-new keeps the parent: {all}"
+    );
+    assert_ne!(runs[0].attr("temporalRunID"), runs[1].attr("temporalRunID"));
+    let child_start = span_named(&spans, "StartChildWorkflow:ChildWorkflow");
+    for parent in [child_start, start] {
+        let activity = child_of(&spans, parent, START_ACTIVITY);
+        assert_eq!(
+            activity.len(),
+            1,
+            "one StartActivity under {}: {all}",
+            parent.name
+        );
+        let run_activity = child_of(&spans, activity[0], RUN_ACTIVITY);
+        assert_eq!(run_activity.len(), 1, "{all}");
+        let analyze = child_of(&spans, run_activity[0], "analyze");
+        assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
+    }
     worker.stop();
 }

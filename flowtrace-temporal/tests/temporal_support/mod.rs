@@ -118,6 +118,10 @@ impl Drop for DevServer {
 }
 
 /// The `temporal_workflow` example binary, next to this test's binary.
+/// `cargo test -p flowtrace-temporal` builds it; a run filtered with
+/// `--test temporal` does not rebuild it, so build it first
+/// (`cargo build -p flowtrace-temporal --examples`) after changing it. Built
+/// here only when missing.
 pub fn example() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let bin = exe
