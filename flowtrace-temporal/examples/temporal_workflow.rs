@@ -60,6 +60,18 @@ pub struct WordReport {
     /// `custom_context["team"]` in the activity body and in the deepest task.
     pub team_in_activity: Option<String>,
     pub team_in_task: Option<String>,
+    /// `custom_context["stage"]` in the deepest task (scoped in by workflow code).
+    pub stage_in_task: Option<String>,
+    /// The W3C baggage entry `tenant` in the deepest task.
+    pub tenant_in_task: Option<String>,
+}
+
+/// What the deepest task saw of the run's context.
+#[derive(Clone, Debug, Default)]
+struct Seen {
+    team: Option<String>,
+    stage: Option<String>,
+    tenant: Option<String>,
 }
 
 /// What the workflow returns.
@@ -71,26 +83,29 @@ pub struct Report {
 }
 
 fn team() -> Option<String> {
-    flowtrace::ctx()
-        .custom_context()
-        .get("team")
-        .map(str::to_owned)
+    entry("team")
+}
+
+fn entry(key: &str) -> Option<String> {
+    flowtrace::ctx().custom_context().get(key).map(str::to_owned)
 }
 
 // ---- the tasks: plain flowtrace, unchanged from an in-process run ----------
 
 #[flowtrace::traced]
-async fn analyze(word: String) -> Result<(usize, Option<String>), Error> {
+async fn analyze(word: String) -> Result<(usize, Seen), Error> {
     Ok(score(word).await)
 }
 
 #[flowtrace::traced]
-async fn score(word: String) -> (usize, Option<String>) {
+async fn score(word: String) -> (usize, Seen) {
     tokio::time::sleep(Duration::from_millis(5)).await;
-    (
-        word.chars().filter(|c| "aeiou".contains(*c)).count(),
-        team(),
-    )
+    let seen = Seen {
+        team: team(),
+        stage: entry("stage"),
+        tenant: flowtrace::ctx().baggage().get("tenant").map(|v| v.to_string()),
+    };
+    (word.chars().filter(|c| "aeiou".contains(*c)).count(), seen)
 }
 
 // ---- the activities ---------------------------------------------------------
@@ -115,7 +130,7 @@ impl Activities {
             }
         }
         let team_in_activity = team();
-        let (score, team_in_task) = analyze(word.clone())
+        let (score, seen) = analyze(word.clone())
             .await
             .map_err(|e| ActivityError::from(anyhow::anyhow!("{e}")))?;
         Ok(WordReport {
@@ -124,7 +139,9 @@ impl Activities {
             worker,
             attempt,
             team_in_activity,
-            team_in_task,
+            team_in_task: seen.team,
+            stage_in_task: seen.stage,
+            tenant_in_task: seen.tenant,
         })
     }
 }
@@ -210,12 +227,16 @@ impl MessagesWorkflow {
     ) -> WorkflowResult<MessagesReport> {
         if input.generation == 0 {
             ctx.wait_condition(|s| s.pokes > 0 && s.bumps > 0).await?;
-            let child = ctx
-                .start_child_workflow(
-                    ChildWorkflow::run,
-                    "child".to_owned(),
-                    ChildWorkflowOptions::workflow_id(format!("{}-child", ctx.workflow_id())),
-                )
+            // Entries scoped in by workflow code reach the commands issued
+            // inside the scoped future (the SDK issues a command when it is
+            // called, so the call goes inside the async block).
+            let child = flowtrace::custom_context([("stage", "child")])
+                .scope(async {
+                    let options =
+                        ChildWorkflowOptions::workflow_id(format!("{}-child", ctx.workflow_id()));
+                    ctx.start_child_workflow(ChildWorkflow::run, "child".to_owned(), options)
+                        .await
+                })
                 .await?;
             let child = child.result().await?;
             ctx.continue_as_new(
@@ -345,7 +366,7 @@ async fn start(args: &[String]) -> Result<(), Error> {
     let client = connect(true).await?;
     let run = flowtrace::with_runcontext()
         .name("start_fan_out")
-        .custom_context([("team", "search")])
+        .custom_context([("team", "search"), ("baggage", "tenant=acme")])
         .run(async {
             let handle = client
                 .start_workflow(
@@ -375,7 +396,7 @@ async fn messages(args: &[String]) -> Result<(), Error> {
     let client = connect(true).await?;
     let run = flowtrace::with_runcontext()
         .name("messages_run")
-        .custom_context([("team", "search")])
+        .custom_context([("team", "search"), ("baggage", "tenant=acme")])
         .run(async {
             let options = WorkflowStartOptions::new(task_queue(), id).build();
             let handle = client

@@ -78,9 +78,17 @@
 //!
 //! The carrier is read and written with flowtrace's strict W3C propagators.
 //! Inside workflow code and activity code, `flowtrace::ctx().custom_context()`
-//! answers the client's entries, and `flowtrace::custom_context(..).scope(..)`
-//! in workflow code adds entries for the activities and children started
-//! inside it (innermost wins).
+//! answers the client's entries (and `ctx().baggage()` the client's
+//! baggage), and `flowtrace::custom_context(..).scope(..)` in workflow code
+//! adds entries for the activities, child workflows and signals issued
+//! inside it (innermost wins). The SDK issues a command when it is *called*,
+//! so call it inside the scoped future:
+//!
+//! ```ignore
+//! flowtrace::custom_context([("stage", "child")])
+//!     .scope(async { ctx.start_child_workflow(Child::run, input, options).await })
+//!     .await?;
+//! ```
 //!
 //! # Crate layout
 //!
