@@ -21,6 +21,7 @@
 //! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
 //! `OTEL_*` variables of `flowtrace::telemetry::init()` configure it.
 
+use std::future::Future;
 use std::io::Read as _;
 use std::str::FromStr as _;
 use std::sync::OnceLock;
@@ -87,7 +88,10 @@ fn team() -> Option<String> {
 }
 
 fn entry(key: &str) -> Option<String> {
-    flowtrace::ctx().custom_context().get(key).map(str::to_owned)
+    flowtrace::ctx()
+        .custom_context()
+        .get(key)
+        .map(str::to_owned)
 }
 
 // ---- the tasks: plain flowtrace, unchanged from an in-process run ----------
@@ -103,7 +107,10 @@ async fn score(word: String) -> (usize, Seen) {
     let seen = Seen {
         team: team(),
         stage: entry("stage"),
-        tenant: flowtrace::ctx().baggage().get("tenant").map(|v| v.to_string()),
+        tenant: flowtrace::ctx()
+            .baggage()
+            .get("tenant")
+            .map(|v| v.to_string()),
     };
     (word.chars().filter(|c| "aeiou".contains(*c)).count(), seen)
 }
@@ -364,22 +371,28 @@ async fn start(args: &[String]) -> Result<(), Error> {
         }
     }
     let client = connect(true).await?;
+    run_and_report("start_fan_out", async {
+        let options = WorkflowStartOptions::new(task_queue(), id).build();
+        let handle = client
+            .start_workflow(FanOutWorkflow::run, job, options)
+            .await?;
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
+    })
+    .await
+}
+
+/// Runs the client's calls as a flowtrace run with the demo's
+/// `custom_context`, then prints the workflow's report and the trace id.
+async fn run_and_report<T: Serialize>(
+    name: &str,
+    calls: impl Future<Output = Result<T, Error>>,
+) -> Result<(), Error> {
     let run = flowtrace::with_runcontext()
-        .name("start_fan_out")
+        .name(name)
         .custom_context([("team", "search"), ("baggage", "tenant=acme")])
-        .run(async {
-            let handle = client
-                .start_workflow(
-                    FanOutWorkflow::run,
-                    job,
-                    WorkflowStartOptions::new(task_queue(), id).build(),
-                )
-                .await?;
-            let report = handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await?;
-            Ok::<_, Error>(report)
-        })
+        .run(calls)
         .await;
     let trace_id = run.trace_id().to_owned();
     let report = run.into_output()?;
@@ -394,39 +407,30 @@ async fn messages(args: &[String]) -> Result<(), Error> {
         _ => format!("messages-{}", std::process::id()),
     };
     let client = connect(true).await?;
-    let run = flowtrace::with_runcontext()
-        .name("messages_run")
-        .custom_context([("team", "search"), ("baggage", "tenant=acme")])
-        .run(async {
-            let options = WorkflowStartOptions::new(task_queue(), id).build();
-            let handle = client
-                .start_workflow(MessagesWorkflow::run, Messages::default(), options)
-                .await?;
-            handle
-                .signal(MessagesWorkflow::poke, 1, WorkflowSignalOptions::default())
-                .await?;
-            let pokes = handle
-                .query(MessagesWorkflow::pokes, (), WorkflowQueryOptions::default())
-                .await?;
-            let bumps = handle
-                .execute_update(
-                    MessagesWorkflow::bump,
-                    1,
-                    WorkflowExecuteUpdateOptions::default(),
-                )
-                .await?;
-            println!("QUERY pokes={pokes} UPDATE bumps={bumps}");
-            let report = handle
-                .get_result(WorkflowGetResultOptions::default())
-                .await?;
-            Ok::<_, Error>(report)
-        })
-        .await;
-    let trace_id = run.trace_id().to_owned();
-    let report = run.into_output()?;
-    println!("REPORT {}", serde_json::to_string(&report)?);
-    println!("trace {trace_id}");
-    Ok(())
+    run_and_report("messages_run", async {
+        let options = WorkflowStartOptions::new(task_queue(), id).build();
+        let handle = client
+            .start_workflow(MessagesWorkflow::run, Messages::default(), options)
+            .await?;
+        handle
+            .signal(MessagesWorkflow::poke, 1, WorkflowSignalOptions::default())
+            .await?;
+        let pokes = handle
+            .query(MessagesWorkflow::pokes, (), WorkflowQueryOptions::default())
+            .await?;
+        let bumps = handle
+            .execute_update(
+                MessagesWorkflow::bump,
+                1,
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await?;
+        println!("QUERY pokes={pokes} UPDATE bumps={bumps}");
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
+    })
+    .await
 }
 
 #[tokio::main]

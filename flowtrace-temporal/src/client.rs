@@ -44,14 +44,18 @@ pub fn client_interceptors() -> Vec<Arc<dyn ClientInterceptor>> {
     vec![Arc::new(TracingClientInterceptor)]
 }
 
+/// The rest of the interceptor chain for one client call.
+type Call<'a, I, O, E> = Next<'a, I, Reply<'a, O, E>>;
+/// What a client call answers.
+type Reply<'a, O, E> = BoxFuture<'a, Result<O, E>>;
+
 /// The span and headers of one client call, then the call under the span.
 fn traced_call<'a, I, O, E>(
-    name: String,
-    attributes: Vec<KeyValue>,
+    (name, attributes): (String, Vec<KeyValue>),
     mut input: I,
     headers: impl FnOnce(&mut I) -> Vec<&mut Option<Header>>,
-    next: Next<'a, I, BoxFuture<'a, Result<O, E>>>,
-) -> BoxFuture<'a, Result<O, E>>
+    next: Call<'a, I, O, E>,
+) -> Reply<'a, O, E>
 where
     I: Send + 'a,
     O: Send + 'a,
@@ -85,12 +89,8 @@ impl ClientInterceptor for TracingClientInterceptor {
     fn start_workflow<'a>(
         &'a self,
         input: StartWorkflowInput,
-        next: Next<
-            'a,
-            StartWorkflowInput,
-            BoxFuture<'a, Result<StartWorkflowOutput, WorkflowStartError>>,
-        >,
-    ) -> BoxFuture<'a, Result<StartWorkflowOutput, WorkflowStartError>> {
+        next: Call<'a, StartWorkflowInput, StartWorkflowOutput, WorkflowStartError>,
+    ) -> Reply<'a, StartWorkflowOutput, WorkflowStartError> {
         let name = format!("StartWorkflow:{}", input.workflow_type);
         let mut attributes = span::workflow_attributes(&input.options.workflow_id, "");
         attributes.push(KeyValue::new(
@@ -98,8 +98,7 @@ impl ClientInterceptor for TracingClientInterceptor {
             input.options.task_queue.clone(),
         ));
         traced_call(
-            name,
-            attributes,
+            (name, attributes),
             input,
             |i| vec![&mut i.options.header],
             next,
@@ -109,17 +108,12 @@ impl ClientInterceptor for TracingClientInterceptor {
     fn signal_with_start_workflow<'a>(
         &'a self,
         input: SignalWithStartWorkflowInput,
-        next: Next<
-            'a,
-            SignalWithStartWorkflowInput,
-            BoxFuture<'a, Result<StartWorkflowOutput, WorkflowStartError>>,
-        >,
-    ) -> BoxFuture<'a, Result<StartWorkflowOutput, WorkflowStartError>> {
+        next: Call<'a, SignalWithStartWorkflowInput, StartWorkflowOutput, WorkflowStartError>,
+    ) -> Reply<'a, StartWorkflowOutput, WorkflowStartError> {
         let name = format!("SignalWithStartWorkflow:{}", input.workflow_type);
         let attributes = span::workflow_attributes(&input.options.workflow_id, "");
         traced_call(
-            name,
-            attributes,
+            (name, attributes),
             input,
             |i| vec![&mut i.options.header],
             next,
@@ -129,13 +123,12 @@ impl ClientInterceptor for TracingClientInterceptor {
     fn signal_workflow<'a>(
         &'a self,
         input: SignalWorkflowInput,
-        next: Next<'a, SignalWorkflowInput, BoxFuture<'a, Result<(), WorkflowInteractionError>>>,
-    ) -> BoxFuture<'a, Result<(), WorkflowInteractionError>> {
+        next: Call<'a, SignalWorkflowInput, (), WorkflowInteractionError>,
+    ) -> Reply<'a, (), WorkflowInteractionError> {
         let name = format!("SignalWorkflow:{}", input.signal_name);
         let attributes = span::workflow_attributes(&input.workflow_id, &input.run_id);
         traced_call(
-            name,
-            attributes,
+            (name, attributes),
             input,
             |i| vec![&mut i.options.header],
             next,
@@ -145,17 +138,12 @@ impl ClientInterceptor for TracingClientInterceptor {
     fn query_workflow<'a>(
         &'a self,
         input: QueryWorkflowInput,
-        next: Next<
-            'a,
-            QueryWorkflowInput,
-            BoxFuture<'a, Result<QueryWorkflowOutput, WorkflowQueryError>>,
-        >,
-    ) -> BoxFuture<'a, Result<QueryWorkflowOutput, WorkflowQueryError>> {
+        next: Call<'a, QueryWorkflowInput, QueryWorkflowOutput, WorkflowQueryError>,
+    ) -> Reply<'a, QueryWorkflowOutput, WorkflowQueryError> {
         let name = format!("QueryWorkflow:{}", input.query_name);
         let attributes = span::workflow_attributes(&input.workflow_id, &input.run_id);
         traced_call(
-            name,
-            attributes,
+            (name, attributes),
             input,
             |i| vec![&mut i.options.header],
             next,
@@ -165,20 +153,15 @@ impl ClientInterceptor for TracingClientInterceptor {
     fn start_workflow_update<'a>(
         &'a self,
         input: StartWorkflowUpdateInput,
-        next: Next<
-            'a,
-            StartWorkflowUpdateInput,
-            BoxFuture<'a, Result<StartWorkflowUpdateOutput, WorkflowUpdateError>>,
-        >,
-    ) -> BoxFuture<'a, Result<StartWorkflowUpdateOutput, WorkflowUpdateError>> {
+        next: Call<'a, StartWorkflowUpdateInput, StartWorkflowUpdateOutput, WorkflowUpdateError>,
+    ) -> Reply<'a, StartWorkflowUpdateOutput, WorkflowUpdateError> {
         let name = format!("StartWorkflowUpdate:{}", input.update_name);
         let attributes = with_update_id(
             span::workflow_attributes(&input.workflow_id, &input.run_id),
             input.options.update_id.as_ref(),
         );
         traced_call(
-            name,
-            attributes,
+            (name, attributes),
             input,
             |i| vec![&mut i.options.header],
             next,
@@ -188,20 +171,20 @@ impl ClientInterceptor for TracingClientInterceptor {
     fn update_with_start_workflow<'a>(
         &'a self,
         input: UpdateWithStartWorkflowInput,
-        next: Next<
+        next: Call<
             'a,
             UpdateWithStartWorkflowInput,
-            BoxFuture<'a, Result<UpdateWithStartWorkflowOutput, WorkflowUpdateWithStartError>>,
+            UpdateWithStartWorkflowOutput,
+            WorkflowUpdateWithStartError,
         >,
-    ) -> BoxFuture<'a, Result<UpdateWithStartWorkflowOutput, WorkflowUpdateWithStartError>> {
+    ) -> Reply<'a, UpdateWithStartWorkflowOutput, WorkflowUpdateWithStartError> {
         let name = format!("UpdateWithStartWorkflow:{}", input.workflow_type);
         let attributes = with_update_id(
             span::workflow_attributes(&input.options.workflow_id, ""),
             input.options.update_id.as_ref(),
         );
         traced_call(
-            name,
-            attributes,
+            (name, attributes),
             input,
             |i| vec![&mut i.options.start_header, &mut i.options.update_header],
             next,

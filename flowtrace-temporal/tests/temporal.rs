@@ -131,7 +131,10 @@ fn one_trace_from_the_client_to_the_deepest_task_across_two_workers() {
     for word in words {
         assert_eq!(word["team_in_activity"], "search", "{word}");
         assert_eq!(word["team_in_task"], "search", "{word}");
-        assert_eq!(word["tenant_in_task"], "acme", "baggage travels too: {word}");
+        assert_eq!(
+            word["tenant_in_task"], "acme",
+            "baggage travels too: {word}"
+        );
         assert_eq!(word["stage_in_task"], serde_json::Value::Null, "{word}");
         assert_eq!(word["attempt"], 1, "{word}");
     }
@@ -331,7 +334,11 @@ fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
     // What workflow code scoped in around start_child_workflow reached the
     // child's activity, and only it.
     assert_eq!(report["child"]["stage_in_task"], "child", "{report}");
-    assert_eq!(report["next"]["stage_in_task"], serde_json::Value::Null, "{report}");
+    assert_eq!(
+        report["next"]["stage_in_task"],
+        serde_json::Value::Null,
+        "{report}"
+    );
 
     // client: run, StartWorkflow, SignalWorkflow, QueryWorkflow, StartWorkflowUpdate;
     // workflow: 2 × RunWorkflow (before and after continue-as-new), HandleSignal,
