@@ -274,6 +274,19 @@ impl MessagesWorkflow {
         self.pokes
     }
 
+    #[update_validator(bump)]
+    fn validate_bump(
+        &self,
+        _ctx: &WorkflowContextView,
+        n: &u32,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        if *n == 0 {
+            Err("bump by at least 1".into())
+        } else {
+            Ok(())
+        }
+    }
+
     #[update]
     pub fn bump(&mut self, _ctx: &mut SyncWorkflowContext<Self>, n: u32) -> u32 {
         self.bumps += n;

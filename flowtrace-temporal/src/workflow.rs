@@ -429,3 +429,37 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
         next.run(input)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workflow_without_a_trace_context_gets_a_replay_stable_one() {
+        let first = synthetic_parent("0190-run");
+        let again = synthetic_parent("0190-run");
+        let other = synthetic_parent("0191-run");
+        let sc = first.span().span_context().clone();
+        assert!(sc.is_valid() && sc.is_remote() && sc.is_sampled());
+        assert_eq!(&sc, again.span().span_context(), "the same on every replay");
+        assert_eq!(sc.trace_id(), flowtrace::trace_id_for("0190-run"));
+        assert_ne!(sc.trace_id(), other.span().span_context().trace_id());
+    }
+
+    #[test]
+    fn outbound_entries_put_what_workflow_code_scoped_over_the_inbound_ones() {
+        let interceptor = TracingWorkflowInterceptor::default();
+        interceptor.inbound.borrow_mut().entries = BTreeMap::from([
+            ("team".to_owned(), "search".to_owned()),
+            ("stage".to_owned(), "start".to_owned()),
+        ]);
+        let entries = futures_util::FutureExt::now_or_never(
+            flowtrace::custom_context([("stage", "child")])
+                .scope(async { interceptor.outbound_entries() }),
+        )
+        .expect("ready");
+        assert_eq!(entries["team"], "search");
+        assert_eq!(entries["stage"], "child", "innermost wins");
+        assert_eq!(interceptor.outbound_entries()["stage"], "start");
+    }
+}

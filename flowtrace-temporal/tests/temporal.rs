@@ -342,11 +342,11 @@ fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
 
     // client: run, StartWorkflow, SignalWorkflow, QueryWorkflow, StartWorkflowUpdate;
     // workflow: 2 × RunWorkflow (before and after continue-as-new), HandleSignal,
-    // HandleQuery, HandleUpdate, StartChildWorkflow; child: RunWorkflow;
-    // 2 × (StartActivity, RunActivity, analyze, score)
-    let spans = settled_trace(&deployment, &started.trace_id, 5 + 6 + 1 + 2 * 4);
+    // HandleQuery, ValidateUpdate, HandleUpdate, StartChildWorkflow; child:
+    // RunWorkflow; 2 × (StartActivity, RunActivity, analyze, score)
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 7 + 1 + 2 * 4);
     let all = summary(&spans);
-    assert_eq!(spans.len(), 20, "{all}");
+    assert_eq!(spans.len(), 21, "{all}");
     assert_unique_span_ids(&spans);
     let root = span_named(&spans, "messages_run");
     let parent_of = |name: &str| -> &Span {
@@ -372,6 +372,7 @@ fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
     for (handler, call) in [
         ("HandleSignal:poke", "SignalWorkflow:poke"),
         ("HandleQuery:pokes", "QueryWorkflow:pokes"),
+        ("ValidateUpdate:bump", "StartWorkflowUpdate:bump"),
         ("HandleUpdate:bump", "StartWorkflowUpdate:bump"),
         ("StartChildWorkflow:ChildWorkflow", START_MESSAGES),
         (
