@@ -178,7 +178,7 @@ impl ClientInterceptor for TracingClientInterceptor {
             WorkflowUpdateWithStartError,
         >,
     ) -> Reply<'a, UpdateWithStartWorkflowOutput, WorkflowUpdateWithStartError> {
-        let name = format!("UpdateWithStartWorkflow:{}", input.workflow_type);
+        let name = format!("StartUpdateWithStartWorkflow:{}", input.workflow_type);
         let attributes = with_update_id(
             span::workflow_attributes(&input.options.workflow_id, ""),
             input.options.update_id.as_ref(),

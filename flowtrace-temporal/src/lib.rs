@@ -50,8 +50,8 @@
 //!
 //! | where | span | kind | parent |
 //! |---|---|---|---|
-//! | client | `StartWorkflow:<type>`, `SignalWithStartWorkflow:<type>`, `SignalWorkflow:<signal>`, `QueryWorkflow:<query>`, `StartWorkflowUpdate:<update>`, `UpdateWithStartWorkflow:<type>` | client | the caller's `custom_context` `traceparent`, else its current span |
-//! | workflow | `RunWorkflow:<type>`, `StartActivity:<type>`, `StartChildWorkflow:<type>`, `SignalExternalWorkflow:<signal>`, `CompleteWorkflow:<type>` (on failure) | server / client | the header the workflow was started with |
+//! | client | `StartWorkflow:<type>`, `SignalWithStartWorkflow:<type>`, `SignalWorkflow:<signal>`, `QueryWorkflow:<query>`, `StartWorkflowUpdate:<update>`, `StartUpdateWithStartWorkflow:<type>` | client | the caller's `custom_context` `traceparent`, else its current span |
+//! | workflow | `RunWorkflow:<type>`, `StartActivity:<type>`, `StartChildWorkflow:<type>`, `SignalChildWorkflow:<signal>` / `SignalExternalWorkflow:<signal>`, `CompleteWorkflow:<type>` (on failure) | server / client | the header the workflow was started with |
 //! | workflow | `HandleSignal:<signal>`, `HandleQuery:<query>`, `ValidateUpdate:<update>`, `HandleUpdate:<update>` | server | the signal's / query's / update's own header, else the workflow's |
 //! | activity | `RunActivity:<type>` | server | its `StartActivity` |
 //! | activity | your `#[traced]` tasks | — | `RunActivity` (or the task that called them) |

@@ -50,9 +50,10 @@ use temporalio_workflow::workflow_interceptors::{
     HandleSignalInput, HandleSignalResult, HandleUpdateInput, HandleUpdateResult,
     InitializeWorkflowInput, InitializeWorkflowOutput, ScheduleActivityInput,
     ScheduleActivityResult, ScheduleLocalActivityInput, SignalWorkflowInput, SignalWorkflowResult,
-    StartChildWorkflowInput, StartChildWorkflowResult, SyncWorkflowInterceptorContext,
-    ValidateUpdateInput, ValidateUpdateResult, WorkflowInterceptor, WorkflowInterceptorConstructor,
-    WorkflowInterceptorContext, WorkflowInterceptorFuture, WorkflowNext,
+    SignalWorkflowTarget, StartChildWorkflowInput, StartChildWorkflowResult,
+    SyncWorkflowInterceptorContext, ValidateUpdateInput, ValidateUpdateResult, WorkflowInterceptor,
+    WorkflowInterceptorConstructor, WorkflowInterceptorContext, WorkflowInterceptorFuture,
+    WorkflowNext,
 };
 use temporalio_workflow::{WorkflowContextView, WorkflowTermination};
 
@@ -70,7 +71,8 @@ pub fn workflow_interceptor() -> WorkflowInterceptorConstructor {
 /// One per workflow instance (see [`workflow_interceptor`]): spans
 /// `RunWorkflow:<type>`, `HandleSignal:<name>`, `HandleQuery:<name>`,
 /// `ValidateUpdate:<name>`, `HandleUpdate:<name>`, `StartActivity:<type>`,
-/// `StartChildWorkflow:<type>`, `SignalExternalWorkflow:<name>`; the trace and
+/// `StartChildWorkflow:<type>`, `SignalChildWorkflow:<name>`,
+/// `SignalExternalWorkflow:<name>`; the trace and
 /// the `custom_context` entries into the headers of activities, child
 /// workflows, signals and continue-as-new. See the [module docs](self) for
 /// what happens on replay.
@@ -412,7 +414,11 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
             CancellableWorkflowOutboundFuture<SignalWorkflowResult>,
         >,
     ) -> CancellableWorkflowOutboundFuture<SignalWorkflowResult> {
-        let name = format!("SignalExternalWorkflow:{}", input.signal_name());
+        let target = match input.target() {
+            SignalWorkflowTarget::Child { .. } => "SignalChildWorkflow",
+            _ => "SignalExternalWorkflow",
+        };
+        let name = format!("{target}:{}", input.signal_name());
         self.outbound(&ctx, name, Vec::new(), input.headers_mut());
         next.run(input)
     }
