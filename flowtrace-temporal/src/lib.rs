@@ -83,12 +83,8 @@
 //! adds entries for the activities, child workflows and signals issued
 //! inside it (innermost wins). The SDK issues a command when it is *called*,
 //! so call it inside the scoped future:
-//!
-//! ```ignore
-//! flowtrace::custom_context([("stage", "child")])
-//!     .scope(async { ctx.start_child_workflow(Child::run, input, options).await })
-//!     .await?;
-//! ```
+//! `custom_context([("stage", "child")]).scope(async { ctx.start_child_workflow(..).await })`
+//! (`examples/temporal_workflow.rs` does).
 //!
 //! # Crate layout
 //!
