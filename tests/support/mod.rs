@@ -66,7 +66,15 @@ pub fn tools() -> Tools {
 }
 
 fn setup() -> Tools {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    // The repository root: this package's manifest dir, or the nearest
+    // ancestor with scripts/setup for a workspace member that includes this
+    // harness with `#[path]` (flowtrace-temporal/tests/).
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = manifest
+        .ancestors()
+        .find(|dir| dir.join("scripts/setup").is_file())
+        .unwrap_or(manifest)
+        .to_path_buf();
     let script = root.join("scripts/setup");
     // First run on a fresh clone: a venv and three pip installs, ~10 s.
     let output = run_bounded(

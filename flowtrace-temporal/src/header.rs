@@ -1,0 +1,214 @@
+//! What travels in Temporal headers: the W3C carrier under `_tracer-data`
+//! (the key and encoding of Temporal's Python, Go and TypeScript tracing
+//! interceptors) and the user entries of `custom_context` under
+//! `flowtrace-context`. Both are a Temporal `Payload` holding a JSON object of
+//! strings, encoding `json/plain`, as the default payload converter of every
+//! Temporal SDK writes it.
+
+use std::collections::{BTreeMap, HashMap};
+
+use flowtrace::propagation::{self, BAGGAGE, TRACEPARENT, TRACESTATE};
+use opentelemetry::Context;
+use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::trace::TraceContextExt as _;
+use temporalio_common::protos::temporal::api::common::v1::Payload;
+
+/// The header holding the W3C carrier (`traceparent`, `tracestate`,
+/// `baggage`): the key Temporal's other SDKs use, so a trace continues across
+/// languages.
+pub const TRACE_HEADER: &str = "_tracer-data";
+
+/// The header holding the user entries of `custom_context` (every key but
+/// `traceparent`, `tracestate` and `baggage`, which travel in
+/// [`TRACE_HEADER`]).
+pub const CONTEXT_HEADER: &str = "flowtrace-context";
+
+const ENCODING: &str = "encoding";
+const JSON_PLAIN: &[u8] = b"json/plain";
+
+/// A string map as a `json/plain` payload.
+pub(crate) fn to_payload(map: &BTreeMap<String, String>) -> Payload {
+    Payload {
+        metadata: HashMap::from([(ENCODING.to_owned(), JSON_PLAIN.to_vec())]),
+        // A map of strings always serializes.
+        data: serde_json::to_vec(map).unwrap_or_default(),
+        ..Payload::default()
+    }
+}
+
+/// The string map in a payload; `None` when it is not `json/plain` or not a
+/// JSON object of strings (a foreign or corrupt header is ignored, never an
+/// error of the workflow).
+pub(crate) fn from_payload(payload: &Payload) -> Option<BTreeMap<String, String>> {
+    if payload.metadata.get(ENCODING).map(Vec::as_slice) != Some(JSON_PLAIN) {
+        return None;
+    }
+    serde_json::from_slice(&payload.data).ok()
+}
+
+/// A W3C carrier as an `Injector` / `Extractor`.
+#[derive(Default)]
+struct Carrier(BTreeMap<String, String>);
+
+impl Injector for Carrier {
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+}
+
+impl Extractor for Carrier {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// Whether a `custom_context` key is part of the trace carrier rather than a
+/// user entry.
+pub(crate) fn is_carrier_key(key: &str) -> bool {
+    matches!(key, TRACEPARENT | TRACESTATE | BAGGAGE)
+}
+
+/// Writes `cx`'s span context and baggage under [`TRACE_HEADER`] and the user
+/// entries of `entries` under [`CONTEXT_HEADER`] (each only when non-empty).
+pub(crate) fn inject(
+    cx: &Context,
+    entries: &BTreeMap<String, String>,
+    headers: &mut HashMap<String, Payload>,
+) {
+    let mut carrier = Carrier::default();
+    propagation::inject(cx, &mut carrier);
+    if !carrier.0.is_empty() {
+        headers.insert(TRACE_HEADER.to_owned(), to_payload(&carrier.0));
+    }
+    if !entries.is_empty() {
+        headers.insert(CONTEXT_HEADER.to_owned(), to_payload(entries));
+    }
+}
+
+/// What a receiving side reads from headers.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Received {
+    /// The remote parent and baggage (an empty context when there is none).
+    pub(crate) parent: Context,
+    /// The user entries of the sender's `custom_context`.
+    pub(crate) entries: BTreeMap<String, String>,
+}
+
+/// Reads [`TRACE_HEADER`] (through flowtrace's strict W3C propagators) and
+/// [`CONTEXT_HEADER`].
+pub(crate) fn extract(headers: &HashMap<String, Payload>) -> Received {
+    let parent = headers
+        .get(TRACE_HEADER)
+        .and_then(from_payload)
+        .map(|map| propagation::extract_with_context(&Context::new(), &Carrier(map)))
+        .unwrap_or_default();
+    let entries = headers
+        .get(CONTEXT_HEADER)
+        .and_then(from_payload)
+        .map(|mut map| {
+            map.retain(|k, _| !is_carrier_key(k));
+            map
+        })
+        .unwrap_or_default();
+    Received { parent, entries }
+}
+
+/// The user entries of the current `custom_context`.
+pub(crate) fn current_entries() -> BTreeMap<String, String> {
+    flowtrace::ctx()
+        .custom_context()
+        .iter()
+        .filter(|(k, _)| !is_carrier_key(k))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The parent a new span should have here: the map's `traceparent` when it
+/// carries one (flowtrace's rule: the carrier wins), else the current span.
+pub(crate) fn current_parent() -> Context {
+    let view = flowtrace::ctx();
+    let cx = Context::current();
+    let sc = view.span_context();
+    if sc.is_valid() && !same_span(&cx, sc) {
+        cx.with_remote_span_context(sc.clone())
+    } else {
+        cx
+    }
+}
+
+fn same_span(cx: &Context, sc: &opentelemetry::trace::SpanContext) -> bool {
+    let current = cx.span();
+    let current = current.span_context();
+    current.trace_id() == sc.trace_id() && current.span_id() == sc.span_id()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId};
+
+    #[test]
+    fn payload_is_json_plain_and_round_trips() {
+        let map = BTreeMap::from([("team".to_owned(), "search".to_owned())]);
+        let payload = to_payload(&map);
+        assert_eq!(payload.metadata[ENCODING], JSON_PLAIN);
+        assert_eq!(payload.data, br#"{"team":"search"}"#);
+        assert_eq!(from_payload(&payload), Some(map));
+    }
+
+    #[test]
+    fn foreign_payloads_are_ignored() {
+        let rows: [(&[u8], &[u8], &str); 3] = [
+            (b"binary/plain", br#"{"a":"b"}"#, "another encoding"),
+            (JSON_PLAIN, b"[1,2]", "not an object"),
+            (JSON_PLAIN, br#"{"a":1}"#, "a value that is not a string"),
+        ];
+        for (encoding, data, reason) in rows {
+            let payload = Payload {
+                metadata: HashMap::from([(ENCODING.to_owned(), encoding.to_vec())]),
+                data: data.to_vec(),
+                ..Payload::default()
+            };
+            assert_eq!(from_payload(&payload), None, "{reason}");
+        }
+    }
+
+    #[test]
+    fn inject_then_extract_keeps_parent_and_entries_apart() {
+        let sc = SpanContext::new(
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+            SpanId::from(0x00f0_67aa_0ba9_02b7),
+            TraceFlags::SAMPLED,
+            true,
+            Default::default(),
+        );
+        let cx = Context::new().with_remote_span_context(sc.clone());
+        let entries = BTreeMap::from([("team".to_owned(), "search".to_owned())]);
+        let mut headers = HashMap::new();
+        inject(&cx, &entries, &mut headers);
+        let carrier = from_payload(&headers[TRACE_HEADER]).unwrap();
+        assert_eq!(
+            carrier.get(TRACEPARENT).map(String::as_str),
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        );
+        let received = extract(&headers);
+        assert_eq!(received.parent.span().span_context(), &sc);
+        assert_eq!(received.entries, entries);
+    }
+
+    #[test]
+    fn carrier_keys_in_the_context_header_are_dropped() {
+        let sneaky = BTreeMap::from([
+            (TRACEPARENT.to_owned(), "00-x".to_owned()),
+            ("team".to_owned(), "search".to_owned()),
+        ]);
+        let headers = HashMap::from([(CONTEXT_HEADER.to_owned(), to_payload(&sneaky))]);
+        let received = extract(&headers);
+        assert_eq!(received.entries.len(), 1);
+        assert!(!received.parent.has_active_span());
+    }
+}

@@ -1,0 +1,79 @@
+//! Starting and ending the Temporal spans, and running a future under a span
+//! and a `custom_context`.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::future::Future;
+
+use opentelemetry::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::{Context, KeyValue, global};
+
+/// The instrumentation scope of every span this crate starts.
+pub const INSTRUMENTATION_SCOPE: &str = "flowtrace-temporal";
+
+/// `temporalWorkflowID`: the attribute name Temporal's other SDKs use.
+pub const WORKFLOW_ID: &str = "temporalWorkflowID";
+/// `temporalRunID`.
+pub const RUN_ID: &str = "temporalRunID";
+/// `temporalActivityID`.
+pub const ACTIVITY_ID: &str = "temporalActivityID";
+/// `temporalUpdateID`.
+pub const UPDATE_ID: &str = "temporalUpdateID";
+/// The task queue a workflow or activity runs on.
+pub const TASK_QUEUE: &str = "flowtrace.temporal.task_queue";
+/// The attempt of an activity (1 for the first).
+pub const ATTEMPT: &str = "flowtrace.temporal.attempt";
+/// The activity type.
+pub const ACTIVITY_TYPE: &str = "flowtrace.temporal.activity_type";
+
+/// Starts a span under `parent` and returns `parent` with it as the current span.
+pub(crate) fn start(
+    parent: &Context,
+    name: String,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+) -> Context {
+    let tracer = global::tracer(INSTRUMENTATION_SCOPE);
+    let span = tracer
+        .span_builder(name)
+        .with_kind(kind)
+        .with_attributes(attributes)
+        .start_with_context(&tracer, parent);
+    parent.with_span(span)
+}
+
+/// Ends the span of `cx`: status Error and an `exception` event for an `Err`.
+pub(crate) fn finish<T, E: Debug>(cx: &Context, result: &Result<T, E>) {
+    let span = cx.span();
+    if let Err(error) = result {
+        let message = format!("{error:?}");
+        span.add_event(
+            "exception",
+            vec![KeyValue::new("exception.message", message.clone())],
+        );
+        span.set_status(Status::error(message));
+    }
+    span.end();
+}
+
+/// Workflow id and (when known) run id attributes.
+pub(crate) fn workflow_attributes(workflow_id: &str, run_id: &str) -> Vec<KeyValue> {
+    let mut attributes = vec![KeyValue::new(WORKFLOW_ID, workflow_id.to_owned())];
+    if !run_id.is_empty() {
+        attributes.push(KeyValue::new(RUN_ID, run_id.to_owned()));
+    }
+    attributes
+}
+
+/// `future` polled with `cx` current and `entries` as its `custom_context`:
+/// `flowtrace::ctx().custom_context()` inside answers the entries, and
+/// `#[traced]` tasks inside parent on `cx`'s span.
+pub(crate) fn scoped<F: Future>(
+    cx: Context,
+    entries: BTreeMap<String, String>,
+    future: F,
+) -> impl Future<Output = F::Output> {
+    flowtrace::custom_context(entries)
+        .scope(future)
+        .with_context(cx)
+}

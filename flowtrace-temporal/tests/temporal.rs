@@ -1,0 +1,412 @@
+//! flowtrace on a real Temporal deployment: the dev server, worker processes
+//! of `examples/temporal_workflow.rs`, and a real collector (rotel) in front
+//! of the test's receiver. Each test has a server, a collector and a task
+//! queue of its own, and stops every process it starts.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+mod temporal_support;
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{Span, SpanKind, WAIT, run_bounded, span_named, summary};
+use temporal_support::{Deployment, RUN_TIMEOUT, run_client};
+
+const START_WORKFLOW: &str = "StartWorkflow:FanOutWorkflow";
+const RUN_WORKFLOW: &str = "RunWorkflow:FanOutWorkflow";
+const START_ACTIVITY: &str = "StartActivity:Activities::process";
+const RUN_ACTIVITY: &str = "RunActivity:Activities::process";
+const START_MESSAGES: &str = "StartWorkflow:MessagesWorkflow";
+
+fn named<'a>(spans: &'a [Span], name: &str) -> Vec<&'a Span> {
+    spans.iter().filter(|s| s.name == name).collect()
+}
+
+fn child_of<'a>(spans: &'a [Span], parent: &Span, name: &str) -> Vec<&'a Span> {
+    spans
+        .iter()
+        .filter(|s| s.name == name && s.parent_span_id == parent.span_id)
+        .collect()
+}
+
+/// The spans below the client's `StartWorkflow` span, for `words` activities
+/// of one attempt each that reported: `RunWorkflow` and one `StartActivity`
+/// per word under `StartWorkflow`; under each `StartActivity` one
+/// `RunActivity`, under it `analyze`, under that `score`. Returns the
+/// `RunActivity` spans.
+fn assert_fan_out<'a>(
+    spans: &'a [Span],
+    start: &Span,
+    words: usize,
+    workflow_id: &str,
+) -> Vec<&'a Span> {
+    let all = summary(spans);
+    assert!(
+        spans.iter().all(|s| s.trace_id == start.trace_id),
+        "one trace: {all}"
+    );
+    let run = span_named(spans, RUN_WORKFLOW);
+    assert_eq!(
+        run.parent_span_id, start.span_id,
+        "RunWorkflow under StartWorkflow: {all}"
+    );
+    assert_eq!(run.kind, SpanKind::Server);
+    assert_eq!(run.attr("temporalWorkflowID"), Some(workflow_id));
+    assert!(
+        run.attr("temporalRunID").is_some_and(|id| !id.is_empty()),
+        "{run:?}"
+    );
+    let starts = child_of(spans, start, START_ACTIVITY);
+    assert_eq!(
+        starts.len(),
+        words,
+        "one StartActivity per word under StartWorkflow: {all}"
+    );
+    let mut runs = Vec::new();
+    for start_activity in starts {
+        assert_eq!(start_activity.kind, SpanKind::Client);
+        assert_eq!(start_activity.attr("temporalWorkflowID"), Some(workflow_id));
+        let run_activity = child_of(spans, start_activity, RUN_ACTIVITY);
+        assert_eq!(
+            run_activity.len(),
+            1,
+            "one RunActivity under {}: {all}",
+            start_activity.span_id
+        );
+        let run_activity = run_activity[0];
+        assert_eq!(run_activity.kind, SpanKind::Server);
+        assert_eq!(run_activity.attr("temporalWorkflowID"), Some(workflow_id));
+        assert_eq!(
+            run_activity.attr("temporalRunID"),
+            run.attr("temporalRunID")
+        );
+        assert!(
+            run_activity.attr("temporalActivityID").is_some(),
+            "{run_activity:?}"
+        );
+        let analyze = child_of(spans, run_activity, "analyze");
+        assert_eq!(
+            analyze.len(),
+            1,
+            "#[traced] analyze under RunActivity: {all}"
+        );
+        let score = child_of(spans, analyze[0], "score");
+        assert_eq!(score.len(), 1, "#[traced] score under analyze: {all}");
+        runs.push(run_activity);
+    }
+    runs
+}
+
+fn assert_unique_span_ids(spans: &[Span]) {
+    let ids: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+    assert_eq!(ids.len(), spans.len(), "no span twice: {}", summary(spans));
+}
+
+/// Spans of `trace_id` once `count` arrived, after a pause that would let
+/// duplicates arrive too.
+fn settled_trace(deployment: &Deployment, trace_id: &str, count: usize) -> Vec<Span> {
+    deployment.collector.wait_for_trace(trace_id, count, WAIT);
+    std::thread::sleep(Duration::from_millis(500));
+    support::spans_of_trace(&deployment.collector.spans(), trace_id)
+}
+
+#[test]
+fn one_trace_from_the_client_to_the_deepest_task_across_two_workers() {
+    let deployment = Deployment::start("one-trace");
+    let mut workers = [
+        deployment.worker("worker-a", &[]),
+        deployment.worker("worker-b", &[]),
+    ];
+    let started =
+        deployment.start_workflow(&["--id", "one-trace", "alpha", "beta", "gamma", "delta"]);
+
+    // custom_context reached the workflow body, every activity and the
+    // deepest #[traced] task.
+    let report = &started.report;
+    assert_eq!(report["team_in_workflow"], "search", "{report}");
+    let words = report["words"].as_array().expect("words");
+    assert_eq!(words.len(), 4);
+    for word in words {
+        assert_eq!(word["team_in_activity"], "search", "{word}");
+        assert_eq!(word["team_in_task"], "search", "{word}");
+        assert_eq!(
+            word["tenant_in_task"], "acme",
+            "baggage travels too: {word}"
+        );
+        assert_eq!(word["stage_in_task"], serde_json::Value::Null, "{word}");
+        assert_eq!(word["attempt"], 1, "{word}");
+    }
+
+    // run span + StartWorkflow + RunWorkflow + 4 × (StartActivity, RunActivity, analyze, score)
+    let spans = settled_trace(&deployment, &started.trace_id, 3 + 4 * 4);
+    assert_eq!(spans.len(), 19, "{}", summary(&spans));
+    assert_unique_span_ids(&spans);
+    let root = span_named(&spans, "start_fan_out");
+    assert!(
+        root.is_root(),
+        "the client's run is the root: {}",
+        summary(&spans)
+    );
+    let start = span_named(&spans, START_WORKFLOW);
+    assert_eq!(
+        start.parent_span_id, root.span_id,
+        "StartWorkflow under the client's run"
+    );
+    assert_eq!(start.kind, SpanKind::Client);
+    assert_eq!(start.attr("temporalWorkflowID"), Some("one-trace"));
+    assert_eq!(start.service_name, "client");
+    let runs = assert_fan_out(&spans, start, 4, "one-trace");
+    for run in &runs {
+        assert_eq!(run.attr("flowtrace.temporal.attempt"), Some("1"));
+        assert_eq!(
+            run.attr("flowtrace.temporal.task_queue"),
+            Some(deployment.task_queue.as_str())
+        );
+        assert!(
+            ["worker-a", "worker-b"].contains(&run.service_name.as_str()),
+            "{run:?}"
+        );
+    }
+    // The SDK's own tracing spans (polls, activations) stay out.
+    assert!(
+        deployment
+            .collector
+            .spans()
+            .iter()
+            .all(|s| !s.name.starts_with("poll_")),
+        "no Temporal SDK internals exported"
+    );
+    for worker in &mut workers {
+        worker.stop();
+    }
+}
+
+#[test]
+fn an_activity_retried_after_its_worker_is_killed_is_attempt_2_in_the_same_trace() {
+    let deployment = Deployment::start("killed-worker");
+    let mut workers = vec![
+        deployment.worker("worker-a", &[]),
+        deployment.worker("worker-b", &[]),
+    ];
+    let started = std::thread::scope(|scope| {
+        let cmd = deployment.client(&["--id", "killed-worker", "slow"]);
+        let client = scope.spawn(move || run_client(cmd));
+        // Whichever worker took the first attempt: kill it mid-activity.
+        let victim = loop {
+            if let Some(i) = workers.iter().position(|w| {
+                w.find_line("SLOW_STARTED", Duration::from_millis(100))
+                    .is_some()
+            }) {
+                break i;
+            }
+            assert!(
+                !client.is_finished(),
+                "the client finished before any attempt started"
+            );
+        };
+        // SIGKILL loses what the worker has not exported yet (its batch
+        // delay is 50 ms, and an eagerly dispatched activity starts within
+        // milliseconds of the workflow task that scheduled it): kill it once
+        // the workflow's spans are out, the activity still hanging.
+        deployment
+            .collector
+            .wait_for("StartActivity exported", WAIT, |spans| {
+                spans.iter().any(|s| s.name == START_ACTIVITY)
+            });
+        assert!(
+            !client.is_finished(),
+            "the first attempt hangs until its worker dies"
+        );
+        workers[victim].kill();
+        let survivor = workers[1 - victim].name.clone();
+        let started = client.join().expect("the client thread");
+        (started, workers[victim].name.clone(), survivor)
+    });
+    let (started, victim, survivor) = started;
+
+    let word = &started.report["words"][0];
+    assert_eq!(word["attempt"], 2, "the retry is attempt 2: {word}");
+    assert_eq!(
+        word["worker"],
+        survivor.as_str(),
+        "the other worker completed it: {word}"
+    );
+    assert_eq!(word["team_in_task"], "search", "{word}");
+
+    // The killed attempt's RunActivity never ended, so it was never exported;
+    // the retry is the one RunActivity, under the same StartActivity.
+    let spans = settled_trace(&deployment, &started.trace_id, 3 + 4);
+    assert_eq!(spans.len(), 7, "{}", summary(&spans));
+    let start = span_named(&spans, START_WORKFLOW);
+    let runs = assert_fan_out(&spans, start, 1, "killed-worker");
+    assert_eq!(runs[0].attr("flowtrace.temporal.attempt"), Some("2"));
+    assert_eq!(runs[0].service_name, survivor);
+    assert_ne!(runs[0].service_name, victim);
+    for worker in &mut workers {
+        if worker.name == survivor {
+            worker.stop();
+        }
+    }
+}
+
+#[test]
+fn replay_with_workflow_caching_disabled_emits_no_span_twice() {
+    let deployment = Deployment::start("replay");
+    // No cache: every workflow task replays the workflow from its history,
+    // and with sequential activities there is one task per activity.
+    let mut worker = deployment.worker("worker-nocache", &["--no-cache"]);
+    let started =
+        deployment.start_workflow(&["--sequential", "--id", "replay", "alpha", "beta", "gamma"]);
+    assert_eq!(started.report["team_in_workflow"], "search");
+
+    let spans = settled_trace(&deployment, &started.trace_id, 3 + 3 * 4);
+    assert_eq!(spans.len(), 15, "replays add nothing: {}", summary(&spans));
+    assert_unique_span_ids(&spans);
+    assert_eq!(named(&spans, RUN_WORKFLOW).len(), 1);
+    assert_eq!(named(&spans, START_ACTIVITY).len(), 3);
+    let start = span_named(&spans, START_WORKFLOW);
+    assert_fan_out(&spans, start, 3, "replay");
+    worker.stop();
+}
+
+#[test]
+fn a_python_client_with_the_temporalio_tracing_interceptor_is_the_parent_of_run_workflow() {
+    let deployment = Deployment::start("python-client");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let tools = support::tools();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/start_workflow.py");
+    let mut cmd = Command::new(&tools.python);
+    cmd.arg(&script)
+        .args([
+            deployment.server.address.as_str(),
+            deployment.task_queue.as_str(),
+            "python-client",
+        ])
+        .args(["alpha", "beta"])
+        .env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            deployment.collector.http_endpoint(),
+        )
+        .env("PYTHONUNBUFFERED", "1");
+    let out = run_bounded(&mut cmd, RUN_TIMEOUT);
+    out.assert_success("start_workflow.py");
+    let printed: serde_json::Value =
+        serde_json::from_str(out.stdout.lines().last().unwrap_or_default()).expect("its JSON line");
+    let trace_id = printed["trace_id"].as_str().expect("trace_id");
+    let span_id = printed["span_id"].as_str().expect("span_id");
+    assert_eq!(
+        printed["result"]["words"].as_array().map(Vec::len),
+        Some(2),
+        "{printed}"
+    );
+
+    // Python's StartWorkflow + RunWorkflow + 2 × (StartActivity, RunActivity, analyze, score)
+    let spans = settled_trace(&deployment, trace_id, 2 + 2 * 4);
+    assert_eq!(spans.len(), 10, "{}", summary(&spans));
+    let start = span_named(&spans, START_WORKFLOW);
+    assert_eq!(start.span_id, span_id);
+    assert_eq!(start.service_name, "python-client");
+    let run = span_named(&spans, RUN_WORKFLOW);
+    assert_eq!(
+        run.parent_span_id, span_id,
+        "the Python span is RunWorkflow's parent"
+    );
+    assert_eq!(run.service_name, "worker-a");
+    assert_fan_out(&spans, start, 2, "python-client");
+    worker.stop();
+}
+
+#[test]
+fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
+    let deployment = Deployment::start("messages");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let mut cmd = deployment.command("client");
+    cmd.args(["messages", "--id", "messages"]);
+    let started = run_client(cmd);
+    let report = &started.report;
+    // The map reached the child workflow's activity and the activity of the
+    // run continued as new.
+    assert_eq!(report["child"]["team_in_task"], "search", "{report}");
+    assert_eq!(report["next"]["team_in_task"], "search", "{report}");
+    // What workflow code scoped in around start_child_workflow reached the
+    // child's activity, and only it.
+    assert_eq!(report["child"]["stage_in_task"], "child", "{report}");
+    assert_eq!(
+        report["next"]["stage_in_task"],
+        serde_json::Value::Null,
+        "{report}"
+    );
+
+    // client: run, StartWorkflow, SignalWorkflow, QueryWorkflow, StartWorkflowUpdate;
+    // workflow: 2 × RunWorkflow (before and after continue-as-new), HandleSignal,
+    // HandleQuery, ValidateUpdate, HandleUpdate, StartChildWorkflow; child:
+    // RunWorkflow; 2 × (StartActivity, RunActivity, analyze, score)
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 7 + 1 + 2 * 4);
+    let all = summary(&spans);
+    assert_eq!(spans.len(), 21, "{all}");
+    assert_unique_span_ids(&spans);
+    let root = span_named(&spans, "messages_run");
+    let parent_of = |name: &str| -> &Span {
+        let span = span_named(&spans, name);
+        spans
+            .iter()
+            .find(|s| s.span_id == span.parent_span_id)
+            .unwrap_or_else(|| panic!("{name} has no parent in the trace: {all}"))
+    };
+    for client_call in [
+        START_MESSAGES,
+        "SignalWorkflow:poke",
+        "QueryWorkflow:pokes",
+        "StartWorkflowUpdate:bump",
+    ] {
+        assert_eq!(
+            parent_of(client_call).span_id,
+            root.span_id,
+            "{client_call} under the run: {all}"
+        );
+        assert_eq!(span_named(&spans, client_call).kind, SpanKind::Client);
+    }
+    for (handler, call) in [
+        ("HandleSignal:poke", "SignalWorkflow:poke"),
+        ("HandleQuery:pokes", "QueryWorkflow:pokes"),
+        ("ValidateUpdate:bump", "StartWorkflowUpdate:bump"),
+        ("HandleUpdate:bump", "StartWorkflowUpdate:bump"),
+        ("StartChildWorkflow:ChildWorkflow", START_MESSAGES),
+        (
+            "RunWorkflow:ChildWorkflow",
+            "StartChildWorkflow:ChildWorkflow",
+        ),
+    ] {
+        assert_eq!(
+            parent_of(handler).name,
+            call,
+            "{handler} under {call}: {all}"
+        );
+    }
+    let start = span_named(&spans, START_MESSAGES);
+    let runs = named(&spans, "RunWorkflow:MessagesWorkflow");
+    assert_eq!(runs.len(), 2, "one RunWorkflow per run: {all}");
+    assert!(
+        runs.iter().all(|r| r.parent_span_id == start.span_id),
+        "continue-as-new keeps the parent: {all}"
+    );
+    assert_ne!(runs[0].attr("temporalRunID"), runs[1].attr("temporalRunID"));
+    let child_start = span_named(&spans, "StartChildWorkflow:ChildWorkflow");
+    for parent in [child_start, start] {
+        let activity = child_of(&spans, parent, START_ACTIVITY);
+        assert_eq!(
+            activity.len(),
+            1,
+            "one StartActivity under {}: {all}",
+            parent.name
+        );
+        let run_activity = child_of(&spans, activity[0], RUN_ACTIVITY);
+        assert_eq!(run_activity.len(), 1, "{all}");
+        let analyze = child_of(&spans, run_activity[0], "analyze");
+        assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
+    }
+    worker.stop();
+}
