@@ -144,9 +144,12 @@ fn log_file_sits_beside_the_trace_file() {
     );
 }
 
+/// Delay ms, export timeout ms, queue size, batch size.
+type Expected = (u64, u64, usize, usize);
+
 #[test]
 fn log_batches_read_blrp_not_bsp() {
-    let cases: [(Env, (u64, u64, usize, usize), usize, &str); 4] = [
+    let cases: [(Env, Expected, usize, &str); 4] = [
         (
             &[],
             (1000, 30_000, 2048, 512),
