@@ -4,27 +4,8 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use common::counting::{Counting, allocations};
 use flowtrace::traced;
-
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -48,14 +29,14 @@ async fn optioned(q: Query) -> Query {
 fn allocations_of<F: std::future::Future>(
     rt: &tokio::runtime::Runtime,
     make: impl Fn() -> F,
-) -> usize {
+) -> u64 {
     let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
     let scope = || flowtrace::custom_context([("traceparent", unsampled)]);
     // Warm up lazies (tracer scope, thread-locals) first.
     rt.block_on(scope().scope(make()));
-    let before = ALLOCATIONS.with(Cell::get);
+    let before = allocations();
     rt.block_on(scope().scope(make()));
-    ALLOCATIONS.with(Cell::get) - before
+    allocations() - before
 }
 
 #[test]
@@ -77,9 +58,9 @@ fn options_add_no_allocation_when_the_span_does_not_record() {
     );
     // And they do when the span records, so the comparison can tell.
     let sampled = |f: fn(Query) -> _| {
-        let before = ALLOCATIONS.with(Cell::get);
+        let before = allocations();
         rt.block_on(flowtrace::with_runcontext().run(f(q.clone())));
-        ALLOCATIONS.with(Cell::get) - before
+        allocations() - before
     };
     let plain_sampled = sampled(|q| {
         Box::pin(plain(q)) as std::pin::Pin<Box<dyn std::future::Future<Output = Query>>>

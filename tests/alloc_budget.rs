@@ -4,8 +4,9 @@
 //! allocates only what the OpenTelemetry context and the SDK need (span box,
 //! context entry, attribute list). Timings are in `benches/`.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+#[path = "common/counting.rs"]
+mod counting;
+
 use std::future::Future;
 
 use flowtrace::traced;
@@ -17,22 +18,7 @@ use opentelemetry_sdk::trace::{
     BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+use counting::{Counting, allocations};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -74,11 +60,11 @@ fn per_call<Fut: Future<Output = u64>>(
             None => flowtrace::with_runcontext(),
         };
         let future = builder.run(async move {
-            let before = ALLOCATIONS.with(Cell::get);
+            let before = allocations();
             for i in 0..calls {
                 std::hint::black_box(task(i).await);
             }
-            ALLOCATIONS.with(Cell::get) - before
+            allocations() - before
         });
         rt.block_on(future).into_output()
     };

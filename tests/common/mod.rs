@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod counting;
+
 use std::sync::OnceLock;
 
 use opentelemetry::trace::{SpanId, TraceContextExt};
