@@ -170,6 +170,20 @@ async fn fastrace_carrier(carrier: &HashMap<String, String>, x: u64) -> u64 {
     flyte_body(child, x).in_span(root).await
 }
 
+/// The attributes a flowtrace task span carries, for the raw rows that add
+/// them by hand.
+fn task_attributes(
+    run_id: impl Into<opentelemetry::Value>,
+    run_name: impl Into<opentelemetry::Value>,
+) -> Vec<KeyValue> {
+    vec![
+        KeyValue::new("flowtrace.task.name", "task"),
+        KeyValue::new("code.function.name", "bench::task"),
+        KeyValue::new("flowtrace.run.id", run_id),
+        KeyValue::new("flowtrace.run.name", run_name),
+    ]
+}
+
 // ---- loops -------------------------------------------------------------------
 
 /// Times `iters` sequential awaits of `call`.
@@ -278,12 +292,7 @@ pub fn task_call(provider: &SdkTracerProvider) -> Group {
             run: Box::new(move |iters| {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    let attributes = vec![
-                        KeyValue::new("flowtrace.task.name", "task"),
-                        KeyValue::new("code.function.name", "bench::task"),
-                        KeyValue::new("flowtrace.run.id", run_id.clone()),
-                        KeyValue::new("flowtrace.run.name", run_name.clone()),
-                    ];
+                    let attributes = task_attributes(run_id.clone(), run_name.clone());
                     let mut span = tracer
                         .span_builder("task")
                         .with_kind(SpanKind::Internal)
@@ -318,12 +327,7 @@ pub fn task_call(provider: &SdkTracerProvider) -> Group {
             run: Box::new(move |iters| {
                 use opentelemetry::context::FutureExt as _;
                 rt.block_on(timed_calls(iters, |x| {
-                    let attributes = vec![
-                        KeyValue::new("flowtrace.task.name", "task"),
-                        KeyValue::new("code.function.name", "bench::task"),
-                        KeyValue::new("flowtrace.run.id", run_id.clone()),
-                        KeyValue::new("flowtrace.run.name", run_name.clone()),
-                    ];
+                    let attributes = task_attributes(run_id.clone(), run_name.clone());
                     let span = tracer
                         .span_builder("task")
                         .with_kind(SpanKind::Internal)
