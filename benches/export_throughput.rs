@@ -6,10 +6,10 @@
 //! ```
 //!
 //! For each protocol, telemetry is installed with
-//! `flowtrace::telemetry::builder()` (exporter OTLP, endpoint = rotel,
+//! `flowtrace_telemetry::builder()` (exporter OTLP, endpoint = rotel,
 //! nothing read from the environment, so the shipped defaults apply), spans
 //! are produced at a fixed rate for a few seconds, then the guard is shut
-//! down and its counters ([`flowtrace::telemetry::Telemetry::stats`]) say
+//! down and its counters ([`flowtrace_telemetry::Telemetry::stats`]) say
 //! what was exported and what was dropped; the receiver behind rotel counts
 //! what actually arrived. The rate climbs a ladder, then bisects to the
 //! highest rate with 0 drops; a last step produces as fast as one thread can.
@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use flowtrace::telemetry::{Exporter, Protocol};
+use flowtrace_telemetry::{Exporter, Protocol};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -295,7 +295,7 @@ fn step(
             rotel.http
         }
     );
-    let telemetry = flowtrace::telemetry::builder()
+    let telemetry = flowtrace_telemetry::builder()
         .env_vars(bsp.iter().cloned())
         .exporter(Exporter::Otlp)
         .otlp_endpoint(endpoint)

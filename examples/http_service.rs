@@ -130,7 +130,7 @@ async fn serve(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let telemetry = flowtrace::telemetry::init()?;
+    let telemetry = flowtrace_telemetry::init()?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     // flowtrace's reqwest leaves the TLS crypto provider to the application
     // (its OTLP exporter uses ring); with reqwest's default features this

@@ -82,7 +82,7 @@ async fn pipeline() -> Result<usize, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let telemetry = flowtrace::telemetry::builder().console(true).init()?;
+    let telemetry = flowtrace_telemetry::builder().console(true).init()?;
     let run = flowtrace::with_runcontext()
         .name("lifecycle_run")
         .run(pipeline())

@@ -68,7 +68,7 @@ async fn main_task(urls: Vec<String>) -> usize {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // OTEL_* from the environment; with nothing set, spans go to a local file.
-    let telemetry = flowtrace::telemetry::builder().console(true).init()?;
+    let telemetry = flowtrace_telemetry::builder().console(true).init()?;
 
     let urls = [
         "https://example.com/a",

@@ -219,7 +219,7 @@ async fn answer(store: &Store, query: String) -> String {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let telemetry = flowtrace::telemetry::builder()
+    let telemetry = flowtrace_telemetry::builder()
         .console(true)
         .initial_params([("embedding_model", json!("letters-8"))])
         .init()?;

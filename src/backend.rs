@@ -4,8 +4,8 @@
 //! - [`Backend::Noop`]: the global provider is OpenTelemetry's no-op one; a
 //!   task only carries its map (no span, no context change).
 //! - [`Backend::Sdk`]: the global provider is one flowtrace installed
-//!   ([`telemetry::init`](crate::telemetry::init) or
-//!   [`telemetry::set_tracer_provider`](crate::telemetry::set_tracer_provider)):
+//!   (flowtrace-telemetry's `init()` or
+//!   [`set_tracer_provider`](crate::set_tracer_provider)):
 //!   its `SdkTracer` is used directly (no boxing), and when its sampler is
 //!   parent-based a task under an unsampled parent starts no span at all.
 //! - [`Backend::Global`]: any other provider, through `global::BoxedTracer`.
@@ -129,7 +129,7 @@ impl TracerProvider for Installed {
 }
 
 /// Installs `provider` as the global tracer provider, the way
-/// [`telemetry::init`](crate::telemetry::init) does, so `#[traced]` tasks
+/// flowtrace-telemetry's `init()` does, so `#[traced]` tasks
 /// use its tracer directly instead of going through
 /// `global::tracer_provider()` on every call.
 ///
@@ -148,7 +148,7 @@ impl TracerProvider for Installed {
 ///
 /// let sampler = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
 /// let provider = SdkTracerProvider::builder().with_sampler(sampler.clone()).build();
-/// flowtrace::telemetry::set_tracer_provider(provider.clone(), &sampler);
+/// flowtrace::set_tracer_provider(provider.clone(), &sampler);
 /// # let _ = provider.shutdown();
 /// ```
 pub fn set_tracer_provider(provider: SdkTracerProvider, sampler: &Sampler) {

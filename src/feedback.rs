@@ -8,7 +8,7 @@
 //! of the root and links to it; given only the trace id, it is a root span
 //! in that trace (which needs the provider's id generator to honour the
 //! trace id: [`RunIdGenerator`](crate::RunIdGenerator), which
-//! `telemetry::init()` installs).
+//! `flowtrace_telemetry::init()` installs).
 //!
 //! | function | value | recorded as `flowtrace.feedback.value` |
 //! |---|---|---|

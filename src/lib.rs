@@ -17,7 +17,7 @@
 //! }
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let _telemetry = flowtrace::telemetry::init()?; // OTEL_* env, flush on drop
+//! let _telemetry = flowtrace_telemetry::init()?; // OTEL_* env, flush on drop
 //! let run = flowtrace::with_runcontext()
 //!     .name("workflow_run")
 //!     .custom_context([("team", "search")])
@@ -43,7 +43,7 @@
 //! | sampled | 521 ns (raw SDK span: 149 ns; with the same attributes, current in a context: 489 ns) | 3 |
 //!
 //! Install a provider you built yourself with
-//! [`telemetry::set_tracer_provider`] so tasks use its tracer directly and
+//! [`set_tracer_provider`] so tasks use its tracer directly and
 //! know its sampler; one set with `opentelemetry::global` works too, on the
 //! slower path.
 
@@ -57,6 +57,7 @@ mod context;
 mod current;
 pub mod event;
 pub mod feedback;
+mod install;
 mod lifecycle;
 mod log;
 mod map;
@@ -69,18 +70,21 @@ pub mod http;
 pub mod params;
 pub mod process;
 pub mod propagation;
-pub mod telemetry;
 
 #[doc(hidden)]
 #[allow(missing_docs)]
 pub mod __private;
 
+pub use backend::set_tracer_provider;
 pub use cache::Checkpoint;
 pub use context::{
     ContextError, ContextErrorKind, CustomContext, RUN_ID, RUN_NAME, Scope, Scoped, TaskContext,
     ctx, custom_context, spawn, spawn_blocking,
 };
 pub use flowtrace_macros::traced;
+pub use install::{
+    remove_logger_provider, run_attributes, set_logger_provider, set_process_params,
+};
 pub use lifecycle::{
     Backoff, Policy, TASK_ATTEMPT, TASK_CACHED, TASK_REPLAYED, TASK_RETRIES, TASK_TIMEOUT,
     TaskBuilder, TaskTimeout, task,

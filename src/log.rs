@@ -1,6 +1,6 @@
 //! Free-form logs next to the trace: [`log`] emits an OpenTelemetry log
 //! record carrying the current task's trace and span ids, to the log
-//! exporters `telemetry::init()` installed (`OTEL_LOGS_EXPORTER`; by
+//! exporters `flowtrace_telemetry::init()` installed (`OTEL_LOGS_EXPORTER`; by
 //! default the same as the spans'). `tracing` events go the same way through
 //! opentelemetry-appender-tracing.
 

@@ -7,7 +7,7 @@
 //! afterwards records them, a concurrent run never sees them — and the run's
 //! root span records the final set when the run ends. Outside any run,
 //! [`register`] sets process-wide parameters that every later run starts
-//! with, as do [`TelemetryBuilder::initial_params`](crate::telemetry::TelemetryBuilder::initial_params)
+//! with, as do flowtrace-telemetry's `TelemetryBuilder::initial_params`
 //! and, for one run, [`RunBuilder::initial_params`](crate::RunBuilder::initial_params).
 //!
 //! Values are JSON (`serde_json::Value`, from anything `Serialize`) and are

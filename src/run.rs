@@ -85,7 +85,7 @@ impl RunBuilder {
 
     /// Derives the root trace id from the run id, so re-running or resuming
     /// a run with the same id lands in the same trace. Needs a provider using
-    /// [`RunIdGenerator`] (`telemetry::init()` installs one); a run whose
+    /// [`RunIdGenerator`] (`flowtrace_telemetry::init()` installs one); a run whose
     /// carrier brings a parent keeps the parent's trace.
     pub fn deterministic_trace_id(mut self, on: bool) -> Self {
         self.deterministic_trace_id = on;

@@ -94,7 +94,7 @@ fn task_calls_allocate_only_for_spans_that_record() {
             BatchSpanProcessor::builder(CountingExporter(exported.clone())).build(),
         )
         .build();
-    flowtrace::telemetry::set_tracer_provider(provider.clone(), &sampler);
+    flowtrace::set_tracer_provider(provider.clone(), &sampler);
 
     let skipped = per_call(&rt, Some(unsampled), leaf);
     assert_eq!(skipped, 0.0, "unsampled parent: no allocation per task");

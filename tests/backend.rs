@@ -76,7 +76,7 @@ async fn each_run_uses_the_provider_installed_when_it_starts() {
     // Installed through flowtrace with a parent-based sampler: an unsampled
     // carrier records nothing, a sampled one records every task.
     let sampler = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
-    flowtrace::telemetry::set_tracer_provider(first.clone(), &sampler);
+    flowtrace::set_tracer_provider(first.clone(), &sampler);
     first_spans.reset();
     let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
     let run = with_runcontext()

@@ -61,7 +61,7 @@ async fn reparents_within_the_trace() -> (String, String) {
 
 fn with_warnings<T>(f: impl FnOnce() -> T) -> T {
     // Warnings land on the current task span through flowtrace's layer.
-    let subscriber = tracing_subscriber::registry().with(flowtrace::telemetry::layer());
+    let subscriber = tracing_subscriber::registry().with(flowtrace_telemetry::layer());
     tracing::subscriber::with_default(subscriber, f)
 }
 

@@ -41,7 +41,7 @@ async fn child_mode() {
     if std::env::var_os(CHILD).is_none() {
         return;
     }
-    let telemetry = flowtrace::telemetry::init().expect("child telemetry");
+    let telemetry = flowtrace_telemetry::init().expect("child telemetry");
     let run = with_runcontext().name("child_run").run(child_task()).await;
     println!(
         "CHILD {}",
@@ -106,7 +106,7 @@ async fn spawn_children(endpoint: String) -> (String, String) {
     (rust, python)
 }
 
-/// `telemetry::init()` installs flowtrace's propagators globally, so any
+/// `flowtrace_telemetry::init()` installs flowtrace's propagators globally, so any
 /// library using `global::get_text_map_propagator` gets the strict ones.
 fn assert_global_propagator_is_strict() {
     let short = format!("00-{TRACE}-{}-01", &PARENT[1..]);

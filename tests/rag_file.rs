@@ -5,8 +5,8 @@
 mod support;
 
 use flowtrace::event::{self, Retrieval, RetrievedChunk};
-use flowtrace::telemetry::{self, Exporter};
 use flowtrace::{params, traced, with_runcontext};
+use flowtrace_telemetry::{self as telemetry, Exporter};
 use serde_json::{Value, json};
 use support::{read_otlp_json_file, span_named};
 

@@ -51,10 +51,10 @@ pub fn provider() -> SdkTracerProvider {
         .build()
 }
 
-/// Makes `provider` the global one the way flowtrace's `telemetry::init()`
+/// Makes `provider` the global one the way `flowtrace_telemetry::init()`
 /// does (what flowtrace's tasks use), telling flowtrace its sampler.
 pub fn install(provider: &SdkTracerProvider) {
-    flowtrace::telemetry::set_tracer_provider(
+    flowtrace::set_tracer_provider(
         provider.clone(),
         &Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
     );

@@ -28,7 +28,7 @@ pub const UNSAMPLED_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Global {
     /// The SDK provider with the counting exporter, installed with
-    /// `flowtrace::telemetry::set_tracer_provider`.
+    /// `flowtrace::set_tracer_provider`.
     Sdk,
     /// The same provider installed with `opentelemetry::global` directly.
     SdkDirect,

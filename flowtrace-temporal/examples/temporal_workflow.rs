@@ -19,7 +19,7 @@
 //! signal, a query, an update, a child workflow and a continue-as-new.
 //! `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
 //! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
-//! `OTEL_*` variables of `flowtrace::telemetry::init()` configure it.
+//! `OTEL_*` variables of `flowtrace_telemetry::init()` configure it.
 
 use std::future::Future;
 use std::io::Read as _;
@@ -448,7 +448,7 @@ async fn messages(args: &[String]) -> Result<(), Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    // flowtrace::telemetry::init() without the Temporal SDK's internal spans.
+    // flowtrace_telemetry::init() without the Temporal SDK's internal spans.
     let _telemetry = flowtrace_temporal::telemetry::init()?;
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {

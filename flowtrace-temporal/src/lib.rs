@@ -14,7 +14,7 @@
 //! use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! let _telemetry = flowtrace_temporal::telemetry::init()?; // OTEL_* env, as flowtrace::telemetry::init()
+//! let _telemetry = flowtrace_temporal::telemetry::init()?; // OTEL_* env, as flowtrace_telemetry::init()
 //!
 //! // The client: one line.
 //! let client_options = ClientOptions::new("default")
@@ -111,7 +111,8 @@ pub use client::{TracingClientInterceptor, client_interceptors};
 pub use header::{CONTEXT_HEADER, TRACE_HEADER};
 pub use workflow::{TracingWorkflowInterceptor, workflow_interceptor};
 
-/// The flowtrace API (`traced`, `ctx`, `custom_context`, `telemetry`, …),
-/// so a Temporal application needs one dependency.
+/// The flowtrace API (`traced`, `ctx`, `custom_context`, …) and its
+/// telemetry setup, so a Temporal application needs one dependency.
 pub use flowtrace;
 pub use flowtrace::{ctx, custom_context, traced};
+pub use flowtrace_telemetry;

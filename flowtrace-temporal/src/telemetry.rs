@@ -1,4 +1,4 @@
-//! `flowtrace::telemetry::init()` for a Temporal process.
+//! `flowtrace_telemetry::init()` for a Temporal process.
 //!
 //! The Temporal SDK instruments its own internals with `tracing` spans
 //! (`poll_workflow_activation`, `handle_event`, …). flowtrace's default
@@ -7,15 +7,15 @@
 //! [`init`] installs the same subscriber with the SDK's targets
 //! (`temporalio*`) limited to warnings and errors.
 
-use flowtrace::telemetry::{ConfigError, Telemetry, TelemetryBuilder};
+use flowtrace_telemetry::{ConfigError, Telemetry, TelemetryBuilder};
 use opentelemetry::trace::TracerProvider as _;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
 
-/// [`flowtrace::telemetry::init()`] (the `OTEL_*` environment), with the
+/// [`flowtrace_telemetry::init()`] (the `OTEL_*` environment), with the
 /// Temporal SDK's internal spans left out.
 pub fn init() -> Result<Telemetry, ConfigError> {
-    init_with(flowtrace::telemetry::builder())
+    init_with(flowtrace_telemetry::builder())
 }
 
 /// [`init`] from a builder configured in code. Its tracing-subscriber
@@ -30,11 +30,11 @@ pub fn init_with(builder: TelemetryBuilder) -> Result<Telemetry, ConfigError> {
     let subscriber = tracing_subscriber::registry()
         .with(targets)
         .with(tracing_opentelemetry::layer().with_tracer(telemetry.provider().tracer("flowtrace")))
-        .with(flowtrace::telemetry::layer());
+        .with(flowtrace_telemetry::layer());
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         eprintln!(
             "flowtrace-temporal: a global tracing subscriber was already installed; it is kept \
-             (add tracing_opentelemetry::layer() and flowtrace::telemetry::layer() to it)"
+             (add tracing_opentelemetry::layer() and flowtrace_telemetry::layer() to it)"
         );
     }
     Ok(telemetry)

@@ -166,11 +166,11 @@ impl Collector {
         &self,
         service: &str,
         env: &[(&str, &str)],
-    ) -> flowtrace::telemetry::Telemetry {
-        use flowtrace::telemetry::{Exporter, Protocol};
+    ) -> flowtrace_telemetry::Telemetry {
+        use flowtrace_telemetry::{Exporter, Protocol};
         let mut vars = vec![("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "50".to_owned())];
         vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        flowtrace::telemetry::builder()
+        flowtrace_telemetry::builder()
             .env_vars(vars)
             .exporter(Exporter::Otlp)
             .otlp_protocol(Protocol::Grpc)

@@ -18,10 +18,16 @@ pub struct TlsProxy {
     stop: Option<oneshot::Sender<()>>,
 }
 
-/// `tests/fixtures/tls/<name>`.
+/// `tests/fixtures/tls/<name>` of the repository: under this package's
+/// manifest dir, or the nearest ancestor's for a workspace member that
+/// includes this harness with `#[path]`.
 pub fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/tls")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("tests/fixtures/tls"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| manifest.join("tests/fixtures/tls"))
         .join(name)
 }
 

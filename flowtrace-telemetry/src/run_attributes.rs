@@ -14,7 +14,7 @@ use opentelemetry::trace::{Link, SpanKind, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
-use crate::context::{RUN_ID, run_attributes};
+use flowtrace::{RUN_ID, run_attributes};
 
 /// The configured sampler plus the run attributes; see the module docs.
 #[derive(Clone, Debug)]
@@ -63,7 +63,7 @@ impl ShouldSample for RunAttributes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::context::RUN_NAME;
+    use flowtrace::RUN_NAME;
     use opentelemetry::trace::{Tracer, TracerProvider as _};
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 
@@ -88,7 +88,7 @@ mod tests {
     async fn spans_under_a_run_get_the_run_attributes_once() {
         let (provider, exporter) = provider(Sampler::AlwaysOn);
         let tracer = provider.tracer("other-library");
-        let run = crate::with_runcontext()
+        let run = flowtrace::with_runcontext()
             .name("nightly")
             .run(async {
                 tracer.in_span("plain", |_| {});
@@ -127,7 +127,7 @@ mod tests {
     async fn the_inner_sampler_still_decides() {
         let (provider, exporter) = provider(Sampler::AlwaysOff);
         let tracer = provider.tracer("t");
-        crate::with_runcontext()
+        flowtrace::with_runcontext()
             .run(async { tracer.in_span("dropped", |_| {}) })
             .await;
         assert!(

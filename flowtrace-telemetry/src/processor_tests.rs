@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use opentelemetry_sdk::trace::SpanProcessor as _;
 
 use super::*;
-use crate::telemetry::test_util::span;
+use crate::test_util::span;
 
 /// Answers each attempt with the next scripted outcome (then `Sent`),
 /// after `delay`; records the span names of every attempt.

@@ -12,7 +12,7 @@ use std::fmt;
 /// `OTEL_TRACES_SAMPLER="sometimes" is not valid: accepted values are always_on, …; the setting is ignored`.
 ///
 /// ```
-/// let telemetry = flowtrace::telemetry::builder()
+/// let telemetry = flowtrace_telemetry::builder()
 ///     .env_vars([("OTEL_TRACES_SAMPLER", "sometimes"), ("OTEL_TRACES_EXPORTER", "none")])
 ///     .install_tracing_subscriber(false)
 ///     .init()
@@ -132,7 +132,7 @@ impl fmt::Display for ConfigWarning {
 /// the order the settings were read.
 ///
 /// ```
-/// let err = flowtrace::telemetry::builder()
+/// let err = flowtrace_telemetry::builder()
 ///     .strict(true)
 ///     .env_vars([("OTEL_BSP_MAX_QUEUE_SIZE", "lots")])
 ///     .init()

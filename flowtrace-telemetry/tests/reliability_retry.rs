@@ -5,11 +5,12 @@
 //! DATA_LOSS (RESOURCE_EXHAUSTED only with RetryInfo) and HTTP 429, 502,
 //! 503, 504; honour Retry-After / RetryInfo; never retry a partial success.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
-use flowtrace::telemetry::{ExportStats, Exporter, Protocol, Telemetry};
+use flowtrace_telemetry::{ExportStats, Exporter, Protocol, Telemetry};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use support::fake_otlp::{FakeGrpc, FakeHttp, Reply, Seen};
 use tonic::Code;
@@ -18,7 +19,7 @@ use tonic_types::{ErrorDetails, StatusExt as _};
 const SPANS: u64 = 5;
 
 fn telemetry(protocol: Protocol, endpoint: &str) -> Telemetry {
-    flowtrace::telemetry::builder()
+    flowtrace_telemetry::builder()
         .env_vars([
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "3000"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret%20key"),

@@ -2,13 +2,14 @@
 //! and `flowtrace replay` sends a file to a collector later — the same
 //! spans, ids and all — reporting bad lines and an unreachable collector.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use flowtrace::telemetry::Telemetry;
+use flowtrace_telemetry::Telemetry;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use support::{Collector, Output, Span, WAIT, read_otlp_json_file, run_bounded};
@@ -21,7 +22,7 @@ fn spool_path(name: &str) -> PathBuf {
 }
 
 fn telemetry(endpoint: &str, file: &Path) -> Telemetry {
-    flowtrace::telemetry::builder()
+    flowtrace_telemetry::builder()
         .env_vars([
             ("OTEL_TRACES_EXPORTER", "otlp,file"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
@@ -145,7 +146,7 @@ fn a_spool_written_during_an_outage_replays_later() {
 fn replay_skips_bad_lines_and_gives_up_on_an_unreachable_collector() {
     let collector = Collector::start();
     let good = spool_path("good");
-    let telemetry = flowtrace::telemetry::builder()
+    let telemetry = flowtrace_telemetry::builder()
         .env_vars([
             ("OTEL_TRACES_EXPORTER", "file"),
             ("FLOWTRACE_TRACE_FILE", good.to_str().unwrap()),

@@ -17,7 +17,7 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use flowtrace::telemetry::{Protocol, ReplayError, ReplayOptions, replay};
+use flowtrace_telemetry::{Protocol, ReplayError, ReplayOptions, replay};
 
 const USAGE: &str = "usage: flowtrace replay <file> [--endpoint URL] \
 [--protocol grpc|http/protobuf|http/json] [--header name=value]... [--timeout MS] \

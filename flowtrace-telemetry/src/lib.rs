@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let _telemetry = flowtrace::telemetry::init()?; // OTEL_* env, flush on drop
+//! let _telemetry = flowtrace_telemetry::init()?; // OTEL_* env, flush on drop
 //! // ... flowtrace::with_runcontext().run(task()).await ...
 //! # Ok(()) }
 //! ```
@@ -13,7 +13,7 @@
 //! in the current directory as OTLP/JSON lines (one
 //! `ExportTraceServiceRequest` per line, the OpenTelemetry Collector's file
 //! format). Setting `OTEL_EXPORTER_OTLP_ENDPOINT` sends them to a collector
-//! instead. Log records (`tracing` events and [`crate::log`]) go to the same
+//! instead. Log records (`tracing` events and [`flowtrace::log`]) go to the same
 //! kinds of exporters, the file ones to `flowtrace-logs.jsonl`.
 //!
 //! | variable | accepted values | default |
@@ -90,9 +90,9 @@ mod tests;
 
 use std::fmt;
 
-pub use crate::backend::set_tracer_provider;
 pub use builder::TelemetryBuilder;
 pub use console::render_tree;
+pub use flowtrace::set_tracer_provider;
 pub use guard::Telemetry;
 pub use layer::{FlowtraceLayer, layer};
 pub use replay::{ReplayError, ReplayOptions, ReplayReport, replay};
@@ -102,8 +102,8 @@ pub use warning::{ConfigError, ConfigWarning};
 /// Installs telemetry from the `OTEL_*` environment: `builder().init()`.
 ///
 /// ```no_run
-/// # fn main() -> Result<(), flowtrace::telemetry::ConfigError> {
-/// let telemetry = flowtrace::telemetry::init()?;
+/// # fn main() -> Result<(), flowtrace_telemetry::ConfigError> {
+/// let telemetry = flowtrace_telemetry::init()?;
 /// if let Some(path) = telemetry.trace_file() {
 ///     println!("spans go to {}", path.display());
 /// }
@@ -116,8 +116,8 @@ pub fn init() -> Result<Telemetry, ConfigError> {
 /// Settings in code, then [`TelemetryBuilder::init`].
 ///
 /// ```no_run
-/// let telemetry = flowtrace::telemetry::builder().console(true).init()?;
-/// # Ok::<(), flowtrace::telemetry::ConfigError>(())
+/// let telemetry = flowtrace_telemetry::builder().console(true).init()?;
+/// # Ok::<(), flowtrace_telemetry::ConfigError>(())
 /// ```
 pub fn builder() -> TelemetryBuilder {
     TelemetryBuilder::default()

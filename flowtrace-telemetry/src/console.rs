@@ -23,7 +23,7 @@ use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 /// parent's id when it has one, e.g. a remote parent).
 ///
 /// ```
-/// use flowtrace::telemetry::render_tree;
+/// use flowtrace_telemetry::render_tree;
 /// use opentelemetry::trace::{Tracer, TracerProvider as _};
 /// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 ///
@@ -355,7 +355,7 @@ impl SpanExporter for ConsoleExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::test_util::{span, span_in};
+    use crate::test_util::{span, span_in};
     use opentelemetry::trace::Event;
     use std::sync::Arc;
     use std::time::SystemTime;

@@ -22,7 +22,7 @@ use tracing_subscriber::registry::LookupSpan;
 /// ```
 /// use tracing_subscriber::layer::SubscriberExt as _;
 ///
-/// let subscriber = tracing_subscriber::registry().with(flowtrace::telemetry::layer());
+/// let subscriber = tracing_subscriber::registry().with(flowtrace_telemetry::layer());
 /// tracing::subscriber::with_default(subscriber, || {
 ///     tracing::info!(user = "ada", "signed in"); // lands on the current task span, if any
 /// });

@@ -31,10 +31,10 @@ use super::{Exporter, Protocol, Telemetry, panic_hook};
 /// [`builder()`](super::builder).
 ///
 /// ```no_run
-/// use flowtrace::telemetry::{self, Exporter};
+/// use flowtrace_telemetry::Exporter;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let _telemetry = telemetry::builder()
+/// let _telemetry = flowtrace_telemetry::builder()
 ///     .service_name("crawler")
 ///     .resource_attribute(opentelemetry::KeyValue::new("deployment.environment.name", "dev"))
 ///     .exporter(Exporter::Otlp)
@@ -122,16 +122,16 @@ impl TelemetryBuilder {
     }
 
     /// Parameters every run of the process starts with (see
-    /// [`crate::params`]); every span of a run records them as
+    /// [`flowtrace::params`]); every span of a run records them as
     /// `flowtrace.param.<key>`.
     ///
     /// ```no_run
     /// use serde_json::json;
     ///
-    /// let _telemetry = flowtrace::telemetry::builder()
+    /// let _telemetry = flowtrace_telemetry::builder()
     ///     .initial_params([("model", json!("gpt-4o-mini")), ("chunk_size", json!(512))])
     ///     .init()?;
-    /// # Ok::<(), flowtrace::telemetry::ConfigError>(())
+    /// # Ok::<(), flowtrace_telemetry::ConfigError>(())
     /// ```
     pub fn initial_params<I, K>(mut self, params: I) -> Self
     where
@@ -164,11 +164,11 @@ impl TelemetryBuilder {
     /// configuration problem naming it.
     ///
     /// ```no_run
-    /// let _telemetry = flowtrace::telemetry::builder()
+    /// let _telemetry = flowtrace_telemetry::builder()
     ///     .otlp_endpoint("https://collector.internal:4318")
     ///     .otlp_certificate("/etc/ssl/internal-ca.pem")
     ///     .init()?;
-    /// # Ok::<(), flowtrace::telemetry::ConfigError>(())
+    /// # Ok::<(), flowtrace_telemetry::ConfigError>(())
     /// ```
     pub fn otlp_certificate(mut self, path: impl Into<PathBuf>) -> Self {
         self.code.otlp_certificate = Some(path.into());
@@ -185,8 +185,8 @@ impl TelemetryBuilder {
     /// not part of that flush.
     ///
     /// ```no_run
-    /// let _telemetry = flowtrace::telemetry::builder().flush_on_panic(true).init()?;
-    /// # Ok::<(), flowtrace::telemetry::ConfigError>(())
+    /// let _telemetry = flowtrace_telemetry::builder().flush_on_panic(true).init()?;
+    /// # Ok::<(), flowtrace_telemetry::ConfigError>(())
     /// ```
     pub fn flush_on_panic(mut self, flush: bool) -> Self {
         self.flush_on_panic = flush;
@@ -219,7 +219,7 @@ impl TelemetryBuilder {
     /// tests; empty values count as unset, as in the environment).
     ///
     /// ```
-    /// let telemetry = flowtrace::telemetry::builder()
+    /// let telemetry = flowtrace_telemetry::builder()
     ///     .env_vars([("OTEL_TRACES_EXPORTER", "none"), ("OTEL_SERVICE_NAME", "test")])
     ///     .install_tracing_subscriber(false)
     ///     .init()
@@ -266,7 +266,7 @@ impl TelemetryBuilder {
 
         let built = build_exporters(&config);
         warnings.extend(built.warnings);
-        if let Err(err) = crate::params::register_process(self.initial_params.clone()) {
+        if let Err(err) = flowtrace::set_process_params(self.initial_params.clone()) {
             warnings.push(ConfigWarning::failed(
                 "TelemetryBuilder::initial_params",
                 err.to_string(),
@@ -286,7 +286,7 @@ impl TelemetryBuilder {
         let mut provider = SdkTracerProvider::builder()
             .with_resource(resource)
             .with_sampler(RunAttributes::new(config.sampler.clone()))
-            .with_id_generator(crate::RunIdGenerator::default());
+            .with_id_generator(flowtrace::RunIdGenerator::default());
         for processor in &built.processors {
             provider = provider.with_span_processor(processor.clone());
         }
@@ -296,10 +296,10 @@ impl TelemetryBuilder {
         }
 
         if self.install_globals {
-            crate::backend::set_tracer_provider(provider.clone(), &config.sampler);
+            flowtrace::set_tracer_provider(provider.clone(), &config.sampler);
             global::set_text_map_propagator(propagator(&config.propagators));
             if let Some(logs) = &logs.provider {
-                crate::log::install(logs);
+                flowtrace::set_logger_provider(logs);
             }
         }
         if self.install_tracing_subscriber {
@@ -318,7 +318,7 @@ impl TelemetryBuilder {
                     "tracing subscriber",
                     "a global default subscriber was already installed",
                     "it is kept; add tracing_opentelemetry::layer() and \
-                     flowtrace::telemetry::layer() to it to record tracing spans and events",
+                     flowtrace_telemetry::layer() to it to record tracing spans and events",
                 ));
             }
         }
@@ -424,8 +424,10 @@ fn propagator(kinds: &[Propagator]) -> TextMapCompositePropagator {
         .iter()
         .filter_map(|kind| -> Option<Box<dyn TextMapPropagator + Send + Sync>> {
             match kind {
-                Propagator::TraceContext => Some(Box::new(crate::propagation::TraceContext::new())),
-                Propagator::Baggage => Some(Box::new(crate::propagation::Baggage::new())),
+                Propagator::TraceContext => {
+                    Some(Box::new(flowtrace::propagation::TraceContext::new()))
+                }
+                Propagator::Baggage => Some(Box::new(flowtrace::propagation::Baggage::new())),
                 Propagator::None => None,
             }
         })

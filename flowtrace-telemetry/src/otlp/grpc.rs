@@ -12,7 +12,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt as _;
 
 use super::tls::ExtraRoots;
-use crate::telemetry::retry::{self, Outcome};
+use crate::retry::{self, Outcome};
 
 /// A lazily connecting gRPC channel to the collector.
 #[derive(Debug)]

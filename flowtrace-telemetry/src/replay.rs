@@ -28,7 +28,7 @@ const MAX_LINE_BYTES: u64 = 64 << 20;
 /// for HTTP).
 ///
 /// ```
-/// use flowtrace::telemetry::{Protocol, ReplayOptions};
+/// use flowtrace_telemetry::{Protocol, ReplayOptions};
 /// use std::time::Duration;
 ///
 /// let options = ReplayOptions::new("http://collector:4317")
@@ -241,11 +241,11 @@ impl std::error::Error for ReplayError {}
 /// async code, run it with `spawn_blocking`.
 ///
 /// ```no_run
-/// use flowtrace::telemetry::{ReplayOptions, replay};
+/// use flowtrace_telemetry::{ReplayOptions, replay};
 ///
 /// let report = replay("flowtrace-traces.jsonl".as_ref(), &ReplayOptions::new("http://localhost:4318"))?;
 /// println!("{report}");
-/// # Ok::<(), flowtrace::telemetry::ReplayError>(())
+/// # Ok::<(), flowtrace_telemetry::ReplayError>(())
 /// ```
 pub fn replay(path: &Path, options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     if tokio::runtime::Handle::try_current().is_ok() {
@@ -389,7 +389,7 @@ fn skip_rest_of_line(reader: &mut impl BufRead) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::test_util::temp_path;
+    use crate::test_util::temp_path;
 
     #[test]
     fn bad_settings_are_reported_before_reading() {

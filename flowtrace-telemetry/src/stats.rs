@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// shutdown it is final.
 ///
 /// ```
-/// let telemetry = flowtrace::telemetry::builder()
+/// let telemetry = flowtrace_telemetry::builder()
 ///     .env_vars([("OTEL_TRACES_EXPORTER", "none")])
 ///     .install_tracing_subscriber(false)
 ///     .init()

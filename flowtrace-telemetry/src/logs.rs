@@ -1,7 +1,7 @@
 //! Log records (cold path): an `SdkLoggerProvider` with one batch processor
 //! per exporter named in `OTEL_LOGS_EXPORTER` (by default the spans'
 //! exporters), fed by `tracing` events (opentelemetry-appender-tracing) and
-//! [`crate::log`]. Each record carries the trace and span id of the task it
+//! [`flowtrace::log`]. Each record carries the trace and span id of the task it
 //! was emitted in.
 //!
 //! - **file**: OTLP/JSON, one `ExportLogsServiceRequest` per line, next to

@@ -3,11 +3,12 @@
 //! port. In every case shutdown returns within the configured export
 //! timeout, nothing panics, and every lost span is counted on the guard.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
-use flowtrace::telemetry::{Exporter, Protocol, Telemetry};
+use flowtrace_telemetry::{Exporter, Protocol, Telemetry};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use support::{Collector, Mode, Proxy, WAIT};
 
@@ -18,7 +19,7 @@ const TIMEOUT: Duration = Duration::from_millis(1000);
 const SLACK: Duration = Duration::from_millis(100);
 
 fn telemetry(protocol: Protocol, endpoint: &str, queue: usize) -> Telemetry {
-    flowtrace::telemetry::builder()
+    flowtrace_telemetry::builder()
         .env_vars([
             (
                 "OTEL_EXPORTER_OTLP_TIMEOUT",

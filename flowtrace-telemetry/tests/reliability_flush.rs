@@ -7,6 +7,7 @@
 //! in time; the control cases (no shutdown, no hook) show spans are lost
 //! without it, so the tests can fail.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::process::Command;
@@ -49,7 +50,7 @@ fn child() {
         "multi_thread_return" => {
             let runtime = tokio::runtime::Runtime::new().unwrap();
             runtime.block_on(async {
-                let _telemetry = flowtrace::telemetry::init().unwrap();
+                let _telemetry = flowtrace_telemetry::init().unwrap();
                 run_workflow().await;
                 // `main` returns: the guard drops here, on a runtime thread.
             });
@@ -60,14 +61,14 @@ fn child() {
                 .build()
                 .unwrap();
             runtime.block_on(async {
-                let _telemetry = flowtrace::telemetry::init().unwrap();
+                let _telemetry = flowtrace_telemetry::init().unwrap();
                 run_workflow().await;
                 // Dropped on the runtime's only thread, inside `block_on`.
             });
         }
         "exit_after_shutdown" | "exit_without_shutdown" => {
             let runtime = tokio::runtime::Runtime::new().unwrap();
-            let telemetry = flowtrace::telemetry::init().unwrap();
+            let telemetry = flowtrace_telemetry::init().unwrap();
             runtime.block_on(run_workflow());
             if scenario == "exit_after_shutdown" {
                 telemetry.shutdown().unwrap();
@@ -78,7 +79,7 @@ fn child() {
         "panic_abort_with_hook" | "panic_abort_without_hook" => {
             // As under `panic = "abort"`: the process dies at the panic.
             std::panic::set_hook(Box::new(|_| std::process::abort()));
-            let _telemetry = flowtrace::telemetry::builder()
+            let _telemetry = flowtrace_telemetry::builder()
                 .flush_on_panic(scenario == "panic_abort_with_hook")
                 .init()
                 .unwrap();
@@ -90,7 +91,7 @@ fn child() {
             unreachable!("the panic aborted the process");
         }
         "panic_unwinds_main" => {
-            let _telemetry = flowtrace::telemetry::init().unwrap();
+            let _telemetry = flowtrace_telemetry::init().unwrap();
             let runtime = tokio::runtime::Runtime::new().unwrap();
             runtime.block_on(async {
                 run_workflow().await;
@@ -98,7 +99,7 @@ fn child() {
             });
         }
         "report_dropped" => {
-            let _telemetry = flowtrace::telemetry::init().unwrap();
+            let _telemetry = flowtrace_telemetry::init().unwrap();
             tokio::runtime::Runtime::new()
                 .unwrap()
                 .block_on(run_workflow());

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::tls::{Connector, ExtraRoots};
-use crate::telemetry::retry::{self, Outcome};
+use crate::retry::{self, Outcome};
 
 /// A response body larger than this is not kept: a success body is a small
 /// `ExportTraceServiceResponse`, and a hostile or confused server must not

@@ -123,7 +123,7 @@ impl ExtraRoots {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::test_util::temp_path;
+    use crate::test_util::temp_path;
 
     #[test]
     fn bad_certificate_files_are_reported_with_their_path() {

@@ -147,7 +147,7 @@ impl SpanExporter for FileExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::test_util::{span, temp_path};
+    use crate::test_util::{span, temp_path};
     use opentelemetry::KeyValue;
     use opentelemetry::trace::{SpanKind, Status};
     use serde_json::Value;

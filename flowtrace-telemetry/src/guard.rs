@@ -32,7 +32,7 @@ use super::warning::ConfigWarning;
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let telemetry = flowtrace::telemetry::init()?;
+/// let telemetry = flowtrace_telemetry::init()?;
 /// for warning in telemetry.warnings() {
 ///     eprintln!("telemetry: {warning}");
 /// }
@@ -104,7 +104,7 @@ impl Telemetry {
     /// timeout of its exporters (zero with none).
     ///
     /// ```
-    /// let telemetry = flowtrace::telemetry::builder()
+    /// let telemetry = flowtrace_telemetry::builder()
     ///     .env_vars([("OTEL_TRACES_EXPORTER", "none")])
     ///     .install_tracing_subscriber(false)
     ///     .init()
@@ -157,7 +157,7 @@ impl Telemetry {
         // Log records shut down beside the spans, against the same bound.
         let bound = self.timeout().max(Duration::from_secs(1));
         let logs = self.logs.clone().map(|provider| {
-            crate::log::uninstall();
+            flowtrace::remove_logger_provider();
             std::thread::spawn(move || provider.shutdown_with_timeout(bound))
         });
         let logs = logs.map(|thread| {
@@ -190,7 +190,7 @@ impl Telemetry {
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let telemetry = flowtrace::telemetry::init()?;
+    /// let telemetry = flowtrace_telemetry::init()?;
     /// // ... run the workflow ...
     /// let _ = telemetry.shutdown();
     /// let stats = telemetry.stats();

@@ -115,7 +115,7 @@ pub(crate) fn attempt_timeout(otlp: &Otlp, export_timeout: Duration) -> Duration
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::test_util::span;
+    use crate::test_util::span;
     use std::time::Instant;
 
     fn otlp(protocol: Protocol, endpoint: &str) -> Otlp {

@@ -4,11 +4,12 @@
 //! refused and the spans are counted as lost, within the timeout.
 #![cfg(feature = "tls")]
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
-use flowtrace::telemetry::{Exporter, Protocol, Telemetry};
+use flowtrace_telemetry::{Exporter, Protocol, Telemetry};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use support::tls_proxy::{TlsProxy, fixture};
 use support::{Collector, WAIT};
@@ -21,7 +22,7 @@ fn telemetry(protocol: Protocol, endpoint: &str, ca: Option<&str>) -> Telemetry 
     if let Some(ca) = ca {
         vars.push(("OTEL_EXPORTER_OTLP_CERTIFICATE", ca.to_owned()));
     }
-    flowtrace::telemetry::builder()
+    flowtrace_telemetry::builder()
         .env_vars(vars)
         .exporter(Exporter::Otlp)
         .otlp_protocol(protocol)
@@ -93,7 +94,7 @@ fn an_untrusted_certificate_is_refused_and_counted() {
 #[test]
 fn a_bad_certificate_file_is_a_configuration_error() {
     let missing = std::env::temp_dir().join("flowtrace-missing-ca.pem");
-    let err = flowtrace::telemetry::builder()
+    let err = flowtrace_telemetry::builder()
         .env_vars([("OTEL_EXPORTER_OTLP_CERTIFICATE", missing.to_str().unwrap())])
         .exporter(Exporter::Otlp)
         .otlp_endpoint("https://127.0.0.1:1")
