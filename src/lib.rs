@@ -53,6 +53,7 @@ mod annotations;
 mod backend;
 pub mod cache;
 pub mod capture;
+mod carry;
 mod context;
 mod current;
 pub mod event;
@@ -76,6 +77,7 @@ pub mod telemetry;
 pub mod __private;
 
 pub use cache::Checkpoint;
+pub use carry::{Carry, CarryFn, InTask};
 pub use context::{
     ContextError, ContextErrorKind, CustomContext, RUN_ID, RUN_NAME, Scope, Scoped, TaskContext,
     ctx, custom_context, spawn, spawn_blocking,
