@@ -7,6 +7,7 @@ use opentelemetry::trace::SpanRef;
 use serde::Serialize;
 
 pub use crate::capture::Captured;
+pub use crate::carry::Caller;
 pub use crate::task::{Started, Task, TaskMeta, TaskStart};
 pub use opentelemetry::trace::SpanKind;
 

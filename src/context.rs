@@ -526,6 +526,10 @@ pub(crate) struct FrameInner {
     pub(crate) run: Option<Arc<RunInfo>>,
     /// Resolved when the first task of a scope outside any run needs it.
     backend: OnceLock<Arc<Backend>>,
+    /// The frame this one was made inside (a scope's task, a nested run's
+    /// caller): how a task called before a scope or run wrapped it tells
+    /// that wrapper from an unrelated frame (see `carry`).
+    parent: Option<Arc<FrameInner>>,
 }
 
 impl FrameInner {
@@ -534,16 +538,38 @@ impl FrameInner {
             map,
             run,
             backend: OnceLock::new(),
+            parent: None,
         }
     }
 
-    /// This scope's values with another map (same run and tracer).
-    pub(crate) fn with_map(&self, map: CustomContext) -> Self {
+    /// This scope's values with another map (same run and tracer), made
+    /// inside this frame.
+    pub(crate) fn with_map(self: &Arc<Self>, map: CustomContext) -> Self {
         Self {
             map,
             run: self.run.clone(),
             backend: self.backend.clone(),
+            parent: Some(self.clone()),
         }
+    }
+
+    /// Records the frame this one is made inside.
+    pub(crate) fn with_parent(mut self, parent: Option<&Arc<FrameInner>>) -> Self {
+        self.parent = parent.cloned();
+        self
+    }
+
+    /// Whether this frame was made inside `ancestor` (scopes and runs
+    /// nested in it), not counting `ancestor` itself.
+    pub(crate) fn descends_from(&self, ancestor: &Arc<FrameInner>) -> bool {
+        let mut next = self.parent.as_ref();
+        while let Some(frame) = next {
+            if Arc::ptr_eq(frame, ancestor) {
+                return true;
+            }
+            next = frame.parent.as_ref();
+        }
+        false
     }
 
     pub(crate) fn with_backend(self, backend: Arc<Backend>) -> Self {

@@ -53,6 +53,7 @@ mod annotations;
 mod backend;
 pub mod cache;
 pub mod capture;
+mod carry;
 mod context;
 mod current;
 pub mod event;
@@ -77,6 +78,7 @@ pub mod __private;
 
 pub use backend::set_tracer_provider;
 pub use cache::Checkpoint;
+pub use carry::{Carry, CarryFn, InTask};
 pub use context::{
     ContextError, ContextErrorKind, CustomContext, RUN_ID, RUN_NAME, Scope, Scoped, TaskContext,
     ctx, custom_context, spawn, spawn_blocking,

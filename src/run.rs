@@ -197,8 +197,11 @@ impl RunBuilder {
                     Some(opened) => (opened.child_map(&map).unwrap_or(map), &opened.cx),
                     None => (map, base),
                 };
-                let frame =
-                    Frame::new(FrameInner::new(map, Some(run.clone())).with_backend(backend));
+                let frame = Frame::new(
+                    FrameInner::new(map, Some(run.clone()))
+                        .with_backend(backend)
+                        .with_parent(parent.map(|f| &f.inner)),
+                );
                 // The frame also goes into the run's context, so code that
                 // captures `Context::current()` keeps the run's map.
                 let cx = cx.with_value(frame.clone());

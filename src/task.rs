@@ -1,5 +1,6 @@
 //! The task span (hot path): start the span where the task is first polled,
-//! make it and the task's frame current on every poll, end it on
+//! under the caller it captured when it was called (see `carry`), make it
+//! and the task's frame current on every poll, end it on
 //! completion, panic or drop. A task whose span would not record (no
 //! provider, or an unsampled parent under a parent-based sampler) starts
 //! none and only carries its frame.
@@ -11,6 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::task::Poll;
+use std::time::Duration;
 
 use opentelemetry::trace::{
     Link, SpanBuilder, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer,
@@ -19,6 +21,7 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::backend::Backend;
 use crate::capture::{self, CaptureConfig, Captured};
+use crate::carry::{Caller, Resolved};
 use crate::context::{CustomContext, Frame, FrameInner, MapItem, RunInfo, parent_context};
 use crate::current;
 
@@ -441,21 +444,58 @@ impl TaskStart {
 
     /// Starts the span (on the current thread's context).
     pub fn start(self) -> Started {
-        current::with(|parent| match parent {
-            Some(parent) => self.start_under(&parent.inner, parent.task.is_none(), parent.item),
+        current::with(|frame| self.start_in(frame, None))
+    }
+
+    /// Starts the span of a call that captured `caller` where it was made:
+    /// under the caller, or under the frame current here when that is
+    /// where the task belongs (see `carry`).
+    pub fn start_from(self, caller: Caller) -> Started {
+        current::with(|current| match caller.resolve(current) {
+            (Resolved::Current, waited) => self.start_in(current, waited),
+            (Resolved::Caller { frame, cx }, waited) => match &frame {
+                Some(frame) => {
+                    self.start_under(&frame.inner, frame.task.is_none(), None, Some(&cx), waited)
+                }
+                None => self.start_under(
+                    &FrameInner::new(CustomContext::new(), None).into(),
+                    true,
+                    None,
+                    Some(&cx),
+                    waited,
+                ),
+            },
+        })
+    }
+
+    fn start_in(self, frame: Option<&Frame>, waited: Option<Duration>) -> Started {
+        match frame {
+            Some(parent) => self.start_under(
+                &parent.inner,
+                parent.task.is_none(),
+                parent.item,
+                None,
+                waited,
+            ),
             None => self.start_under(
                 &FrameInner::new(CustomContext::new(), None).into(),
                 true,
                 None,
+                None,
+                waited,
             ),
-        })
+        }
     }
 
+    /// `caller`: the context captured at the call, when the task runs under
+    /// it instead of the one current here.
     fn start_under(
         self,
         inner: &Arc<FrameInner>,
         top_level: bool,
         item: Option<MapItem>,
+        caller: Option<&Context>,
+        waited: Option<Duration>,
     ) -> Started {
         let Self {
             name,
@@ -471,20 +511,21 @@ impl TaskStart {
         let backend = inner.backend();
         if matches!(backend, Backend::Noop) {
             // No provider: nothing records, the map is all there is to carry.
-            return Started::skipped(inner.clone(), name, None, top_level);
+            return Started::skipped(inner.clone(), name, caller.cloned(), top_level);
         }
-        Context::map_current(|cx| {
+        let start = |cx: &Context| {
             let from_map = match &explicit {
                 Some(_) => None,
                 None => parent_context(cx, &inner.map),
             };
+            let explicit = explicit.map(|explicit| keep_baggage(cx, explicit));
             let parent = explicit.as_ref().or(from_map.as_ref()).unwrap_or(cx);
             if !new_trace && links.is_empty() {
                 let span = parent.span();
                 if backend.skips(span.span_context()) && !span.is_recording() {
                     // The sampler would drop this span: keep the parent
                     // current instead of starting one.
-                    let changed = explicit.is_some() || from_map.is_some();
+                    let changed = explicit.is_some() || from_map.is_some() || caller.is_some();
                     let cx = changed.then(|| parent.clone());
                     let inner = match &cx {
                         Some(_) => Arc::new(inner.with_map(inner.map.with_current_span())),
@@ -499,15 +540,19 @@ impl TaskStart {
                 if sc.is_valid() {
                     links.push(Link::with_context(sc));
                 }
-                root = Context::new();
+                root = keep_baggage(parent, Context::new());
                 &root
             } else {
                 parent
             };
             let run = inner.run.as_ref().and_then(|run| run.attributes.as_ref());
+            // A map item's wait for its slot, else a spawned task's wait for
+            // its first poll.
+            let waited = waited.filter(|_| item.is_none());
             let capacity = 1
                 + usize::from(function.is_some())
                 + 2 * usize::from(item.is_some())
+                + usize::from(waited.is_some())
                 + run.map_or(0, |kv| kv.len());
             let mut attributes = Vec::with_capacity(capacity);
             attributes.push(KeyValue::new(TASK_NAME, name));
@@ -517,6 +562,9 @@ impl TaskStart {
                     QUEUE_WAIT_MS,
                     item.queue_wait.as_secs_f64() * 1000.0,
                 ));
+            }
+            if let Some(waited) = waited {
+                attributes.push(KeyValue::new(QUEUE_WAIT_MS, waited.as_secs_f64() * 1000.0));
             }
             if let Some(function) = function {
                 attributes.push(KeyValue::new(CODE_FUNCTION_NAME, function()));
@@ -534,7 +582,7 @@ impl TaskStart {
                 ..SpanBuilder::from_name(name)
             };
             let Some(opened) = open(backend, builder, parent) else {
-                return Started::skipped(inner.clone(), name, None, top_level);
+                return Started::skipped(inner.clone(), name, caller.cloned(), top_level);
             };
             let inner = match opened.child_map(&inner.map) {
                 Some(map) => Arc::new(inner.with_map(map)),
@@ -551,8 +599,30 @@ impl TaskStart {
                 top_level,
                 config: None,
             }
-        })
+        };
+        match caller {
+            Some(cx) => start(cx),
+            None => Context::map_current(start),
+        }
     }
+}
+
+/// An explicit parent or a new trace keeps the caller's baggage: `cx`'s
+/// entries under `to`'s own (those win).
+fn keep_baggage(cx: &Context, to: Context) -> Context {
+    use opentelemetry::baggage::BaggageExt as _;
+    let current = cx.baggage();
+    if current.is_empty() {
+        return to;
+    }
+    let own = to.baggage();
+    let merged: opentelemetry::baggage::Baggage = current
+        .iter()
+        .filter(|(key, _)| own.get(key.as_str()).is_none())
+        .chain(own.iter())
+        .map(|(key, (value, metadata))| (key.clone(), (value.clone(), metadata.clone())))
+        .collect();
+    to.with_baggage(merged)
 }
 
 /// A started task span, before its body runs: the macro records fields and

@@ -125,6 +125,41 @@ fn returned_async_block(block: &mut Block) -> Option<&mut ExprAsync> {
     }
 }
 
+/// An `async fn`'s signature as a plain `fn` returning
+/// `impl Future<Output = T>`, and the statements that move every argument
+/// into the returned `async move` block (as an `async fn` does: an argument
+/// lives until the future ends, `_` patterns included).
+fn returning_future(sig: &Signature, output: &Type) -> (Signature, TokenStream) {
+    let mut sig = sig.clone();
+    sig.asyncness = None;
+    let future = quote_spanned!(output.span()=> impl ::core::future::Future<Output = #output>);
+    sig.output = syn::parse_quote!(-> #future);
+    let mut bind = TokenStream::new();
+    for (index, arg) in sig.inputs.iter_mut().enumerate() {
+        let FnArg::Typed(typed) = arg else { continue };
+        match &mut *typed.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                let mutability = pat.mutability.take();
+                let ident = &pat.ident;
+                bind.extend(quote! {
+                    #[allow(clippy::redundant_locals)]
+                    let #mutability #ident = #ident;
+                });
+            }
+            pat => {
+                let renamed = format_ident!("__flowtrace_arg{index}");
+                let original = std::mem::replace(pat, syn::parse_quote!(#renamed));
+                bind.extend(quote! {
+                    #[allow(clippy::redundant_locals)]
+                    let #renamed = #renamed;
+                    let #original = #renamed;
+                });
+            }
+        }
+    }
+    (sig, bind)
+}
+
 struct Expansion<'a> {
     krate: TokenStream,
     args: &'a Args,
@@ -175,8 +210,10 @@ impl Expansion<'_> {
     }
 
     /// `TaskStart::new(..).kind(..)...start()` and the recording of fields and
-    /// inputs, which runs only when the span records.
-    fn prelude(&self) -> TokenStream {
+    /// inputs, which runs only when the span records. `from_caller`: the
+    /// span starts under `__flowtrace_caller`, captured where the function
+    /// was called.
+    fn prelude(&self, from_caller: bool) -> TokenStream {
         let krate = &self.krate;
         let args = self.args;
         let kind = args.kind.as_ref().map(|kind| {
@@ -230,11 +267,16 @@ impl Expansion<'_> {
                     );
                 }
             });
+        let start = if from_caller {
+            quote!(.start_from(__flowtrace_caller))
+        } else {
+            quote!(.start())
+        };
         quote! {
             #[allow(unused_mut)]
             let mut __flowtrace_span = #krate::__private::TaskStart::new(&__FLOWTRACE_TASK)
                 #kind #parent #follows #new_trace
-                .start();
+                #start;
             if __flowtrace_span.is_recording() {
                 #[allow(unused_imports)]
                 use #krate::__private::{CaptureDebug as _, CaptureNothing as _, CaptureSerialize as _};
@@ -547,16 +589,27 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
         static __FLOWTRACE_TASK: #krate::__private::TaskMeta =
             #krate::__private::TaskMeta::new(#name, __flowtrace_function);
     };
-    let prelude = expansion.prelude();
+    let capture_caller = quote! {
+        let __flowtrace_caller = #krate::__private::Caller::capture();
+    };
 
+    // An `async fn` becomes a `fn` returning its future, so the call itself
+    // captures the caller (the span still starts at the first poll).
     if sig.asyncness.is_some() {
+        let prelude = expansion.prelude(true);
         let call = expansion.task_call(&declared, body, brace_span, quote!(async move))?;
+        let (sig, bind) = returning_future(&sig, &declared);
         return Ok(quote! {
             #(#attrs)*
+            #[allow(clippy::manual_async_fn)]
             #vis #sig {
                 #meta
-                #prelude
-                #call
+                #capture_caller
+                async move {
+                    #bind
+                    #prelude
+                    #call
+                }
             }
         });
     }
@@ -581,6 +634,7 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
                 original.span(),
                 capture.clone(),
             )?;
+            let prelude = expansion.prelude(true);
             let traced: ExprAsync = syn::parse2(quote! {
                 #capture {
                     #prelude
@@ -588,6 +642,8 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
                 }
             })?;
             *async_block = traced;
+            let last = block.stmts.len() - 1;
+            block.stmts.insert(last, syn::parse2(capture_caller)?);
             let stmts = &block.stmts;
             return Ok(quote! {
                 #(#attrs)*
@@ -613,6 +669,7 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
             "`retries`, `timeout` and `cache` need an `async fn` (or a `fn` returning an `async` block)",
         ));
     }
+    let prelude = expansion.prelude(false);
     let record = expansion.record(Some(&declared));
     let closure = if has_impl_trait(&declared) {
         quote_spanned!(brace_span=> || { #body })

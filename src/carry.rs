@@ -1,0 +1,213 @@
+//! Where a task belongs: the frame a `#[traced]` call captures where it is
+//! called, and the two helpers that carry the current task into code the
+//! macro does not see (an `async move` block handed to `tokio::spawn`, a
+//! closure for `spawn_blocking`, a stream or channel consumer).
+//!
+//! A `#[traced]` call captures its caller — the current frame (map, run,
+//! tracer) and OpenTelemetry context (parent span, baggage) — when it is
+//! *called*. Its span starts when the future is first polled, like
+//! `tracing`'s and fastrace's: a future that is never polled records
+//! nothing, and a `select!` branch that never runs costs no span. At that
+//! first poll the task uses:
+//!
+//! - the frame current there, when nothing was current at the call (so
+//!   `with_runcontext().run(main_task())` joins the run it is polled in);
+//! - the frame current there, when it is the caller's own frame with the
+//!   caller's span (`.await`, `select!`, `join!`, `FuturesUnordered`,
+//!   `flowtrace::map`, `flowtrace::spawn` from the caller), or one made
+//!   inside the caller's (a `custom_context(..).scope(task())` or a nested
+//!   `with_runcontext().run(task())` wrapping it);
+//! - otherwise the caller it captured: `tokio::spawn(task())`,
+//!   `JoinSet::spawn(task())`, `spawn_local(task())`, a future created in one
+//!   task and awaited in another. A task first polled on another tokio task
+//!   than the one it was called on records how long it waited for that
+//!   first poll as [`QUEUE_WAIT_MS`](crate::QUEUE_WAIT_MS) (spans that
+//!   record only).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use opentelemetry::Context;
+use opentelemetry::trace::TraceContextExt as _;
+
+use crate::backend::Backend;
+use crate::context::{Carried, Frame};
+use crate::current;
+
+/// What a `#[traced]` call captured where it was called.
+pub struct Caller(Option<Captured>);
+
+struct Captured {
+    frame: Option<Frame>,
+    cx: Context,
+    /// When the call happened and on which tokio task, for spans that may
+    /// record (the clock is not read otherwise).
+    called: Option<(Instant, Option<tokio::task::Id>)>,
+}
+
+/// Which frame and context a task's span starts under.
+pub(crate) enum Resolved {
+    /// The frame and context current at the first poll.
+    Current,
+    /// The caller's, captured at the call.
+    Caller { frame: Option<Frame>, cx: Context },
+}
+
+impl Caller {
+    /// Captures the current frame and context; nothing when no frame and no
+    /// span are current.
+    #[inline]
+    pub fn capture() -> Self {
+        current::with(|frame| match frame {
+            Some(frame) => {
+                let cx = Context::current();
+                let called =
+                    may_record(frame, &cx).then(|| (Instant::now(), tokio::task::try_id()));
+                Self(Some(Captured {
+                    frame: Some(frame.clone()),
+                    cx,
+                    called,
+                }))
+            }
+            None => Context::map_current(|cx| {
+                cx.has_active_span().then(|| {
+                    Self(Some(Captured {
+                        frame: None,
+                        cx: cx.clone(),
+                        called: None,
+                    }))
+                })
+            })
+            .unwrap_or(Self(None)),
+        })
+    }
+
+    /// At the first poll, under `current` (the frame current there): where
+    /// the task belongs (see the [module docs](self)) and, when it was first
+    /// polled on another tokio task than the call's, how long it waited.
+    #[inline]
+    pub(crate) fn resolve(self, current: Option<&Frame>) -> (Resolved, Option<Duration>) {
+        let Some(Captured { frame, cx, called }) = self.0 else {
+            return (Resolved::Current, None);
+        };
+        let waited =
+            called.and_then(|(at, task)| (tokio::task::try_id() != task).then(|| at.elapsed()));
+        let moved = match (current, &frame) {
+            (None, _) => true,
+            // A frame beats a bare context.
+            (Some(_), None) => false,
+            (Some(current), Some(caller)) => {
+                if std::sync::Arc::ptr_eq(&current.inner, &caller.inner) {
+                    Context::map_current(|now| {
+                        now.span().span_context() != cx.span().span_context()
+                    })
+                } else {
+                    !current.inner.descends_from(&caller.inner)
+                }
+            }
+        };
+        if moved {
+            (Resolved::Caller { frame, cx }, waited)
+        } else {
+            (Resolved::Current, waited)
+        }
+    }
+}
+
+/// Whether a span started under `frame` and `cx` could record.
+#[inline]
+fn may_record(frame: &Frame, cx: &Context) -> bool {
+    let backend = frame.inner.backend();
+    match backend {
+        Backend::Noop => false,
+        _ => {
+            let span = cx.span();
+            let parent = frame.map().span_context().unwrap_or(span.span_context());
+            !backend.skips(parent)
+        }
+    }
+}
+
+/// Carries the current task into a future: its map, run and OpenTelemetry
+/// context are current on every poll, wherever it is polled. The short form
+/// for `tokio::spawn` is [`flowtrace::spawn`](crate::spawn).
+///
+/// ```
+/// use flowtrace::Carry as _;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let team = flowtrace::custom_context([("team", "search")])
+///     .scope(async {
+///         tokio::spawn(
+///             async move { flowtrace::ctx().custom_context().get("team").map(str::to_owned) }
+///                 .in_current_task(),
+///         )
+///         .await
+///         .unwrap()
+///     })
+///     .await;
+/// assert_eq!(team.as_deref(), Some("search"));
+/// # }
+/// ```
+pub trait Carry: Future + Sized {
+    /// This future, polled under the task current here.
+    fn in_current_task(self) -> InTask<Self> {
+        InTask {
+            carried: Carried::current(),
+            future: self,
+        }
+    }
+}
+
+impl<F: Future> Carry for F {}
+
+pin_project_lite::pin_project! {
+    /// A future polled under the task that was current where it was made
+    /// ([`Carry::in_current_task`]).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InTask<F> {
+        carried: Carried,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for InTask<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let future = this.future;
+        this.carried.enter(|| future.poll(task))
+    }
+}
+
+/// Carries the current task into a closure, for `spawn_blocking`, a thread
+/// or a callback: a `#[traced] fn` it calls nests under the task current
+/// where the closure was wrapped. The short form for `spawn_blocking` is
+/// [`flowtrace::spawn_blocking`](crate::spawn_blocking).
+///
+/// ```
+/// use flowtrace::CarryFn as _;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let team = flowtrace::custom_context([("team", "search")])
+///     .scope(async {
+///         let read = || flowtrace::ctx().custom_context().get("team").map(str::to_owned);
+///         tokio::task::spawn_blocking(read.in_current_task()).await.unwrap()
+///     })
+///     .await;
+/// assert_eq!(team.as_deref(), Some("search"));
+/// # }
+/// ```
+pub trait CarryFn<R>: FnOnce() -> R + Sized {
+    /// This closure, called under the task current here.
+    fn in_current_task(self) -> impl FnOnce() -> R {
+        let carried = Carried::current();
+        move || carried.enter(self)
+    }
+}
+
+impl<R, F: FnOnce() -> R> CarryFn<R> for F {}
