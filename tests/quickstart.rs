@@ -315,3 +315,62 @@ fn the_lifecycle_example_shows_retries_a_timeout_and_a_cache_hit() {
     assert_eq!(rerank.status_code, StatusCode::Error);
     assert_eq!(rerank.attr("flowtrace.task.timeout"), Some("true"));
 }
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A workflow that succeeded does not fail because its telemetry could not
+/// be delivered: with no collector at the endpoint the quickstart exits 0
+/// and says, in one line, what was lost where and why.
+fn without_a_collector(protocol: &str) {
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let out = run_bounded(
+        &mut quickstart_cmd(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
+        ]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success("quickstart without a collector");
+    assert!(
+        out.stdout.contains("workflow_run"),
+        "the console still prints the tree:\n{}",
+        out.stdout
+    );
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line on stderr:\n{}", out.stderr);
+    let line = lines[0];
+    assert!(
+        line.starts_with(
+            "flowtrace: 7 spans and 4 log records were not delivered: \
+             otlp lost 7 of 7 spans (left at shutdown: 7) and 4 of 4 log records"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("; last error: ") && line.to_lowercase().contains("connect"),
+        "the line says why: {line}"
+    );
+    assert!(
+        !line.contains("exported"),
+        "no contradicting totals: {line}"
+    );
+}
+
+#[test]
+fn quickstart_without_a_collector_over_http_succeeds_and_reports_the_loss() {
+    without_a_collector("http/protobuf");
+}
+
+#[test]
+fn quickstart_without_a_collector_over_grpc_succeeds_and_reports_the_loss() {
+    without_a_collector("grpc");
+}

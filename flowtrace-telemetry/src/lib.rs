@@ -72,6 +72,7 @@ mod export;
 mod file;
 mod guard;
 mod layer;
+mod log_counts;
 mod logs;
 mod otlp;
 mod panic_hook;
@@ -81,6 +82,7 @@ mod replay;
 mod retry;
 mod run_attributes;
 mod stats;
+mod summary;
 mod warning;
 
 #[cfg(test)]
@@ -134,6 +136,18 @@ pub enum Exporter {
     File,
     /// No exporter.
     None,
+}
+
+impl Exporter {
+    /// The name `OTEL_TRACES_EXPORTER` uses.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Exporter::Otlp => "otlp",
+            Exporter::Console => "console",
+            Exporter::File => "file",
+            Exporter::None => "none",
+        }
+    }
 }
 
 /// The OTLP transport, as named in `OTEL_EXPORTER_OTLP_PROTOCOL`.
