@@ -374,3 +374,68 @@ fn quickstart_without_a_collector_over_http_succeeds_and_reports_the_loss() {
 fn quickstart_without_a_collector_over_grpc_succeeds_and_reports_the_loss() {
     without_a_collector("grpc");
 }
+
+const TOKEN: &str = "sk-CANARY-quickstart";
+const KEY: &str = "ak-CANARY-quickstart";
+
+/// Pointed at a gateway that answers 401 and echoes the credentials it was
+/// sent, the quickstart shows neither the token nor the key, and still
+/// exits 0.
+fn against_an_echoing_gateway(protocol: &str) {
+    let gateway = support::fake_otlp::FakeHttp::start(std::iter::repeat_n(
+        support::fake_otlp::Reply::echoing(401),
+        50,
+    ));
+    let headers = format!("authorization=Bearer%20{TOKEN},x-api-key={KEY}");
+    let out = run_bounded(
+        &mut quickstart_cmd(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &gateway.endpoint()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_HEADERS", &headers),
+        ]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success("quickstart against a 401 gateway");
+    for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!text.contains("CANARY"), "{stream} shows a secret:\n{text}");
+    }
+    assert!(
+        out.stderr.contains("last error: HTTP status 401"),
+        "it says why: {}",
+        out.stderr
+    );
+    let seen = gateway.seen();
+    assert!(
+        seen.iter().any(|s| s.header("x-api-key") == Some(KEY)),
+        "the credentials were sent (and echoed back)"
+    );
+}
+
+#[test]
+fn quickstart_against_a_401_gateway_over_http_protobuf_shows_no_secret() {
+    against_an_echoing_gateway("http/protobuf");
+}
+
+#[test]
+fn quickstart_against_a_401_gateway_over_http_json_shows_no_secret() {
+    against_an_echoing_gateway("http/json");
+}
+
+#[test]
+fn quickstart_with_a_bad_header_names_it_without_its_value() {
+    let dir = tempdir("bad-header");
+    let out = run_bounded(
+        quickstart_cmd(&[("OTEL_EXPORTER_OTLP_HEADERS", &format!("x bad={TOKEN}"))])
+            .current_dir(&dir),
+        RUN_TIMEOUT,
+    );
+    out.assert_success("quickstart with a bad header");
+    assert!(
+        out.stderr.contains(
+            "flowtrace: warning: OTEL_EXPORTER_OTLP_HEADERS: header \"x bad\": the name is not a token"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("CANARY"), "{}", out.stderr);
+}

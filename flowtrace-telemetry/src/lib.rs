@@ -78,6 +78,7 @@ mod otlp;
 mod panic_hook;
 mod parse;
 mod processor;
+mod redact;
 mod replay;
 mod retry;
 mod run_attributes;

@@ -54,10 +54,12 @@ impl Http {
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             // Validated in config.rs; anything still refused is skipped.
-            if let (Ok(name), Ok(value)) = (
+            if let (Ok(name), Ok(mut value)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
             ) {
+                // Left out of `Debug` (and of the HTTP/2 header table).
+                value.set_sensitive(true);
                 map.insert(name, value);
             }
         }
@@ -129,17 +131,10 @@ impl Http {
                 rejected: self.rejected(&body, rejected),
             };
         }
+        // The body is not part of the reason: a gateway may echo the
+        // credentials it was sent.
         let retry_after = parts.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok());
-        match retry::http(parts.status.as_u16(), retry_after, SystemTime::now()) {
-            Outcome::Retry { after, reason } => Outcome::Retry {
-                after,
-                reason: with_body(reason, &body),
-            },
-            Outcome::Failed { reason } => Outcome::Failed {
-                reason: with_body(reason, &body),
-            },
-            sent => sent,
-        }
+        retry::http(parts.status.as_u16(), retry_after, SystemTime::now())
     }
 
     /// The partial success count of a 2xx body (absent or unreadable: 0).
@@ -154,15 +149,6 @@ impl Http {
         };
         response.map_or(0, rejected)
     }
-}
-
-/// `reason: "first 200 bytes of the body"`, escaped, when there is a body.
-fn with_body(reason: String, body: &[u8]) -> String {
-    if body.is_empty() {
-        return reason;
-    }
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
-    format!("{reason}: {:?}", text.trim())
 }
 
 /// An error with its causes: the client's own message says little
