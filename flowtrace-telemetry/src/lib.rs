@@ -1,6 +1,14 @@
 //! Telemetry setup (the cold path): a tracer provider, exporters and
 //! propagators from the OpenTelemetry `OTEL_*` environment variables, and a
-//! guard that flushes and shuts them down.
+//! guard that flushes and shuts them down. The application's half of
+//! flowtrace: a library that only annotates its tasks depends on `flowtrace`
+//! alone (one line), an application on both (two lines):
+//!
+//! ```toml
+//! [dependencies]
+//! flowtrace = "0.1"
+//! flowtrace-telemetry = "0.1"
+//! ```
 //!
 //! ```no_run
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
