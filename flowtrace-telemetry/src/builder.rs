@@ -374,7 +374,8 @@ fn build_exporters(config: &Config) -> Built {
                         "OTLP exporter",
                         format!(
                             "cannot be built for {} ({}): {err}",
-                            config.otlp.endpoint, config.otlp.protocol
+                            crate::redact::url(&config.otlp.endpoint),
+                            config.otlp.protocol
                         ),
                         "spans are not sent over OTLP",
                     )),

@@ -122,7 +122,8 @@ impl EnvSource {
 }
 
 /// What the builder set in code; each `Some` / non-empty overrides the env.
-#[derive(Clone, Debug, Default)]
+/// `Debug` hides credentials in the endpoint URL.
+#[derive(Clone, Default)]
 pub(crate) struct Overrides {
     pub(crate) service_name: Option<String>,
     pub(crate) resource: Vec<KeyValue>,
@@ -134,6 +135,26 @@ pub(crate) struct Overrides {
     pub(crate) otlp_protocol: Option<Protocol>,
     pub(crate) otlp_certificate: Option<PathBuf>,
     pub(crate) sampler: Option<Sampler>,
+}
+
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("service_name", &self.service_name)
+            .field("resource", &self.resource)
+            .field("exporters", &self.exporters)
+            .field("console", &self.console)
+            .field("trace_file", &self.trace_file)
+            .field("log_file", &self.log_file)
+            .field(
+                "otlp_endpoint",
+                &self.otlp_endpoint.as_deref().map(redact::url),
+            )
+            .field("otlp_protocol", &self.otlp_protocol)
+            .field("otlp_certificate", &self.otlp_certificate)
+            .field("sampler", &self.sampler)
+            .finish()
+    }
 }
 
 /// OTLP exporter settings, endpoint already resolved to the URL to call.
@@ -152,7 +173,7 @@ pub(crate) struct Otlp {
 impl std::fmt::Debug for Otlp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Otlp")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &redact::url(&self.endpoint))
             .field("protocol", &self.protocol)
             .field("headers", &redact::Headers(&self.headers))
             .field("timeout", &self.timeout)

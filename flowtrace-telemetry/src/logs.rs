@@ -95,7 +95,8 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
                             "OTLP log exporter",
                             format!(
                                 "cannot be built for {} ({}): {err}",
-                                logs.otlp.endpoint, logs.otlp.protocol
+                                crate::redact::url(&logs.otlp.endpoint),
+                                logs.otlp.protocol
                             ),
                             "log records are not sent over OTLP",
                         ));

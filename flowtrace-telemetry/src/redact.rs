@@ -76,6 +76,29 @@ impl fmt::Debug for Headers<'_> {
     }
 }
 
+/// An endpoint URL as shown in errors and `Debug`: credentials in it
+/// (`https://user:token@host`) and its query (`?api_key=…`) hidden.
+pub(crate) fn url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("{HIDDEN}@{host}"),
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, _)) => format!("{path}?{HIDDEN}"),
+        None => tail.to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{authority}{tail}"),
+        None => format!("{authority}{tail}"),
+    }
+}
+
 /// Whether an environment variable holds secrets (its value is not shown).
 pub(crate) fn secret_var(name: &str) -> bool {
     name.to_ascii_uppercase().contains("HEADERS")
@@ -130,6 +153,31 @@ mod tests {
         let problem = header_problem(&pasted, "v", false).unwrap();
         assert!(problem.contains("characters)"), "{problem}");
         assert!(!problem.contains(&"x".repeat(60)), "{problem}");
+    }
+
+    #[test]
+    fn urls_lose_their_credentials_and_query() {
+        let cases = [
+            (
+                "http://localhost:4318/v1/traces",
+                "http://localhost:4318/v1/traces",
+            ),
+            (
+                "https://ada:sk-CANARY123@collector:4318/v1/traces",
+                "https://<not shown>@collector:4318/v1/traces",
+            ),
+            (
+                "https://collector/v1/traces?api_key=sk-CANARY123",
+                "https://collector/v1/traces?<not shown>",
+            ),
+            (
+                "http://sk-CANARY123@[::1]:4317",
+                "http://<not shown>@[::1]:4317",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(url(input), expected);
+        }
     }
 
     #[test]

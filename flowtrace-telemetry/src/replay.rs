@@ -178,7 +178,7 @@ impl ReplayOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReplayReport {
-    /// Where it sent to.
+    /// Where it sent to (credentials and query in the URL not shown).
     pub endpoint: String,
     /// Requests the collector accepted.
     pub requests: u64,
@@ -282,7 +282,7 @@ pub fn replay(path: &Path, options: &ReplayOptions) -> Result<ReplayReport, Repl
         Transport::new(&otlp).map_err(ReplayError::Config)?
     };
     let mut report = ReplayReport {
-        endpoint: otlp.endpoint.clone(),
+        endpoint: redact::url(&otlp.endpoint),
         ..ReplayReport::default()
     };
     let mut reader = BufReader::new(file);

@@ -144,6 +144,31 @@ fn a_tls_failure_shows_no_secret() {
 }
 
 #[test]
+fn credentials_in_the_endpoint_url_are_not_shown() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
+        let endpoint = format!("http://ada:{TOKEN}@{closed}/v1/traces?api_key={KEY}");
+        let endpoint = match protocol {
+            Protocol::Grpc => format!("http://ada:{TOKEN}@{closed}"),
+            _ => endpoint,
+        };
+        export_and_check(telemetry(protocol, &endpoint, &[]));
+    }
+    let file = trace_file("url");
+    let options = ReplayOptions::new(format!("http://ada:{TOKEN}@{closed}"))
+        .timeout(Duration::from_millis(500))
+        .retry_for(Duration::from_millis(500));
+    assert_clean("Debug of ReplayOptions", &format!("{options:?}"));
+    match flowtrace_telemetry::replay(&file, &options) {
+        Ok(report) => assert_clean("replay report", &format!("{report} {report:?}")),
+        Err(err) => assert_clean("replay error", &format!("{err} {err:?}")),
+    }
+}
+
+#[test]
 fn bad_headers_are_named_never_printed() {
     let bad = format!(
         "x bad={TOKEN},{KEY},authorization=Bearer%20{TOKEN}%01,x-api-key=%zz{KEY},=%20{TOKEN}"

@@ -12,6 +12,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt as _;
 
 use super::tls::ExtraRoots;
+use crate::redact;
 use crate::retry::{self, Outcome};
 
 /// A lazily connecting gRPC channel to the collector.
@@ -31,7 +32,7 @@ impl Grpc {
         roots: &ExtraRoots,
     ) -> Result<Self, String> {
         let endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| format!("invalid gRPC endpoint {url}: {e}"))?
+            .map_err(|e| format!("invalid gRPC endpoint {}: {e}", redact::url(url)))?
             .connect_timeout(timeout)
             // Also sent as `grpc-timeout`, so the collector can give up too.
             .timeout(timeout);

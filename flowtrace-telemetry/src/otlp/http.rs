@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::tls::{Connector, ExtraRoots};
+use crate::redact;
 use crate::retry::{self, Outcome};
 
 /// A response body larger than this is not kept: a success body is a small
@@ -48,7 +49,7 @@ impl Http {
     ) -> Result<Self, String> {
         let uri: Uri = url
             .parse()
-            .map_err(|e| format!("invalid HTTP endpoint {url}: {e}"))?;
+            .map_err(|e| format!("invalid HTTP endpoint {}: {e}", redact::url(url)))?;
         let connector = roots.http(url, timeout)?;
         let client = Client::builder(TokioExecutor::new()).build(connector);
         let mut map = HeaderMap::new();
@@ -117,7 +118,10 @@ impl Http {
         *post.headers_mut() = self.headers.clone();
         let response = match self.client.request(post).await {
             Ok(response) => response,
-            Err(e) => return Outcome::unreachable(format!("POST {}: {}", self.uri, chain(&e))),
+            Err(e) => {
+                let uri = redact::url(&self.uri.to_string());
+                return Outcome::unreachable(format!("POST {uri}: {}", chain(&e)));
+            }
         };
         let (parts, body) = response.into_parts();
         // Over the cap (or broken): read as empty, the status still counts.
