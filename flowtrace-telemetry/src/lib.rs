@@ -66,7 +66,10 @@
 //! `OTEL_BSP_MAX_QUEUE_SIZE` spans wait, queued or retained; more are
 //! dropped and counted. Flush and shutdown each wait at most the export
 //! timeout, all exporters in parallel, and shutdown prints one line with
-//! the number of spans lost (also in [`Telemetry::stats`]).
+//! the spans and log records each exporter lost and why (also in
+//! [`Telemetry::stats`] and [`Telemetry::log_stats`]); lost telemetry never
+//! fails the program by itself. Header values, response bodies and gRPC
+//! status messages are never shown in a warning, an error or `Debug`.
 //! [`TelemetryBuilder::flush_on_panic`] adds a panic hook that flushes.
 //! `OTEL_TRACES_EXPORTER=otlp,file` keeps a local copy that [`replay`]
 //! (or `flowtrace replay <file>`) sends to a collector later. `https`
