@@ -254,6 +254,11 @@ impl Reader<'_> {
         match parser(&value) {
             Ok(parsed) => Some(parsed),
             Err(accepted) => {
+                // An endpoint is shown without the credentials in it.
+                let value = match var.ends_with("_ENDPOINT") {
+                    true => redact::url(&value),
+                    false => value,
+                };
                 self.warnings
                     .push(ConfigWarning::invalid(var, value, accepted, consequence));
                 None
@@ -537,7 +542,7 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides, vars: &Signal) -> Otlp {
             Err(accepted) => {
                 r.warnings.push(ConfigWarning::invalid(
                     "TelemetryBuilder::otlp_endpoint",
-                    url,
+                    redact::url(url),
                     accepted,
                     "the setting is ignored",
                 ));

@@ -157,6 +157,28 @@ fn credentials_in_the_endpoint_url_are_not_shown() {
         };
         export_and_check(telemetry(protocol, &endpoint, &[]));
     }
+    // A bad endpoint is reported without its credentials.
+    let telemetry = flowtrace_telemetry::builder()
+        .env_vars([
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("ftp://ada:{TOKEN}@host"),
+            ),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("http://ada:{TOKEN}@ bad"),
+            ),
+            ("OTEL_LOGS_EXPORTER", "none".into()),
+        ])
+        .install_tracing_subscriber(false)
+        .init()
+        .unwrap();
+    assert_eq!(telemetry.warnings().len(), 2, "{:?}", telemetry.warnings());
+    for warning in telemetry.warnings() {
+        assert_clean("an endpoint warning", &format!("{warning} {warning:?}"));
+    }
+    drop(telemetry);
+
     let file = trace_file("url");
     let options = ReplayOptions::new(format!("http://ada:{TOKEN}@{closed}"))
         .timeout(Duration::from_millis(500))
