@@ -96,6 +96,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         run.error_count(),
         run.output()
     );
-    telemetry.shutdown()?;
+    drop(telemetry); // flushes; what was not delivered is reported on stderr
     Ok(())
 }

@@ -27,6 +27,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Libraries and applications
+//!
+//! flowtrace is the instrumentation and the runtime: it depends on the
+//! OpenTelemetry API and SDK (trace and logs) only, never on a transport. A
+//! library that annotates its tasks adds one line to its `Cargo.toml`:
+//!
+//! ```toml
+//! [dependencies]
+//! flowtrace = "0.1"
+//! ```
+//!
+//! An application adds the setup and export beside it, and calls
+//! `flowtrace_telemetry::init()` once (the `OTEL_*` environment, exporters,
+//! the `tracing` subscriber):
+//!
+//! ```toml
+//! [dependencies]
+//! flowtrace = "0.1"
+//! flowtrace-telemetry = "0.1"
+//! ```
+//!
+//! Or it builds its own provider and hands it over with
+//! [`set_tracer_provider`] (and [`set_logger_provider`] for [`log()`]).
+//!
 //! See `README.md` for the environment variables and the semantics.
 //!
 //! # Cost

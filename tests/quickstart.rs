@@ -315,3 +315,127 @@ fn the_lifecycle_example_shows_retries_a_timeout_and_a_cache_hit() {
     assert_eq!(rerank.status_code, StatusCode::Error);
     assert_eq!(rerank.attr("flowtrace.task.timeout"), Some("true"));
 }
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A workflow that succeeded does not fail because its telemetry could not
+/// be delivered: with no collector at the endpoint the quickstart exits 0
+/// and says, in one line, what was lost where and why.
+fn without_a_collector(protocol: &str) {
+    let endpoint = format!("http://127.0.0.1:{}", closed_port());
+    let out = run_bounded(
+        &mut quickstart_cmd(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "1000"),
+        ]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success("quickstart without a collector");
+    assert!(
+        out.stdout.contains("workflow_run"),
+        "the console still prints the tree:\n{}",
+        out.stdout
+    );
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "one line on stderr:\n{}", out.stderr);
+    let line = lines[0];
+    assert!(
+        line.starts_with(
+            "flowtrace: 7 spans and 4 log records were not delivered: \
+             otlp lost 7 of 7 spans (left at shutdown: 7) and 4 of 4 log records"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("; last error: ") && line.to_lowercase().contains("connect"),
+        "the line says why: {line}"
+    );
+    assert!(
+        !line.contains("exported"),
+        "no contradicting totals: {line}"
+    );
+}
+
+#[test]
+fn quickstart_without_a_collector_over_http_succeeds_and_reports_the_loss() {
+    without_a_collector("http/protobuf");
+}
+
+#[test]
+fn quickstart_without_a_collector_over_grpc_succeeds_and_reports_the_loss() {
+    without_a_collector("grpc");
+}
+
+const TOKEN: &str = "sk-CANARY-quickstart";
+const KEY: &str = "ak-CANARY-quickstart";
+
+/// Pointed at a gateway that answers 401 and echoes the credentials it was
+/// sent, the quickstart shows neither the token nor the key, and still
+/// exits 0.
+fn against_an_echoing_gateway(protocol: &str) {
+    let gateway = support::fake_otlp::FakeHttp::start(std::iter::repeat_n(
+        support::fake_otlp::Reply::echoing(401),
+        50,
+    ));
+    let headers = format!("authorization=Bearer%20{TOKEN},x-api-key={KEY}");
+    let out = run_bounded(
+        &mut quickstart_cmd(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &gateway.endpoint()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
+            ("OTEL_EXPORTER_OTLP_HEADERS", &headers),
+        ]),
+        RUN_TIMEOUT,
+    );
+    out.assert_success("quickstart against a 401 gateway");
+    for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        assert!(!text.contains("CANARY"), "{stream} shows a secret:\n{text}");
+    }
+    assert!(
+        out.stderr.contains("last error: HTTP status 401"),
+        "it says why: {}",
+        out.stderr
+    );
+    let seen = gateway.seen();
+    assert!(
+        seen.iter().any(|s| s.header("x-api-key") == Some(KEY)),
+        "the credentials were sent (and echoed back)"
+    );
+}
+
+#[test]
+fn quickstart_against_a_401_gateway_over_http_protobuf_shows_no_secret() {
+    against_an_echoing_gateway("http/protobuf");
+}
+
+#[test]
+fn quickstart_against_a_401_gateway_over_http_json_shows_no_secret() {
+    against_an_echoing_gateway("http/json");
+}
+
+#[test]
+fn quickstart_with_a_bad_header_names_it_without_its_value() {
+    let dir = tempdir("bad-header");
+    let out = run_bounded(
+        quickstart_cmd(&[("OTEL_EXPORTER_OTLP_HEADERS", &format!("x bad={TOKEN}"))])
+            .current_dir(&dir),
+        RUN_TIMEOUT,
+    );
+    out.assert_success("quickstart with a bad header");
+    assert!(
+        out.stderr.contains(
+            "flowtrace: warning: OTEL_EXPORTER_OTLP_HEADERS: header \"x bad\": the name is not a token"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("CANARY"), "{}", out.stderr);
+}

@@ -287,12 +287,14 @@ impl TelemetryBuilder {
             .with_resource(resource)
             .with_sampler(RunAttributes::new(config.sampler.clone()))
             .with_id_generator(flowtrace::RunIdGenerator::default());
-        for processor in &built.processors {
+        for (_, processor) in &built.processors {
             provider = provider.with_span_processor(processor.clone());
         }
         let provider = provider.build();
         if self.flush_on_panic {
-            panic_hook::install(&built.processors);
+            let processors: Vec<Processor> =
+                built.processors.iter().map(|(_, p)| p.clone()).collect();
+            panic_hook::install(&processors);
         }
 
         if self.install_globals {
@@ -325,8 +327,11 @@ impl TelemetryBuilder {
 
         report(&mut warnings);
         Ok(
-            Telemetry::new(provider, built.processors, warnings, built.trace_file)
-                .with_logs(logs.provider, logs.file),
+            Telemetry::new(provider, built.processors, warnings, built.trace_file).with_logs(
+                logs.provider,
+                logs.file,
+                logs.counts,
+            ),
         )
     }
 
@@ -343,7 +348,8 @@ impl TelemetryBuilder {
 
 /// The batch processors and what failed to build.
 struct Built {
-    processors: Vec<Processor>,
+    /// Each with its exporter's name.
+    processors: Vec<(&'static str, Processor)>,
     warnings: Vec<ConfigWarning>,
     trace_file: Option<PathBuf>,
 }
@@ -363,12 +369,13 @@ fn build_exporters(config: &Config) -> Built {
                     OtlpExporter::new(&config.otlp)
                 });
                 match started {
-                    Ok(processor) => built.processors.push(processor),
+                    Ok(processor) => built.processors.push(("otlp", processor)),
                     Err(err) => built.warnings.push(ConfigWarning::failed(
                         "OTLP exporter",
                         format!(
                             "cannot be built for {} ({}): {err}",
-                            config.otlp.endpoint, config.otlp.protocol
+                            crate::redact::url(&config.otlp.endpoint),
+                            config.otlp.protocol
                         ),
                         "spans are not sent over OTLP",
                     )),
@@ -381,7 +388,7 @@ fn build_exporters(config: &Config) -> Built {
                 match started {
                     Ok(processor) => {
                         built.trace_file = Some(config.trace_file.clone());
-                        built.processors.push(processor);
+                        built.processors.push(("file", processor));
                     }
                     Err(err) => built.warnings.push(ConfigWarning::failed(
                         "FLOWTRACE_TRACE_FILE",
@@ -392,7 +399,7 @@ fn build_exporters(config: &Config) -> Built {
             }
             Exporter::Console => {
                 match Processor::start(local.clone(), || Ok(Sdk(ConsoleExporter::stdout()))) {
-                    Ok(processor) => built.processors.push(processor),
+                    Ok(processor) => built.processors.push(("console", processor)),
                     Err(err) => built.warnings.push(ConfigWarning::failed(
                         "console exporter",
                         err,

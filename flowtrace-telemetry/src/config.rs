@@ -11,6 +11,7 @@ use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::Sampler;
 
 use super::parse::{self, Member, Propagator};
+use super::redact;
 use super::warning::ConfigWarning;
 use super::{Exporter, Protocol};
 
@@ -60,11 +61,43 @@ pub(crate) const LOGS: Signal = Signal {
 };
 
 /// Where settings are read from: the process environment, or (for tests) a map.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub(crate) enum EnvSource {
     #[default]
     Process,
     Map(HashMap<String, String>),
+}
+
+/// The variables, with the values of those holding secrets (headers)
+/// hidden.
+impl std::fmt::Debug for EnvSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EnvSource::Process => f.write_str("Process"),
+            EnvSource::Map(vars) => {
+                let mut names: Vec<&String> = vars.keys().collect();
+                names.sort();
+                let shown = names.into_iter().map(|name| {
+                    let value = match redact::secret_var(name) {
+                        true => redact::HIDDEN,
+                        false => vars[name].as_str(),
+                    };
+                    (name, value)
+                });
+                f.debug_tuple("Map")
+                    .field(&DebugMap(shown.collect()))
+                    .finish()
+            }
+        }
+    }
+}
+
+struct DebugMap<'a>(Vec<(&'a String, &'a str)>);
+
+impl std::fmt::Debug for DebugMap<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.0.iter().copied()).finish()
+    }
 }
 
 impl EnvSource {
@@ -89,7 +122,8 @@ impl EnvSource {
 }
 
 /// What the builder set in code; each `Some` / non-empty overrides the env.
-#[derive(Clone, Debug, Default)]
+/// `Debug` hides credentials in the endpoint URL.
+#[derive(Clone, Default)]
 pub(crate) struct Overrides {
     pub(crate) service_name: Option<String>,
     pub(crate) resource: Vec<KeyValue>,
@@ -103,8 +137,29 @@ pub(crate) struct Overrides {
     pub(crate) sampler: Option<Sampler>,
 }
 
+impl std::fmt::Debug for Overrides {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overrides")
+            .field("service_name", &self.service_name)
+            .field("resource", &self.resource)
+            .field("exporters", &self.exporters)
+            .field("console", &self.console)
+            .field("trace_file", &self.trace_file)
+            .field("log_file", &self.log_file)
+            .field(
+                "otlp_endpoint",
+                &self.otlp_endpoint.as_deref().map(redact::url),
+            )
+            .field("otlp_protocol", &self.otlp_protocol)
+            .field("otlp_certificate", &self.otlp_certificate)
+            .field("sampler", &self.sampler)
+            .finish()
+    }
+}
+
 /// OTLP exporter settings, endpoint already resolved to the URL to call.
-#[derive(Clone, Debug, PartialEq)]
+/// `Debug` shows the headers' names only.
+#[derive(Clone, PartialEq)]
 pub(crate) struct Otlp {
     pub(crate) endpoint: String,
     pub(crate) protocol: Protocol,
@@ -113,6 +168,18 @@ pub(crate) struct Otlp {
     /// `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`: a PEM file of CA
     /// certificates trusted for `https` besides the platform's roots.
     pub(crate) certificate: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Otlp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Otlp")
+            .field("endpoint", &redact::url(&self.endpoint))
+            .field("protocol", &self.protocol)
+            .field("headers", &redact::Headers(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("certificate", &self.certificate)
+            .finish()
+    }
 }
 
 /// `OTEL_BSP_*`.
@@ -187,6 +254,11 @@ impl Reader<'_> {
         match parser(&value) {
             Ok(parsed) => Some(parsed),
             Err(accepted) => {
+                // An endpoint is shown without the credentials in it.
+                let value = match var.ends_with("_ENDPOINT") {
+                    true => redact::url(&value),
+                    false => value,
+                };
                 self.warnings
                     .push(ConfigWarning::invalid(var, value, accepted, consequence));
                 None
@@ -239,6 +311,28 @@ impl Reader<'_> {
                 member,
                 parse::KEY_VALUES,
                 "the member is skipped",
+            ));
+        }
+        Some(pairs)
+    }
+
+    /// A `k=v` list of headers: as [`key_values`](Self::key_values), but a
+    /// malformed member is described without its text (it may hold a
+    /// secret).
+    fn header_list(&mut self, var: &'static str) -> Option<Vec<(String, String)>> {
+        let value = self.raw(var)?;
+        let (pairs, bad) = parse::key_values(&value);
+        let members: Vec<&str> = parse::list(&value).collect();
+        for member in bad {
+            let position = members.iter().position(|m| *m == member).unwrap_or(0) + 1;
+            self.warnings.push(ConfigWarning::failed(
+                var,
+                format!(
+                    "{}; {}",
+                    redact::member_problem(&member, position),
+                    parse::KEY_VALUES
+                ),
+                "the header is skipped",
             ));
         }
         Some(pairs)
@@ -448,7 +542,7 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides, vars: &Signal) -> Otlp {
             Err(accepted) => {
                 r.warnings.push(ConfigWarning::invalid(
                     "TelemetryBuilder::otlp_endpoint",
-                    url,
+                    redact::url(url),
                     accepted,
                     "the setting is ignored",
                 ));
@@ -473,25 +567,24 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides, vars: &Signal) -> Otlp {
     };
 
     // The per-signal list replaces the general one entirely (spec).
-    let raw_headers = match r.key_values(vars.headers) {
+    let raw_headers = match r.header_list(vars.headers) {
         Some(h) => (vars.headers, h),
         None => (
             "OTEL_EXPORTER_OTLP_HEADERS",
-            r.key_values("OTEL_EXPORTER_OTLP_HEADERS")
+            r.header_list("OTEL_EXPORTER_OTLP_HEADERS")
                 .unwrap_or_default(),
         ),
     };
     let mut headers = Vec::new();
     for (name, value) in raw_headers.1 {
-        let valid = parse::header_name(&name)
-            .filter(|n| parse::header_value(&value) && (http || !n.ends_with("-bin")));
-        match valid {
-            Some(name) => headers.push((name, value)),
-            None => r.warnings.push(ConfigWarning::invalid(
+        match redact::header_problem(&name, &value, !http) {
+            None => headers.push((name.to_ascii_lowercase(), value)),
+            Some(problem) => r.warnings.push(ConfigWarning::failed(
                 raw_headers.0,
-                format!("{name}={value}"),
-                "accepted headers have token names (not ending in -bin for gRPC) \
-                 and visible ASCII values",
+                format!(
+                    "{problem}; accepted headers have token names (not ending in -bin for \
+                     gRPC) and visible ASCII values"
+                ),
                 "the header is skipped",
             )),
         }

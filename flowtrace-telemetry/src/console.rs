@@ -492,6 +492,31 @@ handler  10.0 ms  (parent 000000000000004d)
         assert!(exporter.shutdown().is_err(), "second shutdown reports it");
     }
 
+    /// What `Telemetry::force_flush` does: a flush of the batch processor
+    /// in front of the console exporter prints the trees still waiting for
+    /// their root, not only what was queued.
+    #[test]
+    fn a_processor_flush_prints_what_the_console_buffers() {
+        use crate::export::Sdk;
+        use crate::processor::{Processor, Settings};
+        use opentelemetry_sdk::trace::SpanProcessor as _;
+
+        let out = Shared::default();
+        let console = ConsoleExporter::new(Box::new(out.clone()));
+        let settings = Settings {
+            max_queue_size: 16,
+            max_export_batch_size: 16,
+            schedule_delay: Duration::from_secs(60),
+            export_timeout: Duration::from_secs(5),
+        };
+        let processor = Processor::start(settings, move || Ok(Sdk(console))).unwrap();
+        processor.on_end(span("child", 2, 1));
+        processor.force_flush().unwrap();
+        let printed = out.take();
+        assert!(printed.contains("child"), "flushed: {printed:?}");
+        processor.shutdown().unwrap();
+    }
+
     #[test]
     fn write_errors_are_export_errors() {
         struct Broken;

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 
 use super::retry::Outcome;
@@ -17,6 +18,11 @@ pub(crate) trait Export: Send + 'static {
     fn export<'a>(&'a self, batch: &'a [SpanData]) -> Pin<Box<dyn Future<Output = Outcome> + 'a>>;
     /// The provider's resource, set once before the first export.
     fn set_resource(&mut self, resource: &Resource);
+    /// Writes out what the exporter itself buffers (the console's trees
+    /// whose root has not ended), after a flush exported the queue.
+    fn force_flush(&mut self) -> OTelSdkResult {
+        Ok(())
+    }
     /// Releases the exporter's resources (close the file, the connection).
     fn shutdown(&mut self) {}
 }
@@ -40,6 +46,10 @@ impl<E: SpanExporter + 'static> Export for Sdk<E> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.0.set_resource(resource);
+    }
+
+    fn force_flush(&mut self) -> OTelSdkResult {
+        self.0.force_flush()
     }
 
     fn shutdown(&mut self) {

@@ -4,6 +4,7 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -11,8 +12,10 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
+use super::log_counts::LogCounts;
 use super::processor::{Pending, Processor};
 use super::stats::ExportStats;
+use super::summary::{self, Delivery};
 use super::warning::ConfigWarning;
 
 /// The installed telemetry. Dropping it exports the spans still queued and
@@ -26,9 +29,15 @@ use super::warning::ConfigWarning;
 /// shorter, for OTLP; `OTEL_BSP_EXPORT_TIMEOUT` for the file and console.
 /// All exporters shut down in parallel against that one bound.
 ///
-/// Spans that could not be delivered are counted ([`stats`](Self::stats)),
-/// and shutdown prints one line with the number when any were lost:
-/// `flowtrace: 12 spans were not exported: 30 spans exported, 12 dropped (…)`.
+/// Spans and log records that could not be delivered are counted
+/// ([`stats`](Self::stats), [`log_stats`](Self::log_stats)), and shutdown
+/// prints one line when any were lost, per exporter and with the reason:
+/// `flowtrace: 7 spans and 4 log records were not delivered: otlp lost 7 of
+/// 7 spans (left at shutdown: 7) and 4 of 4 log records (export failed: 4);
+/// last error: …`. Undelivered telemetry is not the workflow's failure:
+/// [`shutdown`](Self::shutdown) returns the error to a program that wants
+/// it, and a program that only drops the guard (or ignores that error)
+/// exits as its workflow did.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,7 +46,11 @@ use super::warning::ConfigWarning;
 ///     eprintln!("telemetry: {warning}");
 /// }
 /// // ... run the workflow ...
-/// telemetry.shutdown()?; // or just let it drop
+/// // Or just let it drop. A lost span is already reported on stderr, and
+/// // is no reason for the workflow's process to fail.
+/// if let Err(err) = telemetry.shutdown() {
+///     eprintln!("telemetry incomplete: {err}");
+/// }
 /// # Ok(()) }
 /// ```
 #[must_use = "dropping the guard shuts telemetry down at once"]
@@ -45,11 +58,15 @@ use super::warning::ConfigWarning;
 pub struct Telemetry {
     provider: SdkTracerProvider,
     processors: Vec<Processor>,
+    /// Each processor's exporter, as named in `OTEL_TRACES_EXPORTER`.
+    exporters: Vec<&'static str>,
     warnings: Vec<ConfigWarning>,
     trace_file: Option<PathBuf>,
     /// The log records' provider and file (`telemetry::logs`).
     logs: Option<SdkLoggerProvider>,
     log_file: Option<PathBuf>,
+    /// What each log exporter did with the records.
+    log_counts: Vec<(&'static str, Arc<LogCounts>)>,
     /// `false` for the inert guard of `OTEL_SDK_DISABLED=true`.
     active: bool,
     shut_down: AtomicBool,
@@ -58,17 +75,20 @@ pub struct Telemetry {
 impl Telemetry {
     pub(crate) fn new(
         provider: SdkTracerProvider,
-        processors: Vec<Processor>,
+        processors: Vec<(&'static str, Processor)>,
         warnings: Vec<ConfigWarning>,
         trace_file: Option<PathBuf>,
     ) -> Self {
+        let (exporters, processors) = processors.into_iter().unzip();
         Self {
             provider,
             processors,
+            exporters,
             warnings,
             trace_file,
             logs: None,
             log_file: None,
+            log_counts: Vec::new(),
             active: true,
             shut_down: AtomicBool::new(false),
         }
@@ -79,9 +99,11 @@ impl Telemetry {
         mut self,
         logs: Option<SdkLoggerProvider>,
         file: Option<PathBuf>,
+        counts: Vec<(&'static str, Arc<LogCounts>)>,
     ) -> Self {
         self.logs = logs;
         self.log_file = file;
+        self.log_counts = counts;
         self
     }
 
@@ -91,10 +113,12 @@ impl Telemetry {
             // A provider without processors: spans from it go nowhere.
             provider: SdkTracerProvider::builder().build(),
             processors: Vec::new(),
+            exporters: Vec::new(),
             warnings,
             trace_file: None,
             logs: None,
             log_file: None,
+            log_counts: Vec::new(),
             active: false,
             shut_down: AtomicBool::new(false),
         }
@@ -173,16 +197,37 @@ impl Telemetry {
         let _ = self
             .provider
             .shutdown_with_timeout(Duration::from_millis(1));
-        let stats = self.stats();
-        if stats.dropped() > 0 || stats.queued > 0 {
+        if let Some(line) = summary::line(&self.span_deliveries(), &self.log_deliveries()) {
             // `writeln!`, not `eprintln!`, which panics when stderr is closed.
-            let _ = writeln!(
-                std::io::stderr(),
-                "flowtrace: {} spans were not exported: {stats}",
-                stats.dropped() + stats.queued
-            );
+            let _ = writeln!(std::io::stderr(), "flowtrace: {line}");
         }
         result
+    }
+
+    fn span_deliveries(&self) -> Vec<Delivery> {
+        self.exporters
+            .iter()
+            .zip(&self.processors)
+            .map(|(exporter, processor)| Delivery {
+                exporter,
+                stats: processor.stats(),
+            })
+            .collect()
+    }
+
+    fn log_deliveries(&self) -> Vec<Delivery> {
+        self.log_counts
+            .iter()
+            .map(|(exporter, counts)| Delivery {
+                exporter,
+                stats: counts.stats(),
+            })
+            .collect()
+    }
+
+    /// Whether any span or log record was lost so far (or is still queued).
+    fn lost_any(&self) -> bool {
+        summary::line(&self.span_deliveries(), &self.log_deliveries()).is_some()
     }
 
     /// What the exporters did so far: spans exported, and spans dropped by
@@ -203,6 +248,26 @@ impl Telemetry {
         let mut total = ExportStats::default();
         for processor in &self.processors {
             total.add(&processor.stats());
+        }
+        total
+    }
+
+    /// The same counts for log records, summed over the log exporters.
+    /// Records the SDK's batch processor dropped because its queue
+    /// (`OTEL_BLRP_MAX_QUEUE_SIZE`) was full count as left at shutdown.
+    ///
+    /// ```
+    /// let telemetry = flowtrace_telemetry::builder()
+    ///     .env_vars([("OTEL_TRACES_EXPORTER", "none")])
+    ///     .install_tracing_subscriber(false)
+    ///     .init()
+    ///     .unwrap();
+    /// assert_eq!(telemetry.log_stats().dropped(), 0);
+    /// ```
+    pub fn log_stats(&self) -> ExportStats {
+        let mut total = ExportStats::default();
+        for (_, counts) in &self.log_counts {
+            total.add(&counts.stats());
         }
         total
     }
@@ -253,10 +318,9 @@ fn first_error(
 impl Drop for Telemetry {
     fn drop(&mut self) {
         if let Err(err) = self.shutdown() {
-            // Nobody is left to return an error to. Lost spans were reported
-            // by `shutdown` already: one line, not two.
-            let stats = self.stats();
-            if stats.dropped() == 0 && stats.queued == 0 {
+            // Nobody is left to return an error to. Lost spans and log
+            // records were reported by `shutdown` already: one line, not two.
+            if !self.lost_any() {
                 let _ = writeln!(std::io::stderr(), "flowtrace: telemetry shutdown: {err}");
             }
         }

@@ -1,6 +1,14 @@
 //! Telemetry setup (the cold path): a tracer provider, exporters and
 //! propagators from the OpenTelemetry `OTEL_*` environment variables, and a
-//! guard that flushes and shuts them down.
+//! guard that flushes and shuts them down. The application's half of
+//! flowtrace: a library that only annotates its tasks depends on `flowtrace`
+//! alone (one line), an application on both (two lines):
+//!
+//! ```toml
+//! [dependencies]
+//! flowtrace = "0.1"
+//! flowtrace-telemetry = "0.1"
+//! ```
 //!
 //! ```no_run
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -58,7 +66,10 @@
 //! `OTEL_BSP_MAX_QUEUE_SIZE` spans wait, queued or retained; more are
 //! dropped and counted. Flush and shutdown each wait at most the export
 //! timeout, all exporters in parallel, and shutdown prints one line with
-//! the number of spans lost (also in [`Telemetry::stats`]).
+//! the spans and log records each exporter lost and why (also in
+//! [`Telemetry::stats`] and [`Telemetry::log_stats`]); lost telemetry never
+//! fails the program by itself. Header values, response bodies and gRPC
+//! status messages are never shown in a warning, an error or `Debug`.
 //! [`TelemetryBuilder::flush_on_panic`] adds a panic hook that flushes.
 //! `OTEL_TRACES_EXPORTER=otlp,file` keeps a local copy that [`replay`]
 //! (or `flowtrace replay <file>`) sends to a collector later. `https`
@@ -72,15 +83,18 @@ mod export;
 mod file;
 mod guard;
 mod layer;
+mod log_counts;
 mod logs;
 mod otlp;
 mod panic_hook;
 mod parse;
 mod processor;
+mod redact;
 mod replay;
 mod retry;
 mod run_attributes;
 mod stats;
+mod summary;
 mod warning;
 
 #[cfg(test)]
@@ -134,6 +148,18 @@ pub enum Exporter {
     File,
     /// No exporter.
     None,
+}
+
+impl Exporter {
+    /// The name `OTEL_TRACES_EXPORTER` uses.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Exporter::Otlp => "otlp",
+            Exporter::Console => "console",
+            Exporter::File => "file",
+            Exporter::None => "none",
+        }
+    }
 }
 
 /// The OTLP transport, as named in `OTEL_EXPORTER_OTLP_PROTOCOL`.

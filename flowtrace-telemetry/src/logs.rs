@@ -13,6 +13,7 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use opentelemetry::logs::AnyValue;
@@ -28,6 +29,7 @@ use opentelemetry_sdk::logs::{
 use super::Exporter;
 use super::config::{Batch, Logs, Otlp};
 use super::file::JsonLines;
+use super::log_counts::{CountedExporter, CountedProcessor, LogCounts};
 use super::otlp::{Transport, attempt_timeout};
 use super::retry::{Backoff, Outcome};
 use super::warning::ConfigWarning;
@@ -37,6 +39,8 @@ pub(crate) struct Built {
     pub(crate) provider: Option<SdkLoggerProvider>,
     pub(crate) file: Option<PathBuf>,
     pub(crate) warnings: Vec<ConfigWarning>,
+    /// What each exporter did with the records, in the order configured.
+    pub(crate) counts: Vec<(&'static str, Arc<LogCounts>)>,
 }
 
 /// One batch processor per log exporter; `None` when there is none.
@@ -45,6 +49,7 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
         provider: None,
         file: None,
         warnings: Vec::new(),
+        counts: Vec::new(),
     };
     let config = || {
         BatchConfigBuilder::default()
@@ -56,13 +61,17 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
     let mut provider = SdkLoggerProvider::builder().with_resource(resource);
     let mut any = false;
     for exporter in &logs.exporters {
+        let counts = Arc::new(LogCounts::default());
         let processor = match exporter {
             Exporter::File => match JsonLines::open(&logs.file) {
                 Ok(lines) => {
                     built.file = Some(logs.file.clone());
-                    BatchLogProcessor::builder(LogFile::new(lines))
-                        .with_batch_config(config())
-                        .build()
+                    BatchLogProcessor::builder(CountedExporter::new(
+                        LogFile::new(lines),
+                        counts.clone(),
+                    ))
+                    .with_batch_config(config())
+                    .build()
                 }
                 Err(e) => {
                     built.warnings.push(ConfigWarning::failed(
@@ -76,15 +85,18 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
             Exporter::Otlp => {
                 let timeout = attempt_timeout(&logs.otlp, batch.export_timeout);
                 match LogOtlp::new(&logs.otlp, timeout) {
-                    Ok(exporter) => BatchLogProcessor::builder(exporter)
-                        .with_batch_config(config())
-                        .build(),
+                    Ok(exporter) => {
+                        BatchLogProcessor::builder(CountedExporter::new(exporter, counts.clone()))
+                            .with_batch_config(config())
+                            .build()
+                    }
                     Err(err) => {
                         built.warnings.push(ConfigWarning::failed(
                             "OTLP log exporter",
                             format!(
                                 "cannot be built for {} ({}): {err}",
-                                logs.otlp.endpoint, logs.otlp.protocol
+                                crate::redact::url(&logs.otlp.endpoint),
+                                logs.otlp.protocol
                             ),
                             "log records are not sent over OTLP",
                         ));
@@ -92,12 +104,15 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
                     }
                 }
             }
-            Exporter::Console => BatchLogProcessor::builder(LogConsole)
-                .with_batch_config(config())
-                .build(),
+            Exporter::Console => {
+                BatchLogProcessor::builder(CountedExporter::new(LogConsole, counts.clone()))
+                    .with_batch_config(config())
+                    .build()
+            }
             Exporter::None => continue,
         };
-        provider = provider.with_log_processor(processor);
+        provider = provider.with_log_processor(CountedProcessor::new(processor, counts.clone()));
+        built.counts.push((exporter.name(), counts));
         any = true;
     }
     built.provider = any.then(|| provider.build());

@@ -489,8 +489,17 @@ impl<E: Export> Worker<E> {
         self.retry_at = None;
         self.export_until(deadline);
         self.next_export = Instant::now() + self.state.settings.schedule_delay;
+        let flushed = match &mut self.exporter {
+            Some(exporter) => std::panic::catch_unwind(AssertUnwindSafe(|| exporter.force_flush()))
+                .unwrap_or_else(|_| {
+                    Err(OTelSdkError::InternalFailure(
+                        "the exporter panicked in force_flush".into(),
+                    ))
+                }),
+            None => Ok(()),
+        };
         match self.pending.len() {
-            0 => Ok(()),
+            0 => flushed,
             left => Err(OTelSdkError::InternalFailure(format!(
                 "{left} spans still queued after the flush deadline{}",
                 self.last_error_suffix()

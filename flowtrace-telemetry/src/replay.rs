@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use super::config::{self, EnvSource, Otlp, Overrides};
 use super::otlp::Transport;
 use super::retry::{Backoff, Outcome};
-use super::{Protocol, parse};
+use super::{Protocol, redact};
 
 /// A line longer than this is skipped, not buffered: a request the file
 /// exporter writes is a few hundred KiB, and OTLP receivers refuse bodies
@@ -38,7 +38,8 @@ const MAX_LINE_BYTES: u64 = 64 << 20;
 ///     .retry_for(Duration::from_secs(60));
 /// # let _ = options;
 /// ```
-#[derive(Clone, Debug)]
+/// `Debug` shows the headers' names, never their values.
+#[derive(Clone)]
 pub struct ReplayOptions {
     env: EnvSource,
     code: Overrides,
@@ -46,6 +47,19 @@ pub struct ReplayOptions {
     timeout: Option<Duration>,
     retry_for: Duration,
     from_line: usize,
+}
+
+impl std::fmt::Debug for ReplayOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayOptions")
+            .field("env", &self.env)
+            .field("code", &self.code)
+            .field("headers", &redact::Headers(&self.headers))
+            .field("timeout", &self.timeout)
+            .field("retry_for", &self.retry_for)
+            .field("from_line", &self.from_line)
+            .finish()
+    }
 }
 
 impl ReplayOptions {
@@ -139,12 +153,15 @@ impl ReplayOptions {
             ));
         };
         let mut otlp = config.otlp;
+        let grpc = otlp.protocol == Protocol::Grpc;
         for (name, value) in &self.headers {
-            match parse::header_name(name).filter(|_| parse::header_value(value)) {
-                Some(name) => otlp.headers.push((name, value.clone())),
-                None => problems.push(format!(
-                    "header {name}={value:?} is not valid: names are tokens, values visible ASCII"
-                )),
+            match redact::header_problem(name, value, grpc) {
+                None => otlp
+                    .headers
+                    .push((name.to_ascii_lowercase(), value.clone())),
+                Some(problem) => {
+                    problems.push(format!("{problem}: names are tokens, values visible ASCII"))
+                }
             }
         }
         if let Some(timeout) = self.timeout {
@@ -161,7 +178,7 @@ impl ReplayOptions {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ReplayReport {
-    /// Where it sent to.
+    /// Where it sent to (credentials and query in the URL not shown).
     pub endpoint: String,
     /// Requests the collector accepted.
     pub requests: u64,
@@ -265,7 +282,7 @@ pub fn replay(path: &Path, options: &ReplayOptions) -> Result<ReplayReport, Repl
         Transport::new(&otlp).map_err(ReplayError::Config)?
     };
     let mut report = ReplayReport {
-        endpoint: otlp.endpoint.clone(),
+        endpoint: redact::url(&otlp.endpoint),
         ..ReplayReport::default()
     };
     let mut reader = BufReader::new(file);

@@ -54,10 +54,18 @@ impl Outcome {
 }
 
 /// The verdict for a gRPC status other than `OK`; `retry_info` is the
-/// `google.rpc.RetryInfo` delay from the status details, if any.
-pub(crate) fn grpc(code: tonic::Code, retry_info: Option<Duration>, message: &str) -> Outcome {
+/// `google.rpc.RetryInfo` delay from the status details, if any. `detail`
+/// is a message safe to show (never one the server sent).
+pub(crate) fn grpc(
+    code: tonic::Code,
+    retry_info: Option<Duration>,
+    detail: Option<&str>,
+) -> Outcome {
     use tonic::Code;
-    let reason = format!("gRPC status {code:?}: {message}");
+    let reason = match detail {
+        Some(detail) => format!("gRPC status {code:?}: {detail}"),
+        None => format!("gRPC status {code:?}"),
+    };
     match code {
         Code::Cancelled
         | Code::DeadlineExceeded
@@ -181,7 +189,7 @@ mod tests {
             (Code::Unknown, None, false, "UNKNOWN"),
         ];
         for (code, info, retry, reason) in cases {
-            let outcome = grpc(code, info, "m");
+            let outcome = grpc(code, info, None);
             assert_eq!(
                 matches!(outcome, Outcome::Retry { .. }),
                 retry,
@@ -189,7 +197,7 @@ mod tests {
             );
         }
         assert_eq!(
-            grpc(Code::Unavailable, hint, "m"),
+            grpc(Code::Unavailable, hint, Some("m")),
             Outcome::Retry {
                 after: hint,
                 reason: "gRPC status Unavailable: m".into()

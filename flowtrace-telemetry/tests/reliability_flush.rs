@@ -221,7 +221,9 @@ fn lost_spans_are_reported_in_one_line_at_shutdown() {
         .collect();
     assert_eq!(lines.len(), 1, "one line: {lines:#?}");
     assert!(
-        lines[0].starts_with("flowtrace: 5 spans were not exported: 0 spans exported, 5 dropped"),
+        lines[0].starts_with("flowtrace: 5 spans")
+            && lines[0]
+                .contains(" were not delivered: otlp lost 5 of 5 spans (left at shutdown: 5)"),
         "the number and the reason: {}",
         lines[0]
     );

@@ -42,6 +42,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Append the request's headers to the body, as some gateways do.
+    pub echo: bool,
 }
 
 impl Reply {
@@ -50,6 +52,16 @@ impl Reply {
             status,
             headers: Vec::new(),
             body: Vec::new(),
+            echo: false,
+        }
+    }
+
+    /// Echoes the credentials it was sent in its body: `status` with the
+    /// request's headers, one `name: value` line each.
+    pub fn echoing(status: u16) -> Reply {
+        Reply {
+            echo: true,
+            ..Reply::status(status)
         }
     }
 
@@ -149,15 +161,19 @@ fn serve(stream: TcpStream, seen: &Log, script: &Mutex<VecDeque<Reply>>) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
+        let echoed: String = headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
         seen.lock().unwrap().push(Seen {
             at: Instant::now(),
             headers,
         });
-        let reply = script
+        let mut reply = script
             .lock()
             .unwrap()
             .pop_front()
             .unwrap_or_else(|| Reply::status(200));
+        if reply.echo {
+            reply.body.extend_from_slice(echoed.as_bytes());
+        }
         let mut head = format!(
             "HTTP/1.1 {} X\r\ncontent-type: application/x-protobuf\r\ncontent-length: {}\r\n",
             reply.status,

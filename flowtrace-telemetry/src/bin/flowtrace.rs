@@ -59,7 +59,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 let pair = value(arg)?;
                 let (name, v) = pair
                     .split_once('=')
-                    .ok_or_else(|| format!("--header {pair:?} is not name=value"))?;
+                    // The argument is not shown: it may be a token.
+                    .ok_or("--header needs name=value; the argument (not shown) has no `=`")?;
                 options.header(name, v)
             }
             "--timeout" => options.timeout(millis(arg, &value(arg)?)?),

@@ -12,6 +12,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt as _;
 
 use super::tls::ExtraRoots;
+use crate::redact;
 use crate::retry::{self, Outcome};
 
 /// A lazily connecting gRPC channel to the collector.
@@ -31,7 +32,7 @@ impl Grpc {
         roots: &ExtraRoots,
     ) -> Result<Self, String> {
         let endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(|e| format!("invalid gRPC endpoint {url}: {e}"))?
+            .map_err(|e| format!("invalid gRPC endpoint {}: {e}", redact::url(url)))?
             .connect_timeout(timeout)
             // Also sent as `grpc-timeout`, so the collector can give up too.
             .timeout(timeout);
@@ -40,12 +41,14 @@ impl Grpc {
         for (name, value) in headers {
             // Names and values were validated in config.rs; anything tonic
             // still refuses is skipped rather than panicking.
-            let (Ok(name), Ok(value)) = (
+            let (Ok(name), Ok(mut value)) = (
                 name.parse::<AsciiMetadataKey>(),
                 value.parse::<AsciiMetadataValue>(),
             ) else {
                 continue;
             };
+            // Left out of `Debug` (and of the HTTP/2 header table).
+            value.set_sensitive(true);
             metadata.insert(name, value);
         }
         Ok(Self {
@@ -102,9 +105,20 @@ fn classify(sent: Result<u64, tonic::Status>) -> Outcome {
             let retry_info = status
                 .get_details_retry_info()
                 .and_then(|info| info.retry_delay);
-            retry::grpc(status.code(), retry_info, &describe(&status))
+            retry::grpc(status.code(), retry_info, local_message(&status))
         }
     }
+}
+
+/// The message of a status tonic made itself from a plain HTTP answer (no
+/// `grpc-status`: the endpoint is not a gRPC server), which says what went
+/// wrong. A message the server sent is never shown: it may echo the
+/// credentials it was sent.
+fn local_message(status: &tonic::Status) -> Option<&str> {
+    let message = status.message();
+    message
+        .starts_with("grpc-status header missing, mapped from HTTP status code ")
+        .then_some(message)
 }
 
 /// The status message plus its cause (tonic's message alone is often just

@@ -22,6 +22,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::tls::{Connector, ExtraRoots};
+use crate::redact;
 use crate::retry::{self, Outcome};
 
 /// A response body larger than this is not kept: a success body is a small
@@ -48,16 +49,18 @@ impl Http {
     ) -> Result<Self, String> {
         let uri: Uri = url
             .parse()
-            .map_err(|e| format!("invalid HTTP endpoint {url}: {e}"))?;
+            .map_err(|e| format!("invalid HTTP endpoint {}: {e}", redact::url(url)))?;
         let connector = roots.http(url, timeout)?;
         let client = Client::builder(TokioExecutor::new()).build(connector);
         let mut map = HeaderMap::new();
         for (name, value) in headers {
             // Validated in config.rs; anything still refused is skipped.
-            if let (Ok(name), Ok(value)) = (
+            if let (Ok(name), Ok(mut value)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
             ) {
+                // Left out of `Debug` (and of the HTTP/2 header table).
+                value.set_sensitive(true);
                 map.insert(name, value);
             }
         }
@@ -115,7 +118,10 @@ impl Http {
         *post.headers_mut() = self.headers.clone();
         let response = match self.client.request(post).await {
             Ok(response) => response,
-            Err(e) => return Outcome::unreachable(format!("POST {}: {}", self.uri, chain(&e))),
+            Err(e) => {
+                let uri = redact::url(&self.uri.to_string());
+                return Outcome::unreachable(format!("POST {uri}: {}", chain(&e)));
+            }
         };
         let (parts, body) = response.into_parts();
         // Over the cap (or broken): read as empty, the status still counts.
@@ -129,17 +135,10 @@ impl Http {
                 rejected: self.rejected(&body, rejected),
             };
         }
+        // The body is not part of the reason: a gateway may echo the
+        // credentials it was sent.
         let retry_after = parts.headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok());
-        match retry::http(parts.status.as_u16(), retry_after, SystemTime::now()) {
-            Outcome::Retry { after, reason } => Outcome::Retry {
-                after,
-                reason: with_body(reason, &body),
-            },
-            Outcome::Failed { reason } => Outcome::Failed {
-                reason: with_body(reason, &body),
-            },
-            sent => sent,
-        }
+        retry::http(parts.status.as_u16(), retry_after, SystemTime::now())
     }
 
     /// The partial success count of a 2xx body (absent or unreadable: 0).
@@ -154,15 +153,6 @@ impl Http {
         };
         response.map_or(0, rejected)
     }
-}
-
-/// `reason: "first 200 bytes of the body"`, escaped, when there is a body.
-fn with_body(reason: String, body: &[u8]) -> String {
-    if body.is_empty() {
-        return reason;
-    }
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
-    format!("{reason}: {:?}", text.trim())
 }
 
 /// An error with its causes: the client's own message says little

@@ -65,7 +65,7 @@ impl ExtraRoots {
             }
             endpoint
                 .tls_config(config)
-                .map_err(|e| format!("TLS setup for {url}: {e}"))
+                .map_err(|e| format!("TLS setup for {}: {e}", crate::redact::url(url)))
         }
         #[cfg(not(feature = "tls"))]
         Err(NO_TLS.to_owned())
