@@ -32,10 +32,14 @@ use opentelemetry::propagation::{Extractor, Injector};
 #[cfg(feature = "http-client")]
 mod client;
 #[cfg(feature = "http-server")]
+pub mod public;
+#[cfg(feature = "http-server")]
 mod server;
 
 #[cfg(feature = "http-client")]
 pub use client::{RequestBuilderExt, SendTraced};
+#[cfg(feature = "http-server")]
+pub use public::{LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_ENDPOINT_ENV, RequestHead};
 #[cfg(feature = "http-server")]
 pub use server::{ServerFuture, ServerLayer, ServerService};
 

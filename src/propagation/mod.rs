@@ -30,6 +30,7 @@ mod baggage;
 mod env;
 mod trace_context;
 mod tracestate;
+mod trust;
 
 pub use baggage::{
     BAGGAGE_MAX_BYTES, BAGGAGE_MAX_MEMBERS, Baggage, BaggageError, BaggageScope, BaggageScoped,
@@ -44,6 +45,7 @@ pub use tracestate::{
     TRACESTATE_LONG_MEMBER, TRACESTATE_MAX_LEN, TRACESTATE_MAX_MEMBERS, TraceStateError,
     format_tracestate, parse_tracestate, parse_tracestate_fields,
 };
+pub use trust::{BaggagePolicy, env_baggage_policy, set_env_baggage_policy};
 
 pub(crate) use baggage::merge_header as merge_baggage_header;
 pub(crate) use trace_context::random_flag_fix;
