@@ -31,6 +31,7 @@ mod configured;
 mod env;
 mod trace_context;
 mod tracestate;
+mod tracestate_unheld;
 mod trust;
 
 pub use baggage::{
@@ -52,6 +53,7 @@ pub use trust::{BaggagePolicy, env_baggage_policy, set_env_baggage_policy};
 pub(crate) use baggage::merge_header as merge_baggage_header;
 pub(crate) use trace_context::random_flag_fix;
 pub(crate) use trace_context::with_trace_state;
+pub(crate) use tracestate::{format_tracestate_of, with_tracestate_fields};
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
