@@ -98,7 +98,9 @@ impl Injector for EnvCarrier {
 }
 
 /// The context this process was started under: `TRACEPARENT`, `TRACESTATE`
-/// and `BAGGAGE` from the environment, on top of the current context.
+/// and `BAGGAGE` from the environment (`BAGGAGE` filtered by the
+/// [`env_baggage_policy`](super::env_baggage_policy)), on top of the current
+/// context.
 pub fn from_env() -> Context {
     super::extract(&EnvCarrier::from_process())
 }

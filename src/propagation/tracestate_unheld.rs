@@ -12,15 +12,16 @@
 //! inherited its state) puts them back in place. A `TraceState` that was
 //! modified no longer matches and is rendered without them.
 //!
-//! The table is bounded ([`CAPACITY`] lists, the oldest forgotten first),
-//! and consulted only while it holds something: with no such key ever
-//! received, rendering costs one atomic load more.
+//! The table is bounded ([`CAPACITY`] lists of at most 512 characters each,
+//! the oldest forgotten first, so about 1 MiB at most), and consulted only
+//! once it holds something: with no such key ever received, rendering costs
+//! one atomic load more; after that, a shared read lock.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use opentelemetry::trace::{SpanContext, TraceId, TraceState};
 
@@ -47,7 +48,7 @@ struct Table {
 }
 
 static USED: AtomicBool = AtomicBool::new(false);
-static TABLE: Mutex<Option<Table>> = Mutex::new(None);
+static TABLE: RwLock<Option<Table>> = RwLock::new(None);
 
 fn hash_of(state: &TraceState) -> u64 {
     let mut hasher = DefaultHasher::new();
@@ -58,7 +59,7 @@ fn hash_of(state: &TraceState) -> u64 {
 /// Remembers `template` for span contexts of `trace_id` holding `state`.
 pub(crate) fn remember(trace_id: TraceId, state: &TraceState, template: Template) {
     let key = (trace_id, hash_of(state));
-    let mut table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut table = TABLE.write().unwrap_or_else(|e| e.into_inner());
     let table = table.get_or_insert_with(Table::default);
     let lists = table.lists.entry(key).or_default();
     if lists.iter().any(|(s, t)| s == state && **t == template) {
@@ -86,7 +87,7 @@ pub(crate) fn lookup(sc: &SpanContext) -> Option<Arc<Template>> {
     }
     let state = sc.trace_state();
     let key = (sc.trace_id(), hash_of(state));
-    let table = TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let table = TABLE.read().unwrap_or_else(|e| e.into_inner());
     table
         .as_ref()?
         .lists
