@@ -1,7 +1,7 @@
 //! Which carriers flowtrace's own injection writes: the set
 //! `OTEL_PROPAGATORS` names (`tracecontext`, `baggage`, `none`), as
 //! telemetry setup configures it. Every flowtrace carrier — the HTTP client
-//! and [`inject_headers`](crate), the environment carrier ([`to_env`](super::to_env),
+//! and `inject_headers`, the environment carrier ([`to_env`](super::to_env),
 //! `CommandExt::with_trace_context`), the Temporal header — injects through
 //! [`inject`](super::inject), which honours it.
 
