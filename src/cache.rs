@@ -56,6 +56,16 @@ pub struct Checkpoint {
     pub outputs: BTreeMap<String, serde_json::Value>,
 }
 
+/// The run's checkpoint as it stands. A task that panicked while recording
+/// an output poisons the lock, not the outputs: they are all still there.
+pub(crate) fn checkpoint_of(run: &RunInfo) -> Checkpoint {
+    let outputs = run.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
+    Checkpoint {
+        run_id: run.id.clone(),
+        outputs: outputs.clone(),
+    }
+}
+
 /// The cached output under `key`: from the run's resumed checkpoint
 /// (`replayed = true`), else from the process cache.
 pub(crate) fn lookup(run: Option<&RunInfo>, key: &str) -> Option<(serde_json::Value, bool)> {
@@ -81,5 +91,42 @@ pub(crate) fn store(run: Option<&RunInfo>, key: &str, json: serde_json::Value) {
     let cache = cache.get_or_insert_with(HashMap::new);
     if cache.len() < CAPACITY || cache.contains_key(key) {
         cache.insert(key.to_owned(), json);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_poisoned_lock_keeps_the_checkpoint() {
+        let run = crate::with_runcontext()
+            .run(async {
+                let frame = crate::current::cloned().expect("inside the run");
+                let run = frame.run().expect("a run");
+                run.record("kept", serde_json::json!(42));
+                // A panic while the lock is held poisons it.
+                std::thread::scope(|s| {
+                    let _ = s
+                        .spawn(|| {
+                            let _held = run.checkpoint.lock();
+                            panic!("poisoning the checkpoint lock on purpose");
+                        })
+                        .join();
+                });
+                assert!(run.checkpoint.is_poisoned(), "the test poisons the lock");
+                run.record("after", serde_json::json!("still recorded"));
+            })
+            .await;
+        let checkpoint = run.checkpoint();
+        assert_eq!(checkpoint.run_id, run.run_id());
+        assert_eq!(
+            checkpoint.outputs,
+            BTreeMap::from([
+                ("after".to_owned(), serde_json::json!("still recorded")),
+                ("kept".to_owned(), serde_json::json!(42)),
+            ]),
+            "a poisoned lock still hands out the outputs"
+        );
     }
 }

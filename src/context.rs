@@ -57,7 +57,7 @@ impl TraceSlot {
     fn tracestate(&self) -> Option<&str> {
         let state = self
             .tracestate
-            .get_or_init(|| self.span_context.trace_state().header());
+            .get_or_init(|| propagation::format_tracestate_of(&self.span_context));
         (!state.is_empty()).then_some(state.as_str())
     }
 }
@@ -301,12 +301,12 @@ impl CustomContext {
         }) {
             match propagation::parse_traceparent(&tp) {
                 Ok(sc) => {
-                    let state = tracestate.take().map_or(TraceState::NONE, |s| {
-                        propagation::parse_tracestate(&s).unwrap_or_default()
-                    });
+                    let sc = match tracestate.take() {
+                        Some(s) => propagation::with_tracestate_fields(sc, &[&s]),
+                        None => propagation::with_trace_state(sc, TraceState::NONE),
+                    };
                     out.drop_plain_trace_entries();
-                    out.trace =
-                        Trace::Parsed(TraceSlot::new(propagation::with_trace_state(sc, state)));
+                    out.trace = Trace::Parsed(TraceSlot::new(sc));
                 }
                 Err(_) => {
                     out.trace = Trace::None;
@@ -331,8 +331,7 @@ impl CustomContext {
             };
             match parent {
                 Some(parent) => {
-                    let state = propagation::parse_tracestate(&ts).unwrap_or_default();
-                    let sc = propagation::with_trace_state(parent, state);
+                    let sc = propagation::with_tracestate_fields(parent, &[&ts]);
                     out.trace = Trace::Parsed(TraceSlot::new(sc));
                 }
                 None => {

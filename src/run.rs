@@ -267,10 +267,7 @@ impl<F: Future> Future for RunFuture<F> {
         };
         crate::annotations::on_run_end(run, &started.active.span_ref());
         started.active.end();
-        let checkpoint = Checkpoint {
-            run_id: run.id.clone(),
-            outputs: run.checkpoint.lock().map(|c| c.clone()).unwrap_or_default(),
-        };
+        let checkpoint = crate::cache::checkpoint_of(run);
         Poll::Ready(Run {
             output,
             run_id: run.id.clone(),

@@ -300,6 +300,11 @@ impl TelemetryBuilder {
         if self.install_globals {
             flowtrace::set_tracer_provider(provider.clone(), &config.sampler);
             global::set_text_map_propagator(propagator(&config.propagators));
+            let named = |kind| config.propagators.contains(&kind);
+            crate::propagation::set_propagators(crate::propagation::Propagators::new(
+                named(Propagator::TraceContext),
+                named(Propagator::Baggage),
+            ));
             if let Some(logs) = &logs.provider {
                 flowtrace::set_logger_provider(logs);
             }

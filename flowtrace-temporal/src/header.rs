@@ -177,8 +177,13 @@ mod tests {
         }
     }
 
+    /// The injecting tests, one at a time: one of them changes the
+    /// process-wide propagators.
+    static PROPAGATORS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn inject_then_extract_keeps_parent_and_entries_apart() {
+        let _one_at_a_time = PROPAGATORS.lock().unwrap_or_else(|e| e.into_inner());
         let sc = SpanContext::new(
             TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
             SpanId::from(0x00f0_67aa_0ba9_02b7),
@@ -198,6 +203,44 @@ mod tests {
         let received = extract(&headers);
         assert_eq!(received.parent.span().span_context(), &sc);
         assert_eq!(received.entries, entries);
+    }
+
+    #[test]
+    fn otel_propagators_decide_what_the_trace_header_carries() {
+        use flowtrace::propagation::{Propagators, set_propagators};
+        use opentelemetry::baggage::BaggageExt as _;
+
+        let _one_at_a_time = PROPAGATORS.lock().unwrap_or_else(|e| e.into_inner());
+        let sc = SpanContext::new(
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736),
+            SpanId::from(0x00f0_67aa_0ba9_02b7),
+            TraceFlags::SAMPLED,
+            true,
+            Default::default(),
+        );
+        let cx = Context::new()
+            .with_remote_span_context(sc)
+            .with_baggage([opentelemetry::KeyValue::new("user", "alice")]);
+        for (propagators, expected, reason) in [
+            (Propagators::NONE, &[][..], "none: no trace header at all"),
+            (
+                Propagators::new(true, false),
+                &[TRACEPARENT][..],
+                "tracecontext alone: no baggage",
+            ),
+            (Propagators::ALL, &[BAGGAGE, TRACEPARENT][..], "both"),
+        ] {
+            set_propagators(propagators);
+            let mut headers = HashMap::new();
+            inject(&cx, &BTreeMap::new(), &mut headers);
+            let keys: Vec<String> = headers
+                .get(TRACE_HEADER)
+                .and_then(from_payload)
+                .map(|carrier| carrier.into_keys().collect())
+                .unwrap_or_default();
+            assert_eq!(keys, expected, "{reason}");
+        }
+        set_propagators(Propagators::ALL);
     }
 
     #[test]

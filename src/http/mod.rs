@@ -7,7 +7,11 @@
 //!   tonic services. It extracts the caller's carrier from the request
 //!   headers (a repeated `traceparent` or an invalid one restarts the
 //!   trace), opens a `server` span, and runs the handler with that span
-//!   current and in `flowtrace::ctx().custom_context()`.
+//!   current and in `flowtrace::ctx().custom_context()`. On a
+//!   [public endpoint](public) (all requests, or those a predicate picks;
+//!   default from `FLOWTRACE_HTTP_PUBLIC_ENDPOINT`) it starts a new trace
+//!   linked to the caller's instead, sampled by the local sampler alone,
+//!   and keeps only the baggage keys the service allows.
 //! - [`RequestBuilderExt::send_traced`] (`http-client`): sends a reqwest
 //!   request inside a `client` span whose context goes out in the
 //!   `traceparent` / `tracestate` / `baggage` headers.
@@ -32,10 +36,14 @@ use opentelemetry::propagation::{Extractor, Injector};
 #[cfg(feature = "http-client")]
 mod client;
 #[cfg(feature = "http-server")]
+pub mod public;
+#[cfg(feature = "http-server")]
 mod server;
 
 #[cfg(feature = "http-client")]
 pub use client::{RequestBuilderExt, SendTraced};
+#[cfg(feature = "http-server")]
+pub use public::{LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_ENDPOINT_ENV, RequestHead};
 #[cfg(feature = "http-server")]
 pub use server::{ServerFuture, ServerLayer, ServerService};
 

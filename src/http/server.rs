@@ -6,18 +6,21 @@ use std::pin::Pin;
 use std::task::{Poll, ready};
 
 use http::{Request, Response};
-use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
+use opentelemetry::trace::{
+    Link, Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer,
+};
 use opentelemetry::{Context, KeyValue};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::public::{self, LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, Public, RequestHead};
 use super::{
     ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, HeaderExtractor, NETWORK_PROTOCOL_VERSION,
     SERVER_ADDRESS, SERVER_PORT, TRACEPARENT_REJECTED, URL_PATH, URL_QUERY, URL_SCHEME,
     USER_AGENT_ORIGINAL, method_attributes, protocol_version,
 };
 use crate::context::{Frame, FrameInner};
-use crate::propagation::{self, BAGGAGE, Baggage};
+use crate::propagation::{self, BAGGAGE, Baggage, BaggagePolicy};
 use opentelemetry::propagation::TextMapPropagator as _;
 
 /// A tower [`Layer`] that puts every request in a `server` span continuing
@@ -42,15 +45,85 @@ use opentelemetry::propagation::TextMapPropagator as _;
 ///     .route("/users/{id}", get(|| async { "alice" }))
 ///     .layer(flowtrace::http::ServerLayer::new());
 /// ```
-#[derive(Debug, Clone, Copy, Default)]
+///
+/// # Public endpoints
+///
+/// A caller on the internet must not choose the trace a request lands in,
+/// put entries into the baggage every task reads and passes on, or force
+/// sampling by setting the `sampled` flag. On a
+/// [public endpoint](super::public) the server span starts a new trace
+/// instead, linked to the caller's span context, sampled by the local
+/// sampler alone, and the caller's baggage is dropped except for an
+/// allow-list. Set it for every request, or per request with a predicate
+/// (by path, or by a header a trusted proxy sets); the default comes from
+/// `FLOWTRACE_HTTP_PUBLIC_ENDPOINT` (`true` / `false`, default `false`).
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use flowtrace::http::ServerLayer;
+/// use flowtrace::propagation::BaggagePolicy;
+///
+/// let app: Router = Router::new()
+///     .route("/api/search", get(|| async { "results" }))
+///     .route("/internal/reindex", get(|| async { "ok" }))
+///     .layer(
+///         ServerLayer::new()
+///             .public_endpoint_fn(|request| !request.path().starts_with("/internal/"))
+///             .public_baggage(BaggagePolicy::allow(["tenant"])),
+///     );
+/// ```
+#[derive(Debug, Clone)]
 pub struct ServerLayer {
-    _private: (),
+    public: Public,
+    public_baggage: BaggagePolicy,
+}
+
+impl Default for ServerLayer {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl ServerLayer {
-    /// The layer.
+    /// The layer. Requests are trusted unless `FLOWTRACE_HTTP_PUBLIC_ENDPOINT`
+    /// is `true` (read once per process; any other value than `true`,
+    /// `false` or empty is reported with a warning and read as `false`).
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            public: Public::from_env(),
+            public_baggage: BaggagePolicy::drop_all(),
+        }
+    }
+
+    /// Treats every request as coming from a public endpoint (`true`), or
+    /// every caller as trusted (`false`). Replaces a predicate set with
+    /// [`public_endpoint_fn`](Self::public_endpoint_fn) and the
+    /// environment's default.
+    pub fn public_endpoint(mut self, public: bool) -> Self {
+        self.public = if public {
+            Public::Always
+        } else {
+            Public::Never
+        };
+        self
+    }
+
+    /// Decides per request whether it comes from a public endpoint.
+    /// Replaces [`public_endpoint`](Self::public_endpoint) and the
+    /// environment's default.
+    pub fn public_endpoint_fn<F>(mut self, is_public: F) -> Self
+    where
+        F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
+    {
+        self.public = Public::when(is_public);
+        self
+    }
+
+    /// Which baggage entries of a public request are kept (default: none).
+    /// Trusted requests keep all of theirs.
+    pub fn public_baggage(mut self, policy: BaggagePolicy) -> Self {
+        self.public_baggage = policy;
+        self
     }
 }
 
@@ -58,7 +131,10 @@ impl<S> Layer<S> for ServerLayer {
     type Service = ServerService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ServerService { inner }
+        ServerService {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
@@ -66,6 +142,7 @@ impl<S> Layer<S> for ServerLayer {
 #[derive(Debug, Clone)]
 pub struct ServerService<S> {
     inner: S,
+    layer: ServerLayer,
 }
 
 impl<S, B, R> Service<Request<B>> for ServerService<S>
@@ -82,7 +159,12 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let cx = start(&request);
+        let public = self
+            .layer
+            .public
+            .is_public(&request)
+            .then_some(&self.layer.public_baggage);
+        let cx = start(&request, public);
         // Some services do work in `call` itself: under the span too.
         let future = {
             let _guard = cx.clone().attach();
@@ -96,13 +178,20 @@ where
     }
 }
 
-/// The request's attributes, span name and the context its handler runs in.
-fn start<B>(request: &Request<B>) -> Context {
+/// The request's attributes, span name and the context its handler runs in;
+/// `public` (the baggage policy) when the caller is not trusted.
+fn start<B>(request: &Request<B>, public: Option<&BaggagePolicy>) -> Context {
     let headers = request.headers();
     let base = Context::current();
     let extractor = HeaderExtractor(headers);
     let mut rejected = None;
+    let mut link = None;
     let parent = match propagation::extract_span_context(&extractor) {
+        // A public caller's span context is linked, not continued.
+        Ok(Some(sc)) if public.is_some() => {
+            link = Some(sc);
+            base.clone()
+        }
         Ok(Some(sc)) => base.with_remote_span_context(sc),
         Ok(None) => base.clone(),
         Err(reason) => {
@@ -110,7 +199,10 @@ fn start<B>(request: &Request<B>) -> Context {
             base.clone()
         }
     };
-    let parent = Baggage::new().extract_with_context(&parent, &extractor);
+    let parent = match public {
+        None => Baggage::new().extract_with_context(&parent, &extractor),
+        Some(policy) => public::extract_baggage(&parent, &extractor, policy),
+    };
 
     let mut attributes = Vec::with_capacity(12);
     let method = method_attributes(request.method(), &mut attributes);
@@ -155,12 +247,26 @@ fn start<B>(request: &Request<B>) -> Context {
         Some(route) => format!("{method} {route}").into(),
         None => method.into(),
     };
-    let builder = SpanBuilder::from_name(name)
+    let mut builder = SpanBuilder::from_name(name)
         .with_kind(SpanKind::Server)
         .with_attributes(attributes);
-    let span = crate::task::tracer().build_with_context(builder, &parent);
+    if let Some(sc) = link {
+        builder = builder.with_links(vec![Link::new(
+            sc,
+            vec![KeyValue::new(LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT)],
+            0,
+        )]);
+    }
+    let span = match public {
+        // A new root: no span of this process or the caller's is its parent.
+        Some(_) => crate::task::tracer().build_with_context(builder, &Context::new()),
+        None => crate::task::tracer().build_with_context(builder, &parent),
+    };
     let sc = span.span_context().clone();
-    let remote = parent.span().span_context().clone();
+    let remote = match public {
+        Some(_) => opentelemetry::trace::SpanContext::empty_context(),
+        None => parent.span().span_context().clone(),
+    };
     let cx = match propagation::random_flag_fix(&remote, &sc) {
         Some(fixed) => parent.with_remote_span_context(fixed),
         None => parent.with_span(span),

@@ -28,7 +28,8 @@ pub struct EnvCarrier {
 
 impl EnvCarrier {
     /// Captures `TRACEPARENT`, `TRACESTATE` and `BAGGAGE` from this process's
-    /// environment (non-Unicode or empty values are ignored).
+    /// environment (non-Unicode or empty values are ignored), `BAGGAGE`
+    /// filtered by the [`env_baggage_policy`](super::env_baggage_policy).
     pub fn from_process() -> Self {
         let vars = KEYS
             .iter()
@@ -37,7 +38,14 @@ impl EnvCarrier {
                 (!value.trim().is_empty()).then(|| ((*name).to_owned(), value))
             })
             .collect();
-        Self { vars }
+        super::env_baggage_policy().filter_env(Self { vars })
+    }
+
+    /// Removes the variable for propagation key `key` (`baggage`, ...).
+    pub(crate) fn remove(&mut self, key: &str) {
+        if let Some(name) = env_name(key) {
+            self.vars.retain(|(n, _)| n != name);
+        }
     }
 
     /// The captured `(NAME, value)` pairs.
@@ -90,7 +98,9 @@ impl Injector for EnvCarrier {
 }
 
 /// The context this process was started under: `TRACEPARENT`, `TRACESTATE`
-/// and `BAGGAGE` from the environment, on top of the current context.
+/// and `BAGGAGE` from the environment (`BAGGAGE` filtered by the
+/// [`env_baggage_policy`](super::env_baggage_policy)), on top of the current
+/// context.
 pub fn from_env() -> Context {
     super::extract(&EnvCarrier::from_process())
 }

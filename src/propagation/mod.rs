@@ -27,14 +27,18 @@
 //! ```
 
 mod baggage;
+mod configured;
 mod env;
 mod trace_context;
 mod tracestate;
+mod tracestate_unheld;
+mod trust;
 
 pub use baggage::{
     BAGGAGE_MAX_BYTES, BAGGAGE_MAX_MEMBERS, Baggage, BaggageError, BaggageScope, BaggageScoped,
     ParsedBaggage, format_baggage, parse_baggage, with_baggage,
 };
+pub use configured::{Propagators, propagators, set_propagators};
 pub use env::{EnvCarrier, from_env, to_env};
 pub use trace_context::{
     KNOWN_FLAGS, RANDOM_TRACE_ID, TRACEPARENT, TRACESTATE, TraceContext, TraceparentError,
@@ -44,10 +48,12 @@ pub use tracestate::{
     TRACESTATE_LONG_MEMBER, TRACESTATE_MAX_LEN, TRACESTATE_MAX_MEMBERS, TraceStateError,
     format_tracestate, parse_tracestate, parse_tracestate_fields,
 };
+pub use trust::{BaggagePolicy, env_baggage_policy, set_env_baggage_policy};
 
 pub(crate) use baggage::merge_header as merge_baggage_header;
 pub(crate) use trace_context::random_flag_fix;
 pub(crate) use trace_context::with_trace_state;
+pub(crate) use tracestate::{format_tracestate_of, with_tracestate_fields};
 
 use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
@@ -55,10 +61,17 @@ use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 /// The header / map key of W3C Baggage.
 pub const BAGGAGE: &str = "baggage";
 
-/// Injects `cx`'s span context (W3C Trace Context) and baggage into `injector`.
+/// Injects `cx`'s span context (W3C Trace Context) and baggage into
+/// `injector`: those of the two the configured [`propagators`] name
+/// (`OTEL_PROPAGATORS`; both by default).
 pub fn inject(cx: &Context, injector: &mut dyn Injector) {
-    TraceContext::new().inject_context(cx, injector);
-    Baggage::new().inject_context(cx, injector);
+    let configured = propagators();
+    if configured.trace_context() {
+        TraceContext::new().inject_context(cx, injector);
+    }
+    if configured.baggage() {
+        Baggage::new().inject_context(cx, injector);
+    }
 }
 
 /// Extracts a remote span context and baggage from `extractor` into a new

@@ -8,7 +8,7 @@ use opentelemetry::propagation::text_map_propagator::FieldIter;
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
 
-use super::tracestate::{format_tracestate, parse_tracestate_fields};
+use super::tracestate::{format_tracestate_of, with_tracestate_fields};
 
 /// The `traceparent` key.
 pub const TRACEPARENT: &str = "traceparent";
@@ -226,16 +226,10 @@ pub fn extract_span_context(
         many => return Err(TraceparentError::Duplicated(many.len())),
     };
     let sc = parse_traceparent(value)?;
-    let state = match extractor.get_all(TRACESTATE) {
-        Some(fields) if !fields.is_empty() => {
-            parse_tracestate_fields(&fields).unwrap_or_else(|error| {
-                tracing::debug!(%error, "tracestate discarded");
-                TraceState::NONE
-            })
-        }
-        _ => TraceState::NONE,
-    };
-    Ok(Some(with_trace_state(sc, state)))
+    Ok(Some(match extractor.get_all(TRACESTATE) {
+        Some(fields) if !fields.is_empty() => with_tracestate_fields(sc, &fields),
+        _ => sc,
+    }))
 }
 
 /// The span context to make current for a span the sampler dropped, when
@@ -314,7 +308,7 @@ impl TextMapPropagator for TraceContext {
             return;
         }
         injector.set(TRACEPARENT, format_traceparent(sc));
-        let state = format_tracestate(sc.trace_state());
+        let state = format_tracestate_of(sc);
         if !state.is_empty() {
             injector.set(TRACESTATE, state);
         }

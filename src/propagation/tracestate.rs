@@ -8,7 +8,9 @@
 
 use std::fmt;
 
-use opentelemetry::trace::TraceState;
+use opentelemetry::trace::{SpanContext, TraceState};
+
+use super::tracestate_unheld::{self as unheld, Slot, Template};
 
 /// At most this many list-members (Level 2 §3.3.1.1).
 pub const TRACESTATE_MAX_MEMBERS: usize = 32;
@@ -100,12 +102,16 @@ pub fn parse_tracestate(value: &str) -> Result<TraceState, TraceStateError> {
 /// requires (joined with `,`), into a [`TraceState`].
 ///
 /// An invalid list is discarded whole ([`Err`] with the reason). Of a valid
-/// list, empty members are skipped, a key seen again is dropped (the
-/// left-most entry is the vendor's latest position), and so are members
-/// opentelemetry's `TraceState` cannot hold (a key with more than one `@`,
-/// or more than 14 characters after it — its Level 1 tenant rule). A list
-/// longer than [`TRACESTATE_MAX_LEN`] characters is truncated by whole
-/// members as the specification describes.
+/// list, empty members are skipped and a key seen again is dropped (the
+/// left-most entry is the vendor's latest position). A list longer than
+/// [`TRACESTATE_MAX_LEN`] characters is truncated by whole members as the
+/// specification describes.
+///
+/// Keys follow Level 2's one form; opentelemetry's `TraceState` still
+/// checks Level 1's `tenant@vendor` form (one `@`, at most 13 characters
+/// after it), so a member such as `foo@@bar=1` is not in the returned
+/// `TraceState`. flowtrace's propagators and carriers keep such members
+/// beside the span context they extract and pass them on in place.
 ///
 /// ```
 /// use flowtrace::propagation::parse_tracestate_fields;
@@ -115,6 +121,12 @@ pub fn parse_tracestate(value: &str) -> Result<TraceState, TraceStateError> {
 /// assert!(parse_tracestate_fields(&["FOO=1"]).is_err());
 /// ```
 pub fn parse_tracestate_fields(fields: &[&str]) -> Result<TraceState, TraceStateError> {
+    parse_fields(fields).map(|(state, _)| state)
+}
+
+/// [`parse_tracestate_fields`], plus the list's order when it has members
+/// opentelemetry's `TraceState` cannot hold (see `tracestate_unheld`).
+fn parse_fields(fields: &[&str]) -> Result<(TraceState, Option<Template>), TraceStateError> {
     let mut members: Vec<(&str, &str)> = Vec::new();
     let mut count = 0usize;
     for member in fields.iter().flat_map(|f| f.split(',')) {
@@ -151,17 +163,68 @@ pub fn parse_tracestate_fields(fields: &[&str]) -> Result<TraceState, TraceState
                 key,
                 "tracestate: duplicate key dropped, the left-most is kept"
             );
-        } else if TraceState::from_key_value([(key, value)]).is_err() {
-            tracing::debug!(
-                key,
-                "tracestate: member dropped, opentelemetry's TraceState cannot hold this key"
-            );
         } else {
             kept.push((key, value));
         }
     }
     let kept = truncate(kept);
-    Ok(TraceState::from_key_value(kept).unwrap_or_default())
+    let holds = |key: &str, value: &str| TraceState::from_key_value([(key, value)]).is_ok();
+    if kept.iter().all(|(k, v)| holds(k, v)) {
+        return Ok((TraceState::from_key_value(kept).unwrap_or_default(), None));
+    }
+    let template: Template = kept
+        .iter()
+        .map(|(k, v)| {
+            if holds(k, v) {
+                Slot::Held
+            } else {
+                Slot::Unheld((*k).to_owned(), (*v).to_owned())
+            }
+        })
+        .collect();
+    let held = kept.into_iter().filter(|(k, v)| holds(k, v));
+    Ok((
+        TraceState::from_key_value(held).unwrap_or_default(),
+        Some(template),
+    ))
+}
+
+/// `sc` with the `tracestate` `fields` parsed as [`parse_tracestate_fields`]
+/// does (an invalid list is discarded); members opentelemetry's
+/// `TraceState` cannot hold are remembered for `sc`'s trace, so
+/// [`format_tracestate_of`] passes them on.
+pub(crate) fn with_tracestate_fields(sc: SpanContext, fields: &[&str]) -> SpanContext {
+    let (state, template) = parse_fields(fields).unwrap_or_else(|error| {
+        tracing::debug!(%error, "tracestate discarded");
+        (TraceState::NONE, None)
+    });
+    if let Some(template) = template {
+        unheld::remember(sc.trace_id(), &state, template);
+    }
+    super::with_trace_state(sc, state)
+}
+
+/// The `tracestate` value to send for `sc`: [`format_tracestate`] of its
+/// `TraceState`, with the members it could not hold back in their place
+/// when they came with this trace and the state is unchanged.
+pub(crate) fn format_tracestate_of(sc: &SpanContext) -> String {
+    let state = sc.trace_state();
+    let Some(template) = unheld::lookup(sc) else {
+        return format_tracestate(state);
+    };
+    match unheld::merged(&template, state) {
+        Some(members) => truncate(
+            members
+                .into_iter()
+                .filter(|(k, v)| valid_key(k) && valid_value(v))
+                .collect(),
+        )
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(","),
+        None => format_tracestate(state),
+    }
 }
 
 /// The combined length of `members` as `k=v,k=v`.

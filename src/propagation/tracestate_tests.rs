@@ -188,23 +188,98 @@ fn duplicate_keys_keep_the_left_most() {
     }
 }
 
-#[test]
-fn keys_opentelemetry_cannot_hold_are_dropped_alone() {
-    for (key, reason) in [
-        ("foo@@bar", "two at signs"),
-        ("foo@bar@baz", "three parts"),
-        (&*format!("t@{}", "v".repeat(15)), "15 characters after @"),
-        // opentelemetry 0.33 allows only 13 after the @ (an off-by-one
-        // against Level 1's 14), so this Level 1 example is lost too.
+/// The keys of the W3C test suite's `test_tracestate_key_illegal_vendor_format`
+/// and `test_tracestate_key_length_limit` that Level 2 allows and
+/// opentelemetry's `TraceState` cannot hold (Level 1's `tenant@vendor`).
+fn keys_opentelemetry_cannot_hold() -> Vec<(String, &'static str)> {
+    vec![
+        ("foo@@bar".to_owned(), "two at signs"),
+        ("foo@bar@baz".to_owned(), "three parts"),
+        (format!("t@{}", "v".repeat(15)), "15 characters after @"),
         (
-            &*format!("{}@{}", "t".repeat(241), "v".repeat(14)),
-            "241@14",
+            format!("{}@{}", "t".repeat(241), "v".repeat(14)),
+            "Level 1's own 241@14 example (opentelemetry allows 13 after @)",
         ),
-    ] {
-        assert!(valid_key(key), "{reason}: valid by Level 2");
-        let state = parse_tracestate(&format!("{key}=1,bar=2")).unwrap();
-        assert_eq!(state.header(), "bar=2", "{reason}: the rest is kept");
+    ]
+}
+
+fn remote(trace_id: u128) -> SpanContext {
+    SpanContext::new(
+        opentelemetry::trace::TraceId::from(trace_id),
+        opentelemetry::trace::SpanId::from(7),
+        opentelemetry::trace::TraceFlags::SAMPLED,
+        true,
+        TraceState::NONE,
+    )
+}
+
+#[test]
+fn level_2_keys_opentelemetry_cannot_hold_are_passed_on_in_place() {
+    for (i, (key, reason)) in keys_opentelemetry_cannot_hold().into_iter().enumerate() {
+        assert!(valid_key(&key), "{reason}: valid by Level 2");
+        let input = format!("foo=1,{key}=1,bar=2");
+        let state = parse_tracestate(&input).unwrap();
+        assert_eq!(
+            state.header(),
+            "foo=1,bar=2",
+            "{reason}: not in opentelemetry's TraceState"
+        );
+        let sc = with_tracestate_fields(remote(0x5ca1_e000 + i as u128), &[&input]);
+        assert_eq!(sc.trace_state(), &state, "{reason}");
+        assert_eq!(
+            format_tracestate_of(&sc),
+            input,
+            "{reason}: passed on, in its place"
+        );
+        // A child span of the trace inherits the state: the same header.
+        let child = SpanContext::new(
+            sc.trace_id(),
+            opentelemetry::trace::SpanId::from(8),
+            sc.trace_flags(),
+            false,
+            sc.trace_state().clone(),
+        );
+        assert_eq!(format_tracestate_of(&child), input, "{reason}: child");
+        // Another trace with the same held members does not get them.
+        let other = with_trace_state_of(remote(0xdead_0000 + i as u128), state.clone());
+        assert_eq!(
+            format_tracestate_of(&other),
+            "foo=1,bar=2",
+            "{reason}: other trace"
+        );
+        // A modified state is rendered without them.
+        let modified = with_trace_state_of(sc.clone(), state.insert("mine", "1").unwrap());
+        assert_eq!(
+            format_tracestate_of(&modified),
+            "mine=1,foo=1,bar=2",
+            "{reason}: modified"
+        );
     }
+    the_unheld_table_is_bounded();
+}
+
+fn with_trace_state_of(sc: SpanContext, state: TraceState) -> SpanContext {
+    crate::propagation::with_trace_state(sc, state)
+}
+
+/// Part of the test above: the table is global, and filling it must not
+/// race the other checks.
+fn the_unheld_table_is_bounded() {
+    let input = "a@@b=1,c=2";
+    for i in 0..(super::unheld::CAPACITY as u128 + 10) {
+        with_tracestate_fields(remote(0xb0_0000_0000 + i), &[input]);
+    }
+    let oldest = with_trace_state_of(remote(0xb0_0000_0000), parse_tracestate(input).unwrap());
+    assert_eq!(
+        format_tracestate_of(&oldest),
+        "c=2",
+        "the oldest list is forgotten"
+    );
+    let newest = with_trace_state_of(
+        remote(0xb0_0000_0000 + super::unheld::CAPACITY as u128 + 9),
+        parse_tracestate(input).unwrap(),
+    );
+    assert_eq!(format_tracestate_of(&newest), input, "the newest is kept");
 }
 
 #[test]
