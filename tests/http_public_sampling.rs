@@ -4,8 +4,8 @@
 //! spans, each a new root linked to its caller's span context. The same
 //! requests on a trusted route continue the caller's trace (and its
 //! `sampled` flag), as before. Exported over OTLP to a real collector
-//! (rotel). The public layer takes its setting from
-//! `FLOWTRACE_HTTP_PUBLIC_ENDPOINT=true`.
+//! (rotel). The public layer takes its settings from the environment:
+//! `FLOWTRACE_HTTP_PUBLIC_ENDPOINT=true`, `FLOWTRACE_HTTP_PUBLIC_BAGGAGE=tenant`.
 
 mod support;
 
@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use flowtrace::http::{LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_ENDPOINT_ENV, ServerLayer};
+use flowtrace::http::{
+    LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_BAGGAGE_ENV, PUBLIC_ENDPOINT_ENV, ServerLayer,
+};
 use futures::StreamExt as _;
 use support::{Collector, Span, SpanKind};
 
@@ -56,6 +58,17 @@ async fn send_all(client: &reqwest::Client, addr: SocketAddr, path: &str) {
         .await;
 }
 
+/// The handler's baggage, `k=v` joined by `,` in key order.
+fn baggage_seen() -> String {
+    let mut seen: Vec<String> = flowtrace::ctx()
+        .baggage()
+        .iter()
+        .map(|(k, (v, _))| format!("{k}={v}"))
+        .collect();
+    seen.sort_unstable();
+    seen.join(",")
+}
+
 /// Waits until no new span arrived for a while (bounded): every span the
 /// flushed exporter sent has been forwarded by the collector.
 fn settled(collector: &Collector, at_least: usize) -> Vec<Span> {
@@ -77,7 +90,10 @@ fn settled(collector: &Collector, at_least: usize) -> Vec<Span> {
 fn a_public_endpoint_samples_by_the_local_sampler_and_links_the_caller() {
     // SAFETY: set before this test binary's only test starts any other
     // thread that could read the environment.
-    unsafe { std::env::set_var(PUBLIC_ENDPOINT_ENV, "true") };
+    unsafe {
+        std::env::set_var(PUBLIC_ENDPOINT_ENV, "true");
+        std::env::set_var(PUBLIC_BAGGAGE_ENV, "tenant");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -98,6 +114,7 @@ fn a_public_endpoint_samples_by_the_local_sampler_and_links_the_caller() {
         let client = reqwest::Client::new();
         let public = Router::new()
             .route("/hit", get(|| async { "ok" }))
+            .route("/baggage", get(|| async { baggage_seen() }))
             .layer(ServerLayer::new());
         let trusted = Router::new()
             .route("/hit", get(|| async { "ok" }))
@@ -105,6 +122,16 @@ fn a_public_endpoint_samples_by_the_local_sampler_and_links_the_caller() {
         let (public_addr, public_task) = serve(public).await;
         let (trusted_addr, trusted_task) = serve(trusted).await;
         send_all(&client, public_addr, "/hit").await;
+        let seen = client
+            .get(format!("http://{public_addr}/baggage"))
+            .header("baggage", "tenant=acme,user=mallory")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(seen, "tenant=acme", "the environment's allow-list");
         send_all(&client, trusted_addr, "/hit").await;
         public_task.abort();
         trusted_task.abort();
@@ -116,6 +143,7 @@ fn a_public_endpoint_samples_by_the_local_sampler_and_links_the_caller() {
     let (trusted, public): (Vec<&Span>, Vec<&Span>) = spans
         .iter()
         .inspect(|s| assert_eq!(s.kind, SpanKind::Server, "{}", s.name))
+        .filter(|s| s.attr("url.path") == Some("/hit"))
         .partition(|s| callers.contains_key(&s.trace_id));
 
     // Trusted: every request continues its caller's trace, sampled because

@@ -43,7 +43,9 @@ mod server;
 #[cfg(feature = "http-client")]
 pub use client::{RequestBuilderExt, SendTraced};
 #[cfg(feature = "http-server")]
-pub use public::{LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_ENDPOINT_ENV, RequestHead};
+pub use public::{
+    LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_BAGGAGE_ENV, PUBLIC_ENDPOINT_ENV, RequestHead,
+};
 #[cfg(feature = "http-server")]
 pub use server::{ServerFuture, ServerLayer, ServerService};
 

@@ -27,6 +27,11 @@ use crate::propagation::{Baggage, BaggagePolicy};
 /// trusts every caller.
 pub const PUBLIC_ENDPOINT_ENV: &str = "FLOWTRACE_HTTP_PUBLIC_ENDPOINT";
 
+/// The environment variable that sets the baggage keys a public request
+/// keeps, for [`ServerLayer::new`](super::ServerLayer::new): a comma list
+/// of baggage keys (default: none is kept).
+pub const PUBLIC_BAGGAGE_ENV: &str = "FLOWTRACE_HTTP_PUBLIC_BAGGAGE";
+
 /// The link attribute saying why a server span links its caller's span
 /// context instead of continuing it.
 pub const LINK_REASON: &str = "flowtrace.link.reason";
@@ -159,6 +164,47 @@ impl Public {
     }
 }
 
+/// The default public baggage policy from [`PUBLIC_BAGGAGE_ENV`], read once
+/// per process; a bad key is reported once and left out.
+pub(crate) fn baggage_from_env() -> BaggagePolicy {
+    static DEFAULT: OnceLock<BaggagePolicy> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            let value = std::env::var(PUBLIC_BAGGAGE_ENV).ok();
+            let (policy, warning) = parse_baggage_env(value.as_deref());
+            if let Some(warning) = warning {
+                tracing::warn!(target: "flowtrace", "{warning}");
+            }
+            policy
+        })
+        .clone()
+}
+
+/// [`PUBLIC_BAGGAGE_ENV`]'s value: keys separated by `,`, spaces around them
+/// ignored; a member that is not a baggage key (an RFC 7230 token) is left
+/// out with a warning naming the variable and what is accepted.
+pub(crate) fn parse_baggage_env(value: Option<&str>) -> (BaggagePolicy, Option<String>) {
+    let Some(value) = value else {
+        return (BaggagePolicy::drop_all(), None);
+    };
+    let mut keys = Vec::new();
+    let mut bad = Vec::new();
+    for member in value.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        if crate::propagation::is_token(member) {
+            keys.push(member);
+        } else {
+            bad.push(member);
+        }
+    }
+    let warning = (!bad.is_empty()).then(|| {
+        format!(
+            "{PUBLIC_BAGGAGE_ENV}={value:?} is not valid: {bad:?} not baggage keys; accepted values \
+             are baggage keys (RFC 7230 tokens) separated by commas; those are left out"
+        )
+    });
+    (BaggagePolicy::allow(keys), warning)
+}
+
 impl fmt::Debug for Public {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -215,6 +261,47 @@ mod tests {
                 );
                 assert!(
                     warning.contains("accepted values are true, false"),
+                    "{warning}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_environment_names_the_public_baggage_keys() {
+        for (value, allowed, warns, reason) in [
+            (None, &[][..], false, "unset: none kept"),
+            (Some(""), &[][..], false, "empty: none kept"),
+            (Some("tenant"), &["tenant"][..], false, "one key"),
+            (
+                Some(" tenant , region,"),
+                &["region", "tenant"][..],
+                false,
+                "spaces and an empty member are ignored",
+            ),
+            (
+                Some("tenant,bad key,x=y"),
+                &["tenant"][..],
+                true,
+                "a member that is not a token is left out",
+            ),
+        ] {
+            let (policy, warning) = parse_baggage_env(value);
+            let keys: Vec<&str> = policy
+                .allowed_keys()
+                .unwrap_or_default()
+                .iter()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(keys, allowed, "{reason}");
+            assert_eq!(warning.is_some(), warns, "{reason}: {warning:?}");
+            if let Some(warning) = warning {
+                assert!(
+                    warning.starts_with(&format!("{PUBLIC_BAGGAGE_ENV}=")),
+                    "{warning}"
+                );
+                assert!(
+                    warning.contains("accepted values are baggage keys"),
                     "{warning}"
                 );
             }

@@ -88,10 +88,12 @@ impl ServerLayer {
     /// The layer. Requests are trusted unless `FLOWTRACE_HTTP_PUBLIC_ENDPOINT`
     /// is `true` (read once per process; any other value than `true`,
     /// `false` or empty is reported with a warning and read as `false`).
+    /// A public request keeps the baggage keys `FLOWTRACE_HTTP_PUBLIC_BAGGAGE`
+    /// lists (comma-separated; default none).
     pub fn new() -> Self {
         Self {
             public: Public::from_env(),
-            public_baggage: BaggagePolicy::drop_all(),
+            public_baggage: public::baggage_from_env(),
         }
     }
 
@@ -119,8 +121,9 @@ impl ServerLayer {
         self
     }
 
-    /// Which baggage entries of a public request are kept (default: none).
-    /// Trusted requests keep all of theirs.
+    /// Which baggage entries of a public request are kept (default: the
+    /// keys `FLOWTRACE_HTTP_PUBLIC_BAGGAGE` lists, else none). Trusted
+    /// requests keep all of theirs.
     pub fn public_baggage(mut self, policy: BaggagePolicy) -> Self {
         self.public_baggage = policy;
         self

@@ -50,6 +50,8 @@ pub use tracestate::{
 };
 pub use trust::{BaggagePolicy, env_baggage_policy, set_env_baggage_policy};
 
+#[cfg(feature = "http-server")]
+pub(crate) use baggage::is_token;
 pub(crate) use baggage::merge_header as merge_baggage_header;
 pub(crate) use trace_context::random_flag_fix;
 pub(crate) use trace_context::with_trace_state;
