@@ -96,9 +96,9 @@ async fn otel_propagators_decides_what_flowtraces_carriers_inject() {
             "both, the default",
         ),
     ] {
-        let telemetry = flowtrace::telemetry::builder()
+        let telemetry = flowtrace_telemetry::builder()
             .env_vars([("OTEL_PROPAGATORS", value)])
-            .exporter(flowtrace::telemetry::Exporter::File)
+            .exporter(flowtrace_telemetry::Exporter::File)
             .trace_file(&file)
             .install_tracing_subscriber(false)
             .strict(true)

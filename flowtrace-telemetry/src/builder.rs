@@ -301,7 +301,7 @@ impl TelemetryBuilder {
             flowtrace::set_tracer_provider(provider.clone(), &config.sampler);
             global::set_text_map_propagator(propagator(&config.propagators));
             let named = |kind| config.propagators.contains(&kind);
-            crate::propagation::set_propagators(crate::propagation::Propagators::new(
+            flowtrace::propagation::set_propagators(flowtrace::propagation::Propagators::new(
                 named(Propagator::TraceContext),
                 named(Propagator::Baggage),
             ));
