@@ -32,7 +32,15 @@ const HTTP: &[&str] = &["hyper", "axum", "reqwest"];
 fn tree(features: &[&str]) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let output = Command::new(cargo)
-        .args(["tree", "-e", "normal", "-p", "flowtrace", "--prefix", "none"])
+        .args([
+            "tree",
+            "-e",
+            "normal",
+            "-p",
+            "flowtrace",
+            "--prefix",
+            "none",
+        ])
         .args(features)
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")))
         .output()

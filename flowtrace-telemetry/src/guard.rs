@@ -11,6 +11,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
+use super::export::LogItem;
 use super::processor::{Pending, Processor};
 use super::stats::ExportStats;
 use super::warning::ConfigWarning;
@@ -47,8 +48,9 @@ pub struct Telemetry {
     processors: Vec<Processor>,
     warnings: Vec<ConfigWarning>,
     trace_file: Option<PathBuf>,
-    /// The log records' provider and file (`telemetry::logs`).
+    /// The log records' provider, processors and file (`telemetry::logs`).
     logs: Option<SdkLoggerProvider>,
+    log_processors: Vec<Processor<LogItem>>,
     log_file: Option<PathBuf>,
     /// `false` for the inert guard of `OTEL_SDK_DISABLED=true`.
     active: bool,
@@ -68,6 +70,7 @@ impl Telemetry {
             warnings,
             trace_file,
             logs: None,
+            log_processors: Vec::new(),
             log_file: None,
             active: true,
             shut_down: AtomicBool::new(false),
@@ -78,9 +81,11 @@ impl Telemetry {
     pub(crate) fn with_logs(
         mut self,
         logs: Option<SdkLoggerProvider>,
+        processors: Vec<Processor<LogItem>>,
         file: Option<PathBuf>,
     ) -> Self {
         self.logs = logs;
+        self.log_processors = processors;
         self.log_file = file;
         self
     }
@@ -94,6 +99,7 @@ impl Telemetry {
             warnings,
             trace_file: None,
             logs: None,
+            log_processors: Vec::new(),
             log_file: None,
             active: false,
             shut_down: AtomicBool::new(false),
@@ -112,11 +118,9 @@ impl Telemetry {
     /// assert_eq!(telemetry.timeout(), std::time::Duration::ZERO);
     /// ```
     pub fn timeout(&self) -> Duration {
-        self.processors
-            .iter()
-            .map(Processor::timeout)
-            .max()
-            .unwrap_or(Duration::ZERO)
+        let spans = self.processors.iter().map(Processor::timeout);
+        let logs = self.log_processors.iter().map(Processor::timeout);
+        spans.chain(logs).max().unwrap_or(Duration::ZERO)
     }
 
     /// Exports every span that has ended so far, all exporters in parallel,
@@ -130,13 +134,13 @@ impl Telemetry {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         let now = Instant::now();
-        let pending: Vec<Pending> = self
+        let spans = self
             .processors
             .iter()
-            .map(|p| p.begin_flush(now + p.timeout()))
-            .collect();
-        let logs = self.logs.as_ref().map(SdkLoggerProvider::force_flush);
-        first_error(pending.into_iter().map(Pending::wait).chain(logs))
+            .map(|p| p.begin_flush(now + p.timeout()));
+        let logs = (self.log_processors.iter()).map(|p| p.begin_flush(now + p.timeout()));
+        let pending: Vec<Pending> = spans.chain(logs).collect();
+        first_error(pending.into_iter().map(Pending::wait))
     }
 
     /// Exports what is still queued, then shuts the exporters down, waiting
@@ -149,30 +153,22 @@ impl Telemetry {
         }
         let now = Instant::now();
         // All at once, so the bound is one timeout, not one per exporter.
-        let pending: Vec<Pending> = self
-            .processors
-            .iter()
-            .filter_map(|p| p.begin_shutdown(now + p.timeout()))
-            .collect();
         // Log records shut down beside the spans, against the same bound.
-        let bound = self.timeout().max(Duration::from_secs(1));
-        let logs = self.logs.clone().map(|provider| {
+        if self.logs.is_some() {
             flowtrace::remove_logger_provider();
-            std::thread::spawn(move || provider.shutdown_with_timeout(bound))
-        });
-        let logs = logs.map(|thread| {
-            thread.join().unwrap_or_else(|_| {
-                Err(OTelSdkError::InternalFailure(
-                    "log shutdown panicked".into(),
-                ))
-            })
-        });
-        let result = first_error(pending.into_iter().map(Pending::wait).chain(logs));
-        // The processors are done; this only marks the provider shut down
-        // (its tracers become no-ops) and returns at once.
+        }
+        let spans = (self.processors.iter()).filter_map(|p| p.begin_shutdown(now + p.timeout()));
+        let logs = (self.log_processors.iter()).filter_map(|p| p.begin_shutdown(now + p.timeout()));
+        let pending: Vec<Pending> = spans.chain(logs).collect();
+        let result = first_error(pending.into_iter().map(Pending::wait));
+        // The processors are done; this only marks the providers shut down
+        // (their tracers and loggers become no-ops) and returns at once.
         let _ = self
             .provider
             .shutdown_with_timeout(Duration::from_millis(1));
+        if let Some(logs) = &self.logs {
+            let _ = logs.shutdown_with_timeout(Duration::from_millis(1));
+        }
         let stats = self.stats();
         if stats.dropped() > 0 || stats.queued > 0 {
             // `writeln!`, not `eprintln!`, which panics when stderr is closed.
@@ -182,7 +178,26 @@ impl Telemetry {
                 stats.dropped() + stats.queued
             );
         }
+        let logs = self.log_stats();
+        if logs.dropped() > 0 || logs.queued > 0 {
+            let _ = writeln!(
+                std::io::stderr(),
+                "flowtrace: {} log records were not exported: {}",
+                logs.dropped() + logs.queued,
+                logs.display_as("log records")
+            );
+        }
         result
+    }
+
+    /// What the log exporters did so far, as [`stats`](Self::stats) for
+    /// spans: records exported, and records dropped by reason.
+    pub fn log_stats(&self) -> ExportStats {
+        let mut total = ExportStats::default();
+        for processor in &self.log_processors {
+            total.add(&processor.stats());
+        }
+        total
     }
 
     /// What the exporters did so far: spans exported, and spans dropped by
@@ -255,8 +270,8 @@ impl Drop for Telemetry {
         if let Err(err) = self.shutdown() {
             // Nobody is left to return an error to. Lost spans were reported
             // by `shutdown` already: one line, not two.
-            let stats = self.stats();
-            if stats.dropped() == 0 && stats.queued == 0 {
+            let (stats, logs) = (self.stats(), self.log_stats());
+            if stats.dropped() + stats.queued + logs.dropped() + logs.queued == 0 {
                 let _ = writeln!(std::io::stderr(), "flowtrace: telemetry shutdown: {err}");
             }
         }

@@ -70,6 +70,7 @@ fn settings(queue: usize, batch: usize, delay_ms: u64, timeout_ms: u64) -> Setti
         max_export_batch_size: batch,
         schedule_delay: Duration::from_millis(delay_ms),
         export_timeout: Duration::from_millis(timeout_ms),
+        when_full: WhenFull::Drop,
     }
 }
 
