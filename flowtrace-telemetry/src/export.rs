@@ -43,9 +43,20 @@ pub(crate) fn log_refs(batch: &[LogItem]) -> Vec<(&SdkLogRecord, &Instrumentatio
 
 /// An exporter the processor drives. Called only on the processor's
 /// thread, inside its runtime; each call is bounded by the processor.
-pub(crate) trait Export<T = SpanData>: Send + 'static {
+pub(crate) trait Export<T: 'static = SpanData>: Send + 'static {
     /// One attempt at exporting `batch`.
     fn export<'a>(&'a self, batch: &'a [T]) -> Pin<Box<dyn Future<Output = Outcome> + 'a>>;
+    /// Whether no outcome of an attempt is a retry, so the processor can
+    /// hand the batch over ([`export_owned`](Self::export_owned)) instead of
+    /// keeping it for another attempt.
+    fn final_outcomes(&self) -> bool {
+        false
+    }
+    /// The single attempt at a batch that is handed over (see
+    /// [`final_outcomes`](Self::final_outcomes)): no copy of it is needed.
+    fn export_owned(&self, batch: Vec<T>) -> Pin<Box<dyn Future<Output = Outcome> + '_>> {
+        Box::pin(async move { self.export(&batch).await })
+    }
     /// The provider's resource, set once before the first export.
     fn set_resource(&mut self, resource: &Resource);
     /// Releases the exporter's resources (close the file, the connection).
@@ -110,8 +121,16 @@ impl<E> Sdk<E> {
 
 impl<E: SpanExporter + 'static> Export for Sdk<E> {
     fn export<'a>(&'a self, batch: &'a [SpanData]) -> Pin<Box<dyn Future<Output = Outcome> + 'a>> {
+        self.export_owned(batch.to_vec())
+    }
+
+    fn final_outcomes(&self) -> bool {
+        self.errors == Errors::Final
+    }
+
+    fn export_owned(&self, batch: Vec<SpanData>) -> Pin<Box<dyn Future<Output = Outcome> + '_>> {
         Box::pin(async move {
-            let result = self.exporter.export(batch.to_vec()).await;
+            let result = self.exporter.export(batch).await;
             self.outcome(result)
         })
     }
@@ -137,6 +156,10 @@ impl<E: LogExporter + 'static> Export<LogItem> for SdkLogs<E> {
             let result = self.0.exporter.export(LogBatch::new(&refs)).await;
             self.0.outcome(result)
         })
+    }
+
+    fn final_outcomes(&self) -> bool {
+        self.0.errors == Errors::Final
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -654,18 +654,39 @@ impl<T: Item, E: Export<T>> Worker<E, T> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let batch = &self.pending.make_contiguous()[..n];
         let state = &self.state;
         let Some(exporter) = &self.exporter else {
             return (0, true);
         };
+        // An exporter whose every outcome is final gets the batch itself:
+        // it is settled whatever happens, so no copy is kept for a retry.
+        let handed_over = exporter.final_outcomes();
+        let owned: Vec<T> = if handed_over {
+            self.pending.drain(..n).collect()
+        } else {
+            Vec::new()
+        };
+        let batch = &self.pending.make_contiguous()[..if handed_over { 0 } else { n }];
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let export = if handed_over {
+                exporter.export_owned(owned)
+            } else {
+                exporter.export(batch)
+            };
             self.runtime
-                .block_on(bounded(exporter.export(batch), timeout_at, deadline, state))
+                .block_on(bounded(export, timeout_at, deadline, state))
         }))
         .unwrap_or(Ok(Outcome::Failed {
             reason: "the exporter panicked".into(),
         }));
+        if handed_over {
+            // Already out of `pending`: settle the count only, whatever the
+            // outcome (cut short, the batch is gone all the same).
+            let outcome = outcome.unwrap_or_else(|Cut| Outcome::Failed {
+                reason: "cut short by the deadline".into(),
+            });
+            return self.settle_handed_over(n, outcome);
+        }
         let counters = &self.state.counters;
         let Ok(outcome) = outcome else {
             // Cut short by the caller's deadline: the batch stays queued, and
@@ -709,6 +730,34 @@ impl<T: Item, E: Export<T>> Worker<E, T> {
                 (0, true)
             }
         }
+    }
+
+    /// Counts the outcome of a batch the exporter was handed (`n` items,
+    /// already out of `pending`).
+    fn settle_handed_over(&mut self, n: usize, outcome: Outcome) -> (usize, bool) {
+        let counters = &self.state.counters;
+        match outcome {
+            Outcome::Sent { rejected } => {
+                let rejected = rejected.min(n as u64);
+                counters
+                    .exported
+                    .fetch_add(n as u64 - rejected, Ordering::Relaxed);
+                counters
+                    .rejected_by_collector
+                    .fetch_add(rejected, Ordering::Relaxed);
+            }
+            Outcome::Failed { reason } | Outcome::Retry { reason, .. } => {
+                counters
+                    .dropped_export_failed
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                counters.set_error(reason);
+            }
+        }
+        self.state.held.fetch_sub(n, Ordering::AcqRel);
+        if self.state.settings.when_full == WhenFull::Wait {
+            self.state.room.1.notify_all();
+        }
+        (n, false)
     }
 
     fn settle(&mut self, n: usize) {
