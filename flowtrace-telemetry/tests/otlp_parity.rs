@@ -268,7 +268,8 @@ fn mutual_tls_presents_the_client_certificate_general_and_per_signal() {
 #[test]
 fn unsupported_and_incomplete_settings_are_warned_about() {
     let key = fixture("client.key").display().to_string();
-    let cases: [(&[(&str, &str)], &str, &str); 4] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case<'_>; 4] = [
         (
             &[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")],
             "OTEL_EXPORTER_OTLP_COMPRESSION",
