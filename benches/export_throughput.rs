@@ -14,6 +14,13 @@
 //! what actually arrived. The rate climbs a ladder, then bisects to the
 //! highest rate with 0 drops; a last step produces as fast as one thread can.
 //!
+//! Side by side in the same run, for each protocol: flowtrace's own OTLP
+//! transport and opentelemetry-otlp's exporter (0.33, retries on) behind
+//! the same flowtrace batch processor
+//! ([`flowtrace_telemetry::TelemetryBuilder::span_exporter`]), both through
+//! rotel; and flowtrace's gRPC straight to the counting receiver, which
+//! tells the collector's share from the exporter's.
+//!
 //! Run by `cargo bench --bench export_throughput` (and `scripts/bench`);
 //! results in `target/bench/export_throughput.{md,json}`. Settings:
 //! `FLOWTRACE_BENCH_STEP_SECS` (default 3), and
@@ -228,6 +235,90 @@ impl Drop for Rotel {
     }
 }
 
+// ---- what is measured ------------------------------------------------------------
+
+/// One exporter set-up: a protocol, a transport, a target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Setup {
+    protocol: Protocol,
+    transport: Transport,
+    /// Straight to the receiver instead of through rotel.
+    direct: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Transport {
+    /// flowtrace-telemetry's own OTLP exporter.
+    Flowtrace,
+    /// opentelemetry-otlp's `SpanExporter` behind flowtrace's processor.
+    OpentelemetryOtlp,
+}
+
+impl std::fmt::Display for Setup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let transport = match self.transport {
+            Transport::Flowtrace => "flowtrace",
+            Transport::OpentelemetryOtlp => "opentelemetry-otlp",
+        };
+        let target = if self.direct { "receiver" } else { "rotel" };
+        write!(f, "{} {transport} → {target}", self.protocol)
+    }
+}
+
+const SETUPS: [Setup; 5] = [
+    Setup {
+        protocol: Protocol::Grpc,
+        transport: Transport::Flowtrace,
+        direct: false,
+    },
+    Setup {
+        protocol: Protocol::Grpc,
+        transport: Transport::OpentelemetryOtlp,
+        direct: false,
+    },
+    Setup {
+        protocol: Protocol::Grpc,
+        transport: Transport::Flowtrace,
+        direct: true,
+    },
+    Setup {
+        protocol: Protocol::HttpProtobuf,
+        transport: Transport::Flowtrace,
+        direct: false,
+    },
+    Setup {
+        protocol: Protocol::HttpProtobuf,
+        transport: Transport::OpentelemetryOtlp,
+        direct: false,
+    },
+];
+
+/// opentelemetry-otlp's exporter for `endpoint`, with the OTLP timeout the
+/// shipped settings give flowtrace's own (10 s). Its gRPC channel task runs
+/// on `rt`, as it would on an application's runtime.
+fn opentelemetry_otlp(
+    rt: &tokio::runtime::Runtime,
+    protocol: Protocol,
+    endpoint: &str,
+) -> opentelemetry_otlp::SpanExporter {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let _entered = rt.enter();
+    let timeout = Duration::from_secs(10);
+    match protocol {
+        Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .with_timeout(timeout)
+            .build(),
+        _ => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{endpoint}/v1/traces"))
+            .with_timeout(timeout)
+            .build(),
+    }
+    .expect("opentelemetry-otlp exporter")
+}
+
 // ---- one step ------------------------------------------------------------------
 
 struct Step {
@@ -280,30 +371,42 @@ async fn produce(rate: Option<u64>, window: Duration) -> u64 {
 }
 
 fn step(
-    protocol: Protocol,
+    setup: Setup,
     rotel: &Rotel,
     receiver: &Receiver,
     bsp: &[(String, String)],
     rate: Option<u64>,
     window: Duration,
 ) -> Step {
+    let protocol = setup.protocol;
     let endpoint = format!(
         "http://{}",
-        if protocol == Protocol::Grpc {
-            rotel.grpc
-        } else {
-            rotel.http
+        match (setup.direct, protocol) {
+            (true, _) => receiver.addr,
+            (false, Protocol::Grpc) => rotel.grpc,
+            (false, _) => rotel.http,
         }
     );
-    let telemetry = flowtrace_telemetry::builder()
+    // opentelemetry-otlp's gRPC channel task lives here, as in an application.
+    let app_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let builder = flowtrace_telemetry::builder()
         .env_vars(bsp.iter().cloned())
-        .exporter(Exporter::Otlp)
-        .otlp_endpoint(endpoint)
-        .otlp_protocol(protocol)
         .install_tracing_subscriber(false)
-        .strict(true)
-        .init()
-        .expect("telemetry: init");
+        .strict(true);
+    let builder = match setup.transport {
+        Transport::Flowtrace => builder
+            .exporter(Exporter::Otlp)
+            .otlp_endpoint(endpoint)
+            .otlp_protocol(protocol),
+        Transport::OpentelemetryOtlp => {
+            builder.span_exporter(opentelemetry_otlp(&app_runtime, protocol, &endpoint))
+        }
+    };
+    let telemetry = builder.init().expect("telemetry: init");
     let received_before = receiver.count();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -325,6 +428,8 @@ fn step(
     let drain = drained.elapsed();
     let stats = telemetry.stats();
     let received = receiver.settle(received_before + stats.exported) - received_before;
+    drop(telemetry);
+    app_runtime.shutdown_background();
     Step {
         rate,
         produced,
@@ -343,9 +448,9 @@ fn rate_label(rate: Option<u64>) -> String {
     rate.map_or_else(|| "as fast as possible".to_owned(), |r| format!("{r}/s"))
 }
 
-fn print(protocol: Protocol, s: &Step) {
+fn print(setup: Setup, s: &Step) {
     println!(
-        "{protocol:>13} {:>20}: produced {:>8} ({:>7.0}/s), delivered in window {:>7.0}/s, \
+        "{setup:>40} {:>20}: produced {:>8} ({:>7.0}/s), delivered in window {:>7.0}/s, \
          exported {:>8}, dropped {:>7}, received {:>8}, drain {:>5} ms{}",
         rate_label(s.rate),
         s.produced,
@@ -361,9 +466,9 @@ fn print(protocol: Protocol, s: &Step) {
     );
 }
 
-/// The ladder, the bisection and the unpaced step for one protocol.
+/// The ladder, the bisection and the unpaced step for one set-up.
 fn measure(
-    protocol: Protocol,
+    setup: Setup,
     rotel: &Rotel,
     receiver: &Receiver,
     bsp: &[(String, String)],
@@ -371,8 +476,8 @@ fn measure(
 ) -> Vec<Step> {
     let mut steps = Vec::new();
     let run = |rate: Option<u64>, steps: &mut Vec<Step>| {
-        let s = step(protocol, rotel, receiver, bsp, rate, window);
-        print(protocol, &s);
+        let s = step(setup, rotel, receiver, bsp, rate, window);
+        print(setup, &s);
         let clean = s.dropped == 0;
         steps.push(s);
         clean
@@ -423,9 +528,13 @@ fn main() {
     let receiver = Receiver::start();
     let rotel = Rotel::start(&receiver);
     let mut results = Vec::new();
-    for protocol in [Protocol::Grpc, Protocol::HttpProtobuf] {
-        let steps = measure(protocol, &rotel, &receiver, &bsp, window);
-        results.push((protocol, steps));
+    let only = std::env::var("FLOWTRACE_BENCH_ONLY").unwrap_or_default();
+    for setup in SETUPS {
+        if !only.is_empty() && !setup.to_string().contains(only.as_str()) {
+            continue;
+        }
+        let steps = measure(setup, &rotel, &receiver, &bsp, window);
+        results.push((setup, steps));
     }
     drop(rotel);
     drop(receiver);
@@ -435,7 +544,7 @@ fn main() {
 }
 
 fn write(
-    results: &[(Protocol, Vec<Step>)],
+    results: &[(Setup, Vec<Step>)],
     bsp: &[(String, String)],
     window: Duration,
 ) -> std::io::Result<()> {
@@ -456,7 +565,7 @@ fn write(
     );
     let _ = writeln!(
         md,
-        "| protocol | highest rate with 0 drops (tried) | delivered at saturation | first dropping rate: dropped / produced |\n|---|---:|---:|---|"
+        "| set-up | highest rate with 0 drops (tried) | delivered at saturation | first dropping rate: dropped / produced |\n|---|---:|---:|---|"
     );
     for (protocol, steps) in results {
         let best = steps
@@ -490,7 +599,7 @@ fn write(
     }
     let _ = writeln!(
         md,
-        "\n| protocol | target rate | produced / s | delivered / s during the window | exported | dropped (queue full) | arrived at the receiver | shutdown drain |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        "\n| set-up | target rate | produced / s | delivered / s during the window | exported | dropped (queue full) | arrived at the receiver | shutdown drain |\n|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (protocol, steps) in results {
         for s in steps {
@@ -513,7 +622,8 @@ fn write(
         .flat_map(|(protocol, steps)| {
             steps.iter().map(move |s| {
                 json!({
-                    "protocol": protocol.to_string(),
+                    "protocol": protocol.protocol.to_string(),
+                    "setup": protocol.to_string(),
                     "rate": s.rate,
                     "produced": s.produced,
                     "seconds": s.seconds,

@@ -18,10 +18,11 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 use super::config::{self, Batch, Config, EnvSource, Overrides};
 use super::console::ConsoleExporter;
+use super::export::{LogItem, Sdk, SdkLogs};
 use super::file::FileExporter;
 use super::otlp::{self, OtlpExporter};
 use super::parse::Propagator;
-use super::processor::{Processor, Sdk, Settings};
+use super::processor::{Processor, Settings, WhenFull};
 use super::run_attributes::RunAttributes;
 use super::warning::{ConfigError, ConfigWarning};
 use super::{Exporter, Protocol, Telemetry, panic_hook};
@@ -54,6 +55,25 @@ pub struct TelemetryBuilder {
     install_globals: bool,
     flush_on_panic: bool,
     initial_params: Vec<(String, serde_json::Value)>,
+    custom: CustomExporters,
+}
+
+/// The exporters the application brought, started at `init()`.
+#[derive(Default)]
+struct CustomExporters {
+    spans: Vec<CustomSpans>,
+    logs: Vec<super::logs::Custom>,
+}
+
+type CustomSpans = Box<dyn FnOnce(Settings) -> Result<Processor, String> + Send + 'static>;
+
+impl std::fmt::Debug for CustomExporters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomExporters")
+            .field("spans", &self.spans.len())
+            .field("logs", &self.logs.len())
+            .finish()
+    }
 }
 
 impl Default for TelemetryBuilder {
@@ -67,6 +87,7 @@ impl Default for TelemetryBuilder {
             install_globals: true,
             flush_on_panic: false,
             initial_params: Vec::new(),
+            custom: CustomExporters::default(),
         }
     }
 }
@@ -96,6 +117,71 @@ impl TelemetryBuilder {
     /// and the embedded default; `Exporter::None` alone exports nothing.
     pub fn exporter(mut self, exporter: Exporter) -> Self {
         self.code.exporters.push(exporter);
+        self
+    }
+
+    /// Adds a span exporter of the application's choosing —
+    /// opentelemetry-otlp's, a vendor's, anything implementing the SDK's
+    /// [`SpanExporter`](opentelemetry_sdk::trace::SpanExporter) — behind
+    /// flowtrace's batch processor, with the guarantees of the built-in
+    /// exporters: a failed export keeps its batch queued and is retried with
+    /// backoff (an exporter's error does not say whether it is final, so
+    /// every error but `AlreadyShutdown` counts as retryable), at most
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` spans wait and the rest are dropped and
+    /// counted by reason in [`Telemetry::stats`], and flush and shutdown are
+    /// bounded by `OTEL_BSP_EXPORT_TIMEOUT` with everything else.
+    ///
+    /// Like [`exporter`](Self::exporter), it replaces `OTEL_TRACES_EXPORTER`
+    /// and the embedded default; add `.exporter(Exporter::File)` to keep the
+    /// local file as well. Log records go where the spans' built-in
+    /// exporters go, unless `OTEL_LOGS_EXPORTER` or
+    /// [`log_exporter`](Self::log_exporter) says otherwise.
+    ///
+    /// Export calls run on the processor's own thread and tokio runtime; an
+    /// exporter that needs a runtime when it is built (tonic's channel) is
+    /// built in the application's, as usual.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # #[derive(Debug)] struct Vendor;
+    /// # impl opentelemetry_sdk::trace::SpanExporter for Vendor {
+    /// #     async fn export(&self, _: Vec<opentelemetry_sdk::trace::SpanData>) -> opentelemetry_sdk::error::OTelSdkResult { Ok(()) }
+    /// # }
+    /// # let vendor_exporter = Vendor;
+    /// let telemetry = flowtrace_telemetry::builder()
+    ///     .span_exporter(vendor_exporter)
+    ///     .init()?;
+    /// // ... run the workflow ...
+    /// telemetry.shutdown()?;
+    /// println!("{}", telemetry.stats());
+    /// # Ok(()) }
+    /// ```
+    pub fn span_exporter<E>(mut self, exporter: E) -> Self
+    where
+        E: opentelemetry_sdk::trace::SpanExporter + 'static,
+    {
+        self.code.custom_span_exporters += 1;
+        self.custom.spans.push(Box::new(move |settings| {
+            Processor::start(settings, move || Ok(Sdk::foreign(exporter)))
+        }));
+        self
+    }
+
+    /// Adds a log record exporter of the application's choosing
+    /// ([`LogExporter`](opentelemetry_sdk::logs::LogExporter)), behind
+    /// flowtrace's processor with the spans' guarantees (as for
+    /// [`span_exporter`](Self::span_exporter), with the `OTEL_BLRP_*`
+    /// settings; counts in [`Telemetry::log_stats`]). It replaces
+    /// `OTEL_LOGS_EXPORTER`: log records also go to the built-in exporters
+    /// added with [`exporter`](Self::exporter), and nowhere else.
+    pub fn log_exporter<E>(mut self, exporter: E) -> Self
+    where
+        E: opentelemetry_sdk::logs::LogExporter + 'static,
+    {
+        self.code.custom_log_exporters += 1;
+        self.custom.logs.push(Box::new(move |settings| {
+            Processor::<LogItem>::start(settings, move || Ok(SdkLogs(Sdk::foreign(exporter))))
+        }));
         self
     }
 
@@ -172,6 +258,28 @@ impl TelemetryBuilder {
     /// ```
     pub fn otlp_certificate(mut self, path: impl Into<PathBuf>) -> Self {
         self.code.otlp_certificate = Some(path.into());
+        self
+    }
+
+    /// The client's certificate chain and private key (PEM files) for
+    /// mutual TLS with an `https` endpoint, over
+    /// `OTEL_EXPORTER_OTLP_[TRACES_|LOGS_]CLIENT_{CERTIFICATE,KEY}`
+    /// (feature `tls`). A file that cannot be read, or holds no PEM block of
+    /// its kind, is a configuration problem naming it.
+    ///
+    /// ```no_run
+    /// let _telemetry = flowtrace_telemetry::builder()
+    ///     .otlp_endpoint("https://collector.internal:4317")
+    ///     .otlp_client_certificate("/etc/otel/client.pem", "/etc/otel/client.key")
+    ///     .init()?;
+    /// # Ok::<(), flowtrace_telemetry::ConfigError>(())
+    /// ```
+    pub fn otlp_client_certificate(
+        mut self,
+        certificate: impl Into<PathBuf>,
+        key: impl Into<PathBuf>,
+    ) -> Self {
+        self.code.otlp_client_identity = Some((certificate.into(), key.into()));
         self
     }
 
@@ -256,7 +364,7 @@ impl TelemetryBuilder {
     /// Bad settings are printed once to stderr as `flowtrace: warning: …`
     /// and kept in [`Telemetry::warnings`], or, under
     /// [`strict`](Self::strict), returned as the error.
-    pub fn init(self) -> Result<Telemetry, ConfigError> {
+    pub fn init(mut self) -> Result<Telemetry, ConfigError> {
         let (config, mut warnings) = config::resolve(&self.env, &self.code);
         self.check(&warnings)?;
         let Some(config) = config else {
@@ -264,7 +372,8 @@ impl TelemetryBuilder {
             return Ok(Telemetry::inert(warnings));
         };
 
-        let built = build_exporters(&config);
+        let custom = std::mem::take(&mut self.custom);
+        let built = build_exporters(&config, custom.spans);
         warnings.extend(built.warnings);
         if let Err(err) = flowtrace::set_process_params(self.initial_params.clone()) {
             warnings.push(ConfigWarning::failed(
@@ -280,7 +389,12 @@ impl TelemetryBuilder {
             .with_attributes(config.resource.iter().cloned())
             .with_service_name(config.service_name.clone())
             .build();
-        let logs = super::logs::build(&config.logs, &config.log_batch, resource.clone());
+        let logs = super::logs::build(
+            &config.logs,
+            &config.log_batch,
+            resource.clone(),
+            custom.logs,
+        );
         warnings.extend(logs.warnings);
         self.check(&warnings)?;
         let mut provider = SdkTracerProvider::builder()
@@ -334,8 +448,8 @@ impl TelemetryBuilder {
         Ok(
             Telemetry::new(provider, built.processors, warnings, built.trace_file).with_logs(
                 logs.provider,
+                logs.processors,
                 logs.file,
-                logs.counts,
             ),
         )
     }
@@ -359,20 +473,19 @@ struct Built {
     trace_file: Option<PathBuf>,
 }
 
-fn build_exporters(config: &Config) -> Built {
+fn build_exporters(config: &Config, custom: Vec<CustomSpans>) -> Built {
     let mut built = Built {
         processors: Vec::new(),
         warnings: Vec::new(),
         trace_file: None,
     };
-    let local = settings(&config.batch, config.batch.export_timeout);
+    let local = settings(&config.batch, config.batch.export_timeout, WhenFull::Drop);
     for exporter in &config.exporters {
         match exporter {
             Exporter::Otlp => {
                 let timeout = otlp::attempt_timeout(&config.otlp, config.batch.export_timeout);
-                let started = Processor::start(settings(&config.batch, timeout), || {
-                    OtlpExporter::new(&config.otlp)
-                });
+                let otlp_settings = settings(&config.batch, timeout, WhenFull::Drop);
+                let started = Processor::start(otlp_settings, || OtlpExporter::new(&config.otlp));
                 match started {
                     Ok(processor) => built.processors.push(("otlp", processor)),
                     Err(err) => built.warnings.push(ConfigWarning::failed(
@@ -387,9 +500,12 @@ fn build_exporters(config: &Config) -> Built {
                 }
             }
             Exporter::File => {
+                // Local and quick: a full queue waits for the write rather
+                // than dropping (see `WhenFull::Wait`).
+                let file = settings(&config.batch, config.batch.export_timeout, WhenFull::Wait);
                 let started = FileExporter::open(&config.trace_file)
                     .map_err(|e| format!("cannot open {}: {e}", config.trace_file.display()))
-                    .and_then(|e| Processor::start(local.clone(), || Ok(Sdk(e))));
+                    .and_then(|e| Processor::start(file, || Ok(Sdk::local(e))));
                 match started {
                     Ok(processor) => {
                         built.trace_file = Some(config.trace_file.clone());
@@ -403,7 +519,8 @@ fn build_exporters(config: &Config) -> Built {
                 }
             }
             Exporter::Console => {
-                match Processor::start(local.clone(), || Ok(Sdk(ConsoleExporter::stdout()))) {
+                match Processor::start(local.clone(), || Ok(Sdk::local(ConsoleExporter::stdout())))
+                {
                     Ok(processor) => built.processors.push(("console", processor)),
                     Err(err) => built.warnings.push(ConfigWarning::failed(
                         "console exporter",
@@ -415,17 +532,28 @@ fn build_exporters(config: &Config) -> Built {
             Exporter::None => {}
         }
     }
+    for start in custom {
+        match start(local.clone()) {
+            Ok(processor) => built.processors.push(("custom", processor)),
+            Err(err) => built.warnings.push(ConfigWarning::failed(
+                "TelemetryBuilder::span_exporter",
+                err,
+                "spans are not sent to that exporter",
+            )),
+        }
+    }
     built
 }
 
 /// The processor settings from our parsed `OTEL_BSP_*` values, with the
 /// bound of one export (and of a flush, and of shutdown).
-fn settings(batch: &Batch, export_timeout: Duration) -> Settings {
+fn settings(batch: &Batch, export_timeout: Duration, when_full: WhenFull) -> Settings {
     Settings {
         max_queue_size: batch.max_queue_size,
         max_export_batch_size: batch.max_export_batch_size,
         schedule_delay: batch.schedule_delay,
         export_timeout,
+        when_full,
     }
 }
 

@@ -38,6 +38,10 @@ pub(crate) struct Signal {
     headers: &'static str,
     timeout: &'static str,
     certificate: &'static str,
+    client_certificate: &'static str,
+    client_key: &'static str,
+    compression: &'static str,
+    insecure: &'static str,
     /// `/v1/traces`, `/v1/logs`.
     pub(crate) path: &'static str,
 }
@@ -48,6 +52,10 @@ pub(crate) const TRACES: Signal = Signal {
     headers: "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
     timeout: "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
     certificate: "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+    compression: "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    insecure: "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
     path: "/v1/traces",
 };
 
@@ -57,6 +65,10 @@ pub(crate) const LOGS: Signal = Signal {
     headers: "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
     timeout: "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
     certificate: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY",
+    compression: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+    insecure: "OTEL_EXPORTER_OTLP_LOGS_INSECURE",
     path: "/v1/logs",
 };
 
@@ -134,7 +146,12 @@ pub(crate) struct Overrides {
     pub(crate) otlp_endpoint: Option<String>,
     pub(crate) otlp_protocol: Option<Protocol>,
     pub(crate) otlp_certificate: Option<PathBuf>,
+    pub(crate) otlp_client_identity: Option<(PathBuf, PathBuf)>,
     pub(crate) sampler: Option<Sampler>,
+    /// Exporters the application brought (`span_exporter`, `log_exporter`):
+    /// like exporters named in code, they replace the environment's choice.
+    pub(crate) custom_span_exporters: usize,
+    pub(crate) custom_log_exporters: usize,
 }
 
 impl std::fmt::Debug for Overrides {
@@ -168,6 +185,11 @@ pub(crate) struct Otlp {
     /// `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE`: a PEM file of CA
     /// certificates trusted for `https` besides the platform's roots.
     pub(crate) certificate: Option<PathBuf>,
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_{CERTIFICATE,KEY}`: the PEM files
+    /// of the client's certificate chain and private key, for mutual TLS.
+    pub(crate) client_identity: Option<(PathBuf, PathBuf)>,
+    /// `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION=gzip`.
+    pub(crate) gzip: bool,
 }
 
 impl std::fmt::Debug for Otlp {
@@ -361,7 +383,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         parse::exporter,
         Exporter::None,
     );
-    let mut exporters = if !code.exporters.is_empty() {
+    let mut exporters = if !code.exporters.is_empty() || code.custom_span_exporters > 0 {
         code.exporters.clone()
     } else if let Some(from_env) = from_env {
         from_env
@@ -433,14 +455,17 @@ fn logs(
     traces: &[Exporter],
     trace_file: &std::path::Path,
 ) -> Logs {
-    let exporters = r
-        .members(
-            "OTEL_LOGS_EXPORTER",
-            parse::EXPORTERS,
-            parse::exporter,
-            Exporter::None,
-        )
-        .map_or_else(|| traces.to_vec(), dedup);
+    let from_env = r.members(
+        "OTEL_LOGS_EXPORTER",
+        parse::EXPORTERS,
+        parse::exporter,
+        Exporter::None,
+    );
+    let exporters = if code.custom_log_exporters > 0 {
+        dedup(code.exporters.clone())
+    } else {
+        from_env.map_or_else(|| traces.to_vec(), dedup)
+    };
     let file = code
         .log_file
         .clone()
@@ -532,8 +557,24 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides, vars: &Signal) -> Otlp {
         .unwrap_or(Protocol::HttpProtobuf);
     let http = protocol != Protocol::Grpc;
 
-    let signal = r.parse(vars.endpoint, parse::endpoint, KEPT);
-    let base = r.parse("OTEL_EXPORTER_OTLP_ENDPOINT", parse::endpoint, KEPT);
+    // `…_INSECURE` only decides the scheme of a gRPC endpoint given without
+    // one (spec): `host:4317` is `https://host:4317` unless it is `true`.
+    let insecure = r
+        .parse(vars.insecure, parse::boolean, KEPT)
+        .or_else(|| r.parse("OTEL_EXPORTER_OTLP_INSECURE", parse::boolean, KEPT));
+    let scheme = if insecure == Some(true) {
+        "http"
+    } else {
+        "https"
+    };
+    let grpc_endpoint = |value: &str| match parse::endpoint(value) {
+        Err(_) if !http && !value.contains("://") => {
+            parse::endpoint(&format!("{scheme}://{}", value.trim()))
+        }
+        parsed => parsed,
+    };
+    let signal = r.parse(vars.endpoint, grpc_endpoint, KEPT);
+    let base = r.parse("OTEL_EXPORTER_OTLP_ENDPOINT", grpc_endpoint, KEPT);
     let from_code = code
         .otlp_endpoint
         .as_deref()
@@ -603,6 +644,11 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides, vars: &Signal) -> Otlp {
         .clone()
         .or_else(|| r.raw(vars.certificate).map(PathBuf::from))
         .or_else(|| r.raw("OTEL_EXPORTER_OTLP_CERTIFICATE").map(PathBuf::from));
+    let client_identity = client_identity(r, code, vars);
+
+    let gzip = compression(r, vars.compression)
+        .or_else(|| compression(r, "OTEL_EXPORTER_OTLP_COMPRESSION"))
+        .unwrap_or(false);
 
     Otlp {
         endpoint,
@@ -610,6 +656,83 @@ fn otlp(r: &mut Reader<'_>, code: &Overrides, vars: &Signal) -> Otlp {
         headers,
         timeout,
         certificate,
+        client_identity,
+        gzip,
+    }
+}
+
+/// `gzip` or `none`; `zstd`, which the specification also names, gets the
+/// warning for an unsupported value (requests go uncompressed).
+fn compression(r: &mut Reader<'_>, var: &'static str) -> Option<bool> {
+    let value = r.raw(var)?;
+    match parse::compression(&value) {
+        Ok(gzip) => Some(gzip),
+        Err(accepted) if value.eq_ignore_ascii_case("zstd") => {
+            r.warnings.push(ConfigWarning::unsupported(
+                var,
+                value,
+                accepted,
+                "requests are not compressed",
+            ));
+            None
+        }
+        Err(accepted) => {
+            r.warnings.push(ConfigWarning::invalid(
+                var,
+                value,
+                accepted,
+                "the setting is ignored",
+            ));
+            None
+        }
+    }
+}
+
+/// The client certificate and key for mutual TLS: both or neither (one
+/// alone is reported and ignored). The per-signal pair wins as a pair.
+fn client_identity(
+    r: &mut Reader<'_>,
+    code: &Overrides,
+    vars: &Signal,
+) -> Option<(PathBuf, PathBuf)> {
+    if let Some(pair) = &code.otlp_client_identity {
+        return Some(pair.clone());
+    }
+    let signal = (r.raw(vars.client_certificate), r.raw(vars.client_key));
+    let (names, pair) = if signal.0.is_some() || signal.1.is_some() {
+        ((vars.client_certificate, vars.client_key), signal)
+    } else {
+        let general = (
+            r.raw("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+            r.raw("OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+        );
+        (
+            (
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            ),
+            general,
+        )
+    };
+    match pair {
+        (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+        (None, None) => None,
+        (Some(_), None) => {
+            r.warnings.push(ConfigWarning::failed(
+                names.0,
+                format!("is set without {}", names.1),
+                "no client certificate is presented",
+            ));
+            None
+        }
+        (None, Some(_)) => {
+            r.warnings.push(ConfigWarning::failed(
+                names.1,
+                format!("is set without {}", names.0),
+                "no client certificate is presented",
+            ));
+            None
+        }
     }
 }
 

@@ -498,7 +498,7 @@ handler  10.0 ms  (parent 000000000000004d)
     #[test]
     fn a_processor_flush_prints_what_the_console_buffers() {
         use crate::export::Sdk;
-        use crate::processor::{Processor, Settings};
+        use crate::processor::{Processor, Settings, WhenFull};
         use opentelemetry_sdk::trace::SpanProcessor as _;
 
         let out = Shared::default();
@@ -508,8 +508,9 @@ handler  10.0 ms  (parent 000000000000004d)
             max_export_batch_size: 16,
             schedule_delay: Duration::from_secs(60),
             export_timeout: Duration::from_secs(5),
+            when_full: WhenFull::Drop,
         };
-        let processor = Processor::start(settings, move || Ok(Sdk(console))).unwrap();
+        let processor = Processor::start(settings, move || Ok(Sdk::local(console))).unwrap();
         processor.on_end(span("child", 2, 1));
         processor.force_flush().unwrap();
         let printed = out.take();

@@ -4,7 +4,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -12,7 +11,7 @@ use opentelemetry_sdk::error::OTelSdkError;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 
-use super::log_counts::LogCounts;
+use super::export::{Item, LogItem};
 use super::processor::{Pending, Processor};
 use super::stats::ExportStats;
 use super::summary::{self, Delivery};
@@ -62,11 +61,12 @@ pub struct Telemetry {
     exporters: Vec<&'static str>,
     warnings: Vec<ConfigWarning>,
     trace_file: Option<PathBuf>,
-    /// The log records' provider and file (`telemetry::logs`).
+    /// The log records' provider, processors and file (`telemetry::logs`).
     logs: Option<SdkLoggerProvider>,
+    log_processors: Vec<Processor<LogItem>>,
+    /// Each log processor's exporter, as named in `OTEL_LOGS_EXPORTER`.
+    log_exporters: Vec<&'static str>,
     log_file: Option<PathBuf>,
-    /// What each log exporter did with the records.
-    log_counts: Vec<(&'static str, Arc<LogCounts>)>,
     /// `false` for the inert guard of `OTEL_SDK_DISABLED=true`.
     active: bool,
     shut_down: AtomicBool,
@@ -87,8 +87,9 @@ impl Telemetry {
             warnings,
             trace_file,
             logs: None,
+            log_processors: Vec::new(),
+            log_exporters: Vec::new(),
             log_file: None,
-            log_counts: Vec::new(),
             active: true,
             shut_down: AtomicBool::new(false),
         }
@@ -98,12 +99,12 @@ impl Telemetry {
     pub(crate) fn with_logs(
         mut self,
         logs: Option<SdkLoggerProvider>,
+        processors: Vec<(&'static str, Processor<LogItem>)>,
         file: Option<PathBuf>,
-        counts: Vec<(&'static str, Arc<LogCounts>)>,
     ) -> Self {
         self.logs = logs;
+        (self.log_exporters, self.log_processors) = processors.into_iter().unzip();
         self.log_file = file;
-        self.log_counts = counts;
         self
     }
 
@@ -117,8 +118,9 @@ impl Telemetry {
             warnings,
             trace_file: None,
             logs: None,
+            log_processors: Vec::new(),
+            log_exporters: Vec::new(),
             log_file: None,
-            log_counts: Vec::new(),
             active: false,
             shut_down: AtomicBool::new(false),
         }
@@ -136,11 +138,9 @@ impl Telemetry {
     /// assert_eq!(telemetry.timeout(), std::time::Duration::ZERO);
     /// ```
     pub fn timeout(&self) -> Duration {
-        self.processors
-            .iter()
-            .map(Processor::timeout)
-            .max()
-            .unwrap_or(Duration::ZERO)
+        let spans = self.processors.iter().map(Processor::timeout);
+        let logs = self.log_processors.iter().map(Processor::timeout);
+        spans.chain(logs).max().unwrap_or(Duration::ZERO)
     }
 
     /// Exports every span that has ended so far, all exporters in parallel,
@@ -154,13 +154,13 @@ impl Telemetry {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         let now = Instant::now();
-        let pending: Vec<Pending> = self
+        let spans = self
             .processors
             .iter()
-            .map(|p| p.begin_flush(now + p.timeout()))
-            .collect();
-        let logs = self.logs.as_ref().map(SdkLoggerProvider::force_flush);
-        first_error(pending.into_iter().map(Pending::wait).chain(logs))
+            .map(|p| p.begin_flush(now + p.timeout()));
+        let logs = (self.log_processors.iter()).map(|p| p.begin_flush(now + p.timeout()));
+        let pending: Vec<Pending> = spans.chain(logs).collect();
+        first_error(pending.into_iter().map(Pending::wait))
     }
 
     /// Exports what is still queued, then shuts the exporters down, waiting
@@ -173,30 +173,22 @@ impl Telemetry {
         }
         let now = Instant::now();
         // All at once, so the bound is one timeout, not one per exporter.
-        let pending: Vec<Pending> = self
-            .processors
-            .iter()
-            .filter_map(|p| p.begin_shutdown(now + p.timeout()))
-            .collect();
         // Log records shut down beside the spans, against the same bound.
-        let bound = self.timeout().max(Duration::from_secs(1));
-        let logs = self.logs.clone().map(|provider| {
+        if self.logs.is_some() {
             flowtrace::remove_logger_provider();
-            std::thread::spawn(move || provider.shutdown_with_timeout(bound))
-        });
-        let logs = logs.map(|thread| {
-            thread.join().unwrap_or_else(|_| {
-                Err(OTelSdkError::InternalFailure(
-                    "log shutdown panicked".into(),
-                ))
-            })
-        });
-        let result = first_error(pending.into_iter().map(Pending::wait).chain(logs));
-        // The processors are done; this only marks the provider shut down
-        // (its tracers become no-ops) and returns at once.
+        }
+        let spans = (self.processors.iter()).filter_map(|p| p.begin_shutdown(now + p.timeout()));
+        let logs = (self.log_processors.iter()).filter_map(|p| p.begin_shutdown(now + p.timeout()));
+        let pending: Vec<Pending> = spans.chain(logs).collect();
+        let result = first_error(pending.into_iter().map(Pending::wait));
+        // The processors are done; this only marks the providers shut down
+        // (their tracers and loggers become no-ops) and returns at once.
         let _ = self
             .provider
             .shutdown_with_timeout(Duration::from_millis(1));
+        if let Some(logs) = &self.logs {
+            let _ = logs.shutdown_with_timeout(Duration::from_millis(1));
+        }
         if let Some(line) = summary::line(&self.span_deliveries(), &self.log_deliveries()) {
             // `writeln!`, not `eprintln!`, which panics when stderr is closed.
             let _ = writeln!(std::io::stderr(), "flowtrace: {line}");
@@ -205,24 +197,11 @@ impl Telemetry {
     }
 
     fn span_deliveries(&self) -> Vec<Delivery> {
-        self.exporters
-            .iter()
-            .zip(&self.processors)
-            .map(|(exporter, processor)| Delivery {
-                exporter,
-                stats: processor.stats(),
-            })
-            .collect()
+        deliveries(&self.exporters, &self.processors)
     }
 
     fn log_deliveries(&self) -> Vec<Delivery> {
-        self.log_counts
-            .iter()
-            .map(|(exporter, counts)| Delivery {
-                exporter,
-                stats: counts.stats(),
-            })
-            .collect()
+        deliveries(&self.log_exporters, &self.log_processors)
     }
 
     /// Whether any span or log record was lost so far (or is still queued).
@@ -252,9 +231,8 @@ impl Telemetry {
         total
     }
 
-    /// The same counts for log records, summed over the log exporters.
-    /// Records the SDK's batch processor dropped because its queue
-    /// (`OTEL_BLRP_MAX_QUEUE_SIZE`) was full count as left at shutdown.
+    /// The same counts for log records, summed over the log exporters
+    /// (their queues are `OTEL_BLRP_MAX_QUEUE_SIZE` long).
     ///
     /// ```
     /// let telemetry = flowtrace_telemetry::builder()
@@ -266,8 +244,8 @@ impl Telemetry {
     /// ```
     pub fn log_stats(&self) -> ExportStats {
         let mut total = ExportStats::default();
-        for (_, counts) in &self.log_counts {
-            total.add(&counts.stats());
+        for processor in &self.log_processors {
+            total.add(&processor.stats());
         }
         total
     }
@@ -300,6 +278,18 @@ impl Telemetry {
     pub fn provider(&self) -> &SdkTracerProvider {
         &self.provider
     }
+}
+
+/// Each processor's counts with its exporter's name.
+fn deliveries<T: Item>(exporters: &[&'static str], processors: &[Processor<T>]) -> Vec<Delivery> {
+    exporters
+        .iter()
+        .zip(processors)
+        .map(|(&exporter, processor)| Delivery {
+            exporter,
+            stats: processor.stats(),
+        })
+        .collect()
 }
 
 /// Waits for every result (each bounded), keeping the first error.

@@ -36,16 +36,20 @@
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]HEADERS` | `k=v,k2=v2`, percent-encoded | — |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT` | milliseconds | `10000` |
 //! | `OTEL_EXPORTER_OTLP_[TRACES_]CERTIFICATE` | PEM file of CA certificates trusted for `https`, besides the platform's | — |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]CLIENT_CERTIFICATE`, `…_CLIENT_KEY` | PEM files of the client's certificate chain and private key (PKCS#8, SEC1 or PKCS#1), for mutual TLS; both or neither | — |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]COMPRESSION` | `gzip`, `none` (`zstd` is not supported: warned, sent uncompressed) | `none` |
+//! | `OTEL_EXPORTER_OTLP_[TRACES_]INSECURE` | `true`, `false`: the scheme of a gRPC endpoint written without one (`host:4317`): `http` when `true`, else `https` | `false` |
 //! | `OTEL_TRACES_SAMPLER` | `always_on`, `always_off`, `traceidratio`, `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio` | `parentbased_always_on` |
 //! | `OTEL_TRACES_SAMPLER_ARG` | ratio in `[0, 1]` | `1.0` |
 //! | `OTEL_BSP_SCHEDULE_DELAY` | milliseconds | `5000` |
 //! | `OTEL_BSP_EXPORT_TIMEOUT` | milliseconds | `30000` |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` | count | `2048` |
 //! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | count, at most the queue size | `512` |
+//! | `OTEL_BLRP_{SCHEDULE_DELAY,EXPORT_TIMEOUT,MAX_QUEUE_SIZE,MAX_EXPORT_BATCH_SIZE}` | as `OTEL_BSP_*`, for log records | `1000`, `30000`, `2048`, `512` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
 //! | `FLOWTRACE_TRACE_FILE` | path | `flowtrace-traces.jsonl` |
 //! | `OTEL_LOGS_EXPORTER` | `otlp`, `console`, `file`, `none` (comma list) | the spans' exporters |
-//! | `OTEL_EXPORTER_OTLP_LOGS_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT,CERTIFICATE}` | as for traces (`/v1/logs` appended to a base URL for HTTP) | the general `OTEL_EXPORTER_OTLP_*` |
+//! | `OTEL_EXPORTER_OTLP_LOGS_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT,CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY,COMPRESSION,INSECURE}` | as for traces (`/v1/logs` appended to a base URL for HTTP) | the general `OTEL_EXPORTER_OTLP_*` |
 //! | `FLOWTRACE_LOG_FILE` | path | beside the trace file, `traces` → `logs`: `flowtrace-logs.jsonl` |
 //!
 //! Empty values count as unset; values are trimmed; names of values are
@@ -64,9 +68,14 @@
 //! honouring `Retry-After` / `RetryInfo`; other failures, and the spans a
 //! partial success rejected, are dropped and counted. At most
 //! `OTEL_BSP_MAX_QUEUE_SIZE` spans wait, queued or retained; more are
-//! dropped and counted. Flush and shutdown each wait at most the export
-//! timeout, all exporters in parallel, and shutdown prints one line with
-//! the spans and log records each exporter lost and why (also in
+//! dropped and counted — except for the local file, whose queue makes a
+//! producer wait for the write (at most the export timeout) rather than
+//! drop. Log records go through the same processor, with the same
+//! guarantees (`OTEL_BLRP_*`), and so does any exporter the application
+//! brings ([`TelemetryBuilder::span_exporter`],
+//! [`TelemetryBuilder::log_exporter`]). Flush and shutdown each wait at most
+//! the export timeout, all exporters in parallel, and shutdown prints one
+//! line with the spans and log records each exporter lost and why (also in
 //! [`Telemetry::stats`] and [`Telemetry::log_stats`]); lost telemetry never
 //! fails the program by itself. Header values, response bodies and gRPC
 //! status messages are never shown in a warning, an error or `Debug`.
@@ -83,7 +92,6 @@ mod export;
 mod file;
 mod guard;
 mod layer;
-mod log_counts;
 mod logs;
 mod otlp;
 mod panic_hook;

@@ -1,20 +1,24 @@
-//! Log records (cold path): an `SdkLoggerProvider` with one batch processor
-//! per exporter named in `OTEL_LOGS_EXPORTER` (by default the spans'
-//! exporters), fed by `tracing` events (opentelemetry-appender-tracing) and
-//! [`flowtrace::log`]. Each record carries the trace and span id of the task it
-//! was emitted in.
+//! Log records (cold path): an `SdkLoggerProvider` with one flowtrace batch
+//! processor per exporter named in `OTEL_LOGS_EXPORTER` (by default the
+//! spans' exporters), fed by `tracing` events (opentelemetry-appender-tracing)
+//! and [`flowtrace::log`]. Each record carries the trace and span id of the
+//! task it was emitted in. The processor is the spans' one
+//! ([`super::processor`]), so log records get the spans' guarantees: kept
+//! through a collector outage within `OTEL_BLRP_MAX_QUEUE_SIZE`, counted by
+//! reason ([`Telemetry::log_stats`](super::Telemetry::log_stats)), shut
+//! down against the same deadline, reported at shutdown.
 //!
 //! - **file**: OTLP/JSON, one `ExportLogsServiceRequest` per line, next to
 //!   the trace file (`flowtrace-logs.jsonl`, `FLOWTRACE_LOG_FILE`).
 //! - **otlp**: the same transports and retry rules as spans (gRPC
-//!   `LogsService/Export`, HTTP `POST /v1/logs`), on the exporter's own
-//!   single-threaded runtime, so nothing depends on the application's.
+//!   `LogsService/Export`, HTTP `POST /v1/logs`).
 //! - **console**: one line per record on stdout.
 
+use std::future::Future;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::pin::Pin;
+use std::time::Duration;
 
 use opentelemetry::logs::AnyValue;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -22,100 +26,121 @@ use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::logs::tonic::group_logs_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
-use opentelemetry_sdk::logs::{
-    BatchConfigBuilder, BatchLogProcessor, LogBatch, LogExporter, SdkLoggerProvider,
-};
+use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
 
 use super::Exporter;
 use super::config::{Batch, Logs, Otlp};
+use super::export::{Export, LogItem, Sdk, SdkLogs, log_refs};
 use super::file::JsonLines;
-use super::log_counts::{CountedExporter, CountedProcessor, LogCounts};
 use super::otlp::{Transport, attempt_timeout};
-use super::retry::{Backoff, Outcome};
+use super::processor::{Processor, Settings, WhenFull};
+use super::retry::Outcome;
 use super::warning::ConfigWarning;
 
-/// The logger provider and what failed to build.
+/// The log processor of an exporter the application brings, started at
+/// `init()` with the `OTEL_BLRP_*` settings.
+pub(crate) type Custom =
+    Box<dyn FnOnce(Settings) -> Result<Processor<LogItem>, String> + Send + 'static>;
+
+/// The logger provider, its processors and what failed to build.
 pub(crate) struct Built {
     pub(crate) provider: Option<SdkLoggerProvider>,
+    /// Each processor with its exporter's name, in the order configured.
+    pub(crate) processors: Vec<(&'static str, Processor<LogItem>)>,
     pub(crate) file: Option<PathBuf>,
     pub(crate) warnings: Vec<ConfigWarning>,
-    /// What each exporter did with the records, in the order configured.
-    pub(crate) counts: Vec<(&'static str, Arc<LogCounts>)>,
+}
+
+/// The processor settings for log records (`OTEL_BLRP_*`).
+fn settings(batch: &Batch, export_timeout: Duration, when_full: WhenFull) -> Settings {
+    Settings {
+        max_queue_size: batch.max_queue_size,
+        max_export_batch_size: batch.max_export_batch_size,
+        schedule_delay: batch.schedule_delay,
+        export_timeout,
+        when_full,
+    }
 }
 
 /// One batch processor per log exporter; `None` when there is none.
-pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
+pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource, custom: Vec<Custom>) -> Built {
     let mut built = Built {
         provider: None,
+        processors: Vec::new(),
         file: None,
         warnings: Vec::new(),
-        counts: Vec::new(),
     };
-    let config = || {
-        BatchConfigBuilder::default()
-            .with_max_queue_size(batch.max_queue_size)
-            .with_max_export_batch_size(batch.max_export_batch_size)
-            .with_scheduled_delay(batch.schedule_delay)
-            .build()
-    };
-    let mut provider = SdkLoggerProvider::builder().with_resource(resource);
-    let mut any = false;
+    let local = settings(batch, batch.export_timeout, WhenFull::Drop);
     for exporter in &logs.exporters {
-        let counts = Arc::new(LogCounts::default());
-        let processor = match exporter {
+        let started = match exporter {
             Exporter::File => match JsonLines::open(&logs.file) {
                 Ok(lines) => {
-                    built.file = Some(logs.file.clone());
-                    BatchLogProcessor::builder(CountedExporter::new(
-                        LogFile::new(lines),
-                        counts.clone(),
-                    ))
-                    .with_batch_config(config())
-                    .build()
+                    let file = settings(batch, batch.export_timeout, WhenFull::Wait);
+                    Processor::start(file, || Ok(SdkLogs(Sdk::local(LogFile::new(lines)))))
+                        .inspect(|_| built.file = Some(logs.file.clone()))
+                        .map_err(|err| {
+                            (
+                                "FLOWTRACE_LOG_FILE",
+                                err,
+                                "log records are not written to a file",
+                            )
+                        })
                 }
-                Err(e) => {
-                    built.warnings.push(ConfigWarning::failed(
-                        "FLOWTRACE_LOG_FILE",
-                        format!("cannot open {}: {e}", logs.file.display()),
-                        "log records are not written to a file",
-                    ));
-                    continue;
-                }
+                Err(e) => Err((
+                    "FLOWTRACE_LOG_FILE",
+                    format!("cannot open {}: {e}", logs.file.display()),
+                    "log records are not written to a file",
+                )),
             },
             Exporter::Otlp => {
                 let timeout = attempt_timeout(&logs.otlp, batch.export_timeout);
-                match LogOtlp::new(&logs.otlp, timeout) {
-                    Ok(exporter) => {
-                        BatchLogProcessor::builder(CountedExporter::new(exporter, counts.clone()))
-                            .with_batch_config(config())
-                            .build()
-                    }
-                    Err(err) => {
-                        built.warnings.push(ConfigWarning::failed(
-                            "OTLP log exporter",
-                            format!(
-                                "cannot be built for {} ({}): {err}",
-                                crate::redact::url(&logs.otlp.endpoint),
-                                logs.otlp.protocol
-                            ),
-                            "log records are not sent over OTLP",
-                        ));
-                        continue;
-                    }
-                }
+                Processor::start(settings(batch, timeout, WhenFull::Drop), || {
+                    LogOtlp::new(&logs.otlp)
+                })
+                .map_err(|err| {
+                    (
+                        "OTLP log exporter",
+                        format!(
+                            "cannot be built for {} ({}): {err}",
+                            crate::redact::url(&logs.otlp.endpoint),
+                            logs.otlp.protocol
+                        ),
+                        "log records are not sent over OTLP",
+                    )
+                })
             }
             Exporter::Console => {
-                BatchLogProcessor::builder(CountedExporter::new(LogConsole, counts.clone()))
-                    .with_batch_config(config())
-                    .build()
+                Processor::start(local.clone(), || Ok(SdkLogs(Sdk::local(LogConsole))))
+                    .map_err(|err| ("console log exporter", err, "log records are not printed"))
             }
             Exporter::None => continue,
         };
-        provider = provider.with_log_processor(CountedProcessor::new(processor, counts.clone()));
-        built.counts.push((exporter.name(), counts));
-        any = true;
+        match started {
+            Ok(processor) => built.processors.push((exporter.name(), processor)),
+            Err((what, err, consequence)) => {
+                built
+                    .warnings
+                    .push(ConfigWarning::failed(what, err, consequence))
+            }
+        }
     }
-    built.provider = any.then(|| provider.build());
+    for start in custom {
+        match start(local.clone()) {
+            Ok(processor) => built.processors.push(("custom", processor)),
+            Err(err) => built.warnings.push(ConfigWarning::failed(
+                "TelemetryBuilder::log_exporter",
+                err,
+                "log records are not sent to that exporter",
+            )),
+        }
+    }
+    if !built.processors.is_empty() {
+        let mut provider = SdkLoggerProvider::builder().with_resource(resource);
+        for (_, processor) in &built.processors {
+            provider = provider.with_log_processor(processor.clone());
+        }
+        built.provider = Some(provider.build());
+    }
     built
 }
 
@@ -164,107 +189,30 @@ impl LogExporter for LogFile {
     }
 }
 
-/// Log records over OTLP, with the span exporter's transports and retry
-/// rules: a retryable failure is retried with backoff until the attempt
-/// timeout has passed.
+/// Log records over OTLP, with the span exporter's transports: each
+/// attempt is one request, classified by the same rules; retries are the
+/// processor's.
 #[derive(Debug)]
 struct LogOtlp {
-    /// `None` once dropped (shut down in the background, which is allowed
-    /// from any thread, unlike dropping a runtime inside another).
-    runtime: Option<tokio::runtime::Runtime>,
     transport: Transport,
     resource: ResourceAttributesWithSchema,
-    timeout: Duration,
 }
 
 impl LogOtlp {
-    fn new(otlp: &Otlp, timeout: Duration) -> Result<Self, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .thread_name("flowtrace-logs")
-            .build()
-            .map_err(|e| format!("cannot start its runtime: {e}"))?;
-        let transport = {
-            let _entered = runtime.enter();
-            Transport::new(otlp)?
-        };
+    /// Inside the processor's runtime (see [`Transport::new`]).
+    fn new(otlp: &Otlp) -> Result<Self, String> {
         Ok(Self {
-            runtime: Some(runtime),
-            transport,
+            transport: Transport::new(otlp)?,
             resource: ResourceAttributesWithSchema::default(),
-            timeout,
         })
     }
-
-    async fn send(&self, request: ExportLogsServiceRequest) -> OTelSdkResult {
-        let deadline = Instant::now() + self.timeout;
-        let mut backoff = Backoff::default();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let attempt = tokio::time::timeout(left, self.transport.send_logs(request.clone()));
-            let reason = match attempt.await {
-                Err(_) => return Err(OTelSdkError::Timeout(self.timeout)),
-                Ok(Outcome::Sent { rejected: 0 }) => return Ok(()),
-                Ok(Outcome::Sent { rejected }) => {
-                    return Err(OTelSdkError::InternalFailure(format!(
-                        "the collector rejected {rejected} log records"
-                    )));
-                }
-                Ok(Outcome::Failed { reason }) => {
-                    return Err(OTelSdkError::InternalFailure(reason));
-                }
-                Ok(Outcome::Retry { after, reason }) => {
-                    let delay = backoff.next_delay(after);
-                    if Instant::now() + delay >= deadline {
-                        reason
-                    } else {
-                        tokio::time::sleep(delay).await;
-                        continue;
-                    }
-                }
-            };
-            return Err(OTelSdkError::InternalFailure(format!(
-                "log records not sent within {:?}: {reason}",
-                self.timeout
-            )));
-        }
-    }
-
-    fn export_now(&self, request: ExportLogsServiceRequest) -> OTelSdkResult {
-        let Some(runtime) = &self.runtime else {
-            return Err(OTelSdkError::AlreadyShutdown);
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            // Called from inside a runtime (a processor of the application's
-            // own making): block a scoped thread, not the runtime's.
-            return std::thread::scope(|s| {
-                s.spawn(|| runtime.block_on(self.send(request)))
-                    .join()
-                    .unwrap_or_else(|_| {
-                        Err(OTelSdkError::InternalFailure("log export panicked".into()))
-                    })
-            });
-        }
-        runtime.block_on(self.send(request))
-    }
 }
 
-impl Drop for LogOtlp {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-impl LogExporter for LogOtlp {
-    fn export(&self, batch: LogBatch<'_>) -> impl Future<Output = OTelSdkResult> + Send {
-        let sent = if batch.iter().next().is_none() {
-            Ok(())
-        } else {
-            self.export_now(request(&batch, &self.resource))
-        };
-        std::future::ready(sent)
+impl Export<LogItem> for LogOtlp {
+    fn export<'a>(&'a self, batch: &'a [LogItem]) -> Pin<Box<dyn Future<Output = Outcome> + 'a>> {
+        let refs = log_refs(batch);
+        let request = request(&LogBatch::new(&refs), &self.resource);
+        Box::pin(self.transport.send_logs(request))
     }
 
     fn set_resource(&mut self, resource: &Resource) {

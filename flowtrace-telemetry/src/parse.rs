@@ -137,6 +137,16 @@ pub(crate) const ENDPOINT: &str = "accepted values are http:// or https:// URLs 
 
 /// An OTLP endpoint URL. Checked here (scheme and host) so a typo is reported
 /// with the variable's name instead of as an exporter build failure.
+/// `OTEL_EXPORTER_OTLP_*COMPRESSION`: `gzip` (`true`) or `none`; `zstd`,
+/// which the specification lists too, is not supported.
+pub(crate) fn compression(value: &str) -> Result<bool, Rejected> {
+    match value.to_ascii_lowercase().as_str() {
+        "gzip" => Ok(true),
+        "none" => Ok(false),
+        _ => Err("accepted values are gzip, none".into()),
+    }
+}
+
 pub(crate) fn endpoint(value: &str) -> Result<String, Rejected> {
     let value = value.trim();
     let rest = value

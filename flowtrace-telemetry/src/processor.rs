@@ -1,4 +1,7 @@
-//! flowtrace's batch span processor.
+//! flowtrace's batch processor, for every signal: spans
+//! ([`SpanProcessor`]) and log records ([`LogProcessor`]) alike, with the
+//! same guarantees; an exporter is anything that implements [`Export`] for
+//! the signal's item.
 //!
 //! Why not the SDK's `BatchSpanProcessor` (0.33): it drops a batch whose
 //! export failed (so a collector restart loses what was queued), ignores
@@ -19,23 +22,25 @@
 //!   records no telemetry of its own (no feedback loop through the exporter).
 //!
 //! The span path (`on_end`) is two atomic adds and a `try_send` on a bounded
-//! channel; it never blocks and never allocates beyond the channel slot.
+//! channel; it never allocates beyond the channel slot, and it never blocks
+//! unless the exporter is local and the queue full ([`WhenFull::Wait`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry::Context;
+use opentelemetry::{Context, InstrumentationScope};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use tokio::runtime::Runtime;
 
-pub(crate) use super::export::{Export, Sdk};
+pub(crate) use super::export::{Export, Item, LogItem};
 use super::retry::{Backoff, Outcome};
 use super::stats::{Counters, ExportStats};
 
@@ -60,6 +65,24 @@ pub(crate) struct Settings {
     pub(crate) schedule_delay: Duration,
     /// Bounds each export attempt, each flush and the whole shutdown.
     pub(crate) export_timeout: Duration,
+    /// What a new item meets when the queue is full.
+    pub(crate) when_full: WhenFull,
+}
+
+/// The policy for an item that arrives while the queue holds
+/// `max_queue_size` items.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WhenFull {
+    /// Drop it and count it (`dropped_queue_full`): the specification's
+    /// behaviour, right for a network exporter, whose collector may be slow
+    /// or away for minutes — the program must not wait for it.
+    Drop,
+    /// Wait until the worker has made room, at most the export timeout,
+    /// then drop and count it. For a local exporter (the file), whose
+    /// writes take microseconds: a fan-out that ends spans faster than they
+    /// can be written is slowed down to the write rate instead of losing
+    /// them.
+    Wait,
 }
 
 enum Control {
@@ -88,28 +111,39 @@ struct State {
     /// The shutdown deadline, for cutting short an export in flight.
     shutdown_deadline: Mutex<Option<Instant>>,
     shutdown_started: tokio::sync::Notify,
+    /// Signalled when the worker has settled items ([`WhenFull::Wait`]).
+    room: (Mutex<()>, Condvar),
     counters: Counters,
     settings: Settings,
 }
 
 /// The sending side; dropping the last one lets the worker finish.
 #[derive(Debug)]
-struct Handle {
+struct Handle<T> {
     state: Arc<State>,
-    spans: SyncSender<SpanData>,
+    items: SyncSender<T>,
     control: mpsc::Sender<Control>,
 }
 
-/// The batch span processor (cheap to clone: the guard keeps one to read
-/// stats and to shut down all processors against one deadline).
-#[derive(Clone, Debug)]
-pub(crate) struct Processor {
-    handle: Arc<Handle>,
+/// The batch processor of one exporter (cheap to clone: the guard keeps
+/// one to read stats and to shut down all processors against one
+/// deadline). `Processor` alone is the span processor.
+#[derive(Debug)]
+pub(crate) struct Processor<T = SpanData> {
+    handle: Arc<Handle<T>>,
+}
+
+impl<T> Clone for Processor<T> {
+    fn clone(&self) -> Self {
+        Self {
+            handle: self.handle.clone(),
+        }
+    }
 }
 
 /// See [`Processor::downgrade`].
 #[derive(Clone, Debug)]
-pub(crate) struct WeakProcessor(std::sync::Weak<Handle>);
+pub(crate) struct WeakProcessor(std::sync::Weak<Handle<SpanData>>);
 
 impl WeakProcessor {
     pub(crate) fn upgrade(&self) -> Option<Processor> {
@@ -124,14 +158,14 @@ pub(crate) struct Pending {
     deadline: Instant,
 }
 
-impl Processor {
+impl<T: Item> Processor<T> {
     /// Builds the runtime, then the exporter inside it (tonic spawns its
     /// connection task at build time, onto the current runtime), then
     /// starts the worker thread.
-    pub(crate) fn start<E: Export>(
+    pub(crate) fn start<E: Export<T>>(
         settings: Settings,
         make: impl FnOnce() -> Result<E, String>,
-    ) -> Result<Processor, String> {
+    ) -> Result<Processor<T>, String> {
         let runtime = OwnRuntime(Some(
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -142,7 +176,7 @@ impl Processor {
             let _entered = runtime.handle().enter();
             make()?
         };
-        let (spans_tx, spans_rx) = mpsc::sync_channel(settings.max_queue_size);
+        let (items_tx, items_rx) = mpsc::sync_channel(settings.max_queue_size);
         let (control_tx, control_rx) = mpsc::channel();
         let state = Arc::new(State {
             held: AtomicUsize::new(0),
@@ -150,13 +184,14 @@ impl Processor {
             closed: AtomicBool::new(false),
             shutdown_deadline: Mutex::new(None),
             shutdown_started: tokio::sync::Notify::new(),
+            room: (Mutex::new(()), Condvar::new()),
             counters: Counters::default(),
             settings: settings.clone(),
         });
         let worker = Worker {
             exporter: Some(exporter),
             runtime,
-            spans: spans_rx,
+            items: items_rx,
             control: control_rx,
             state: state.clone(),
             pending: VecDeque::new(),
@@ -171,10 +206,80 @@ impl Processor {
         Ok(Processor {
             handle: Arc::new(Handle {
                 state,
-                spans: spans_tx,
+                items: items_tx,
                 control: control_tx,
             }),
         })
+    }
+
+    /// Queues one item (the span and the log record path); never blocks
+    /// under [`WhenFull::Drop`].
+    pub(crate) fn submit(&self, item: T) {
+        let state = &self.handle.state;
+        let counters = &state.counters;
+        if state.closed.load(Ordering::Relaxed) {
+            counters.dropped_at_shutdown.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let max = state.settings.max_queue_size;
+        if state.held.fetch_add(1, Ordering::AcqRel) >= max {
+            state.held.fetch_sub(1, Ordering::AcqRel);
+            if !(state.settings.when_full == WhenFull::Wait && self.wait_for_room()) {
+                counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        match self.handle.items.try_send(item) {
+            Ok(()) => {
+                let fresh = state.fresh.fetch_add(1, Ordering::AcqRel) + 1;
+                if fresh == state.settings.max_export_batch_size {
+                    self.send(Control::Wake);
+                }
+            }
+            Err(TrySendError::Full(_)) => {
+                state.held.fetch_sub(1, Ordering::AcqRel);
+                counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                state.held.fetch_sub(1, Ordering::AcqRel);
+                counters.dropped_at_shutdown.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// [`WhenFull::Wait`]: waits until a slot is reserved for the caller
+    /// (`true`), or the export timeout has passed or shutdown has begun
+    /// (`false`). Never on the worker's own thread, which makes the room.
+    fn wait_for_room(&self) -> bool {
+        let state = &self.handle.state;
+        if on_worker_thread() {
+            return false;
+        }
+        // The worker may be waiting for its timer: a full queue is a batch.
+        self.send(Control::Wake);
+        let max = state.settings.max_queue_size;
+        let deadline = Instant::now() + state.settings.export_timeout;
+        let (lock, room) = &state.room;
+        let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if state.closed.load(Ordering::Acquire) {
+                return false;
+            }
+            if state.held.fetch_add(1, Ordering::AcqRel) < max {
+                return true;
+            }
+            state.held.fetch_sub(1, Ordering::AcqRel);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            // Bounded wait: a wake-up lost between the check and the wait
+            // costs a millisecond, not the deadline.
+            guard = room
+                .wait_timeout(guard, left.min(Duration::from_millis(1)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     fn send(&self, message: Control) -> bool {
@@ -213,11 +318,6 @@ impl Processor {
         }
     }
 
-    /// A reference that does not keep the worker alive (for the panic hook).
-    pub(crate) fn downgrade(&self) -> WeakProcessor {
-        WeakProcessor(Arc::downgrade(&self.handle))
-    }
-
     /// Starts shutting down: from now on spans are not queued, and the
     /// worker exports what it holds until `deadline`. `None` when shutdown
     /// had already begun.
@@ -245,6 +345,13 @@ impl Processor {
     }
 }
 
+impl Processor {
+    /// A reference that does not keep the worker alive (for the panic hook).
+    pub(crate) fn downgrade(&self) -> WeakProcessor {
+        WeakProcessor(Arc::downgrade(&self.handle))
+    }
+}
+
 impl Pending {
     /// The worker's answer, or `Timeout` once the deadline has passed:
     /// never longer.
@@ -267,36 +374,8 @@ impl SpanProcessor for Processor {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
-            return;
-        }
-        let state = &self.handle.state;
-        let counters = &state.counters;
-        if state.closed.load(Ordering::Relaxed) {
-            counters.dropped_at_shutdown.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        let max = state.settings.max_queue_size;
-        if state.held.fetch_add(1, Ordering::AcqRel) >= max {
-            state.held.fetch_sub(1, Ordering::AcqRel);
-            counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        match self.handle.spans.try_send(span) {
-            Ok(()) => {
-                let fresh = state.fresh.fetch_add(1, Ordering::AcqRel) + 1;
-                if fresh == state.settings.max_export_batch_size {
-                    self.send(Control::Wake);
-                }
-            }
-            Err(TrySendError::Full(_)) => {
-                state.held.fetch_sub(1, Ordering::AcqRel);
-                counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                state.held.fetch_sub(1, Ordering::AcqRel);
-                counters.dropped_at_shutdown.fetch_add(1, Ordering::Relaxed);
-            }
+        if span.span_context.is_sampled() {
+            self.submit(span);
         }
     }
 
@@ -309,6 +388,31 @@ impl SpanProcessor for Processor {
         match self.begin_shutdown(deadline) {
             Some(pending) => pending.wait(),
             // The guard shut it down already (the provider then asks again).
+            None => Ok(()),
+        }
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.send(Control::SetResource(resource.clone()));
+    }
+}
+
+impl LogProcessor for Processor<LogItem> {
+    fn emit(&self, record: &mut SdkLogRecord, scope: &InstrumentationScope) {
+        self.submit(LogItem {
+            record: record.clone(),
+            scope: scope.clone(),
+        });
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.flush_until(Instant::now() + self.timeout())
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout.min(self.timeout());
+        match self.begin_shutdown(deadline) {
+            Some(pending) => pending.wait(),
             None => Ok(()),
         }
     }
@@ -359,24 +463,24 @@ impl Drop for OwnRuntime {
 }
 
 /// The processor's thread.
-struct Worker<E> {
+struct Worker<E, T> {
     /// `Option` so `Drop` can drop it inside the runtime's context (the
     /// transports' connection tasks belong to that runtime).
     exporter: Option<E>,
     runtime: OwnRuntime,
-    spans: Receiver<SpanData>,
+    items: Receiver<T>,
     control: Receiver<Control>,
     state: Arc<State>,
-    /// Spans taken from the channel, oldest first; a batch that failed in a
+    /// Items taken from the channel, oldest first; a batch that failed in a
     /// retryable way stays at the front.
-    pending: VecDeque<SpanData>,
+    pending: VecDeque<T>,
     backoff: Backoff,
     /// Set while backing off after a retryable failure.
     retry_at: Option<Instant>,
     next_export: Instant,
 }
 
-impl<E: Export> Worker<E> {
+impl<T: Item, E: Export<T>> Worker<E, T> {
     fn run(mut self) {
         ON_WORKER.with(|w| w.set(true));
         // Whatever the exporter's libraries log or trace on this thread must
@@ -442,8 +546,8 @@ impl<E: Export> Worker<E> {
     /// size in total: `on_end` admits at most that many).
     fn drain(&mut self) {
         self.state.fresh.store(0, Ordering::Release);
-        while let Ok(span) = self.spans.try_recv() {
-            self.pending.push_back(span);
+        while let Ok(item) = self.items.try_recv() {
+            self.pending.push_back(item);
         }
     }
 
@@ -501,7 +605,8 @@ impl<E: Export> Worker<E> {
         match self.pending.len() {
             0 => flushed,
             left => Err(OTelSdkError::InternalFailure(format!(
-                "{left} spans still queued after the flush deadline{}",
+                "{left} {} still queued after the flush deadline{}",
+                T::NOUN,
                 self.last_error_suffix()
             ))),
         }
@@ -525,7 +630,8 @@ impl<E: Export> Worker<E> {
         match left {
             0 => Ok(()),
             left => Err(OTelSdkError::InternalFailure(format!(
-                "{left} spans not exported before the shutdown deadline{}",
+                "{left} {} not exported before the shutdown deadline{}",
+                T::NOUN,
                 self.last_error_suffix()
             ))),
         }
@@ -557,18 +663,39 @@ impl<E: Export> Worker<E> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let batch = &self.pending.make_contiguous()[..n];
         let state = &self.state;
         let Some(exporter) = &self.exporter else {
             return (0, true);
         };
+        // An exporter whose every outcome is final gets the batch itself:
+        // it is settled whatever happens, so no copy is kept for a retry.
+        let handed_over = exporter.final_outcomes();
+        let owned: Vec<T> = if handed_over {
+            self.pending.drain(..n).collect()
+        } else {
+            Vec::new()
+        };
+        let batch = &self.pending.make_contiguous()[..if handed_over { 0 } else { n }];
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let export = if handed_over {
+                exporter.export_owned(owned)
+            } else {
+                exporter.export(batch)
+            };
             self.runtime
-                .block_on(bounded(exporter.export(batch), timeout_at, deadline, state))
+                .block_on(bounded(export, timeout_at, deadline, state))
         }))
         .unwrap_or(Ok(Outcome::Failed {
             reason: "the exporter panicked".into(),
         }));
+        if handed_over {
+            // Already out of `pending`: settle the count only, whatever the
+            // outcome (cut short, the batch is gone all the same).
+            let outcome = outcome.unwrap_or_else(|Cut| Outcome::Failed {
+                reason: "cut short by the deadline".into(),
+            });
+            return self.settle_handed_over(n, outcome);
+        }
         let counters = &self.state.counters;
         let Ok(outcome) = outcome else {
             // Cut short by the caller's deadline: the batch stays queued, and
@@ -590,7 +717,7 @@ impl<E: Export> Worker<E> {
                     .rejected_by_collector
                     .fetch_add(rejected, Ordering::Relaxed);
                 if rejected > 0 {
-                    counters.set_error(format!("the collector rejected {rejected} spans"));
+                    counters.set_error(format!("the collector rejected {rejected} {}", T::NOUN));
                 }
                 self.settle(n);
                 self.backoff.reset();
@@ -614,13 +741,44 @@ impl<E: Export> Worker<E> {
         }
     }
 
+    /// Counts the outcome of a batch the exporter was handed (`n` items,
+    /// already out of `pending`).
+    fn settle_handed_over(&mut self, n: usize, outcome: Outcome) -> (usize, bool) {
+        let counters = &self.state.counters;
+        match outcome {
+            Outcome::Sent { rejected } => {
+                let rejected = rejected.min(n as u64);
+                counters
+                    .exported
+                    .fetch_add(n as u64 - rejected, Ordering::Relaxed);
+                counters
+                    .rejected_by_collector
+                    .fetch_add(rejected, Ordering::Relaxed);
+            }
+            Outcome::Failed { reason } | Outcome::Retry { reason, .. } => {
+                counters
+                    .dropped_export_failed
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                counters.set_error(reason);
+            }
+        }
+        self.state.held.fetch_sub(n, Ordering::AcqRel);
+        if self.state.settings.when_full == WhenFull::Wait {
+            self.state.room.1.notify_all();
+        }
+        (n, false)
+    }
+
     fn settle(&mut self, n: usize) {
         self.pending.drain(..n);
         self.state.held.fetch_sub(n, Ordering::AcqRel);
+        if self.state.settings.when_full == WhenFull::Wait {
+            self.state.room.1.notify_all();
+        }
     }
 }
 
-impl<E> Drop for Worker<E> {
+impl<E, T> Drop for Worker<E, T> {
     fn drop(&mut self) {
         let _entered = self.runtime.handle().enter();
         self.exporter.take();

@@ -70,6 +70,7 @@ fn settings(queue: usize, batch: usize, delay_ms: u64, timeout_ms: u64) -> Setti
         max_export_batch_size: batch,
         schedule_delay: Duration::from_millis(delay_ms),
         export_timeout: Duration::from_millis(timeout_ms),
+        when_full: WhenFull::Drop,
     }
 }
 
@@ -175,6 +176,91 @@ fn a_partial_success_is_counted_and_not_retried() {
     assert_eq!(stats.exported, 3, "{stats}");
     assert_eq!(stats.rejected_by_collector, 2);
     assert_eq!(exporter.attempts().len(), 1, "never retried");
+}
+
+#[test]
+fn a_full_queue_of_a_local_exporter_waits_for_room_instead_of_dropping() {
+    let exporter = Scripted {
+        delay: Duration::from_millis(2),
+        ..Scripted::default()
+    };
+    let mut waiting = settings(4, 2, 60_000, 1_000);
+    waiting.when_full = WhenFull::Wait;
+    let processor = start(waiting, &exporter);
+    end(&processor, 200);
+    processor.shutdown().unwrap();
+    let stats = processor.stats();
+    assert_eq!(stats.dropped(), 0, "{stats}");
+    assert_eq!(stats.exported, 200, "{stats}");
+    let names: Vec<String> = exporter.attempts().concat();
+    assert_eq!(names.len(), 200, "each span once");
+}
+
+#[test]
+fn waiting_for_room_is_bounded_by_the_export_timeout() {
+    // The exporter never answers: no room is ever made.
+    let exporter = Scripted {
+        delay: Duration::from_secs(3600),
+        ..Scripted::default()
+    };
+    let mut waiting = settings(2, 2, 60_000, 200);
+    waiting.when_full = WhenFull::Wait;
+    let processor = start(waiting, &exporter);
+    let started = Instant::now();
+    end(&processor, 4);
+    let took = started.elapsed();
+    let stats = processor.stats();
+    assert_eq!(stats.dropped_queue_full, 2, "{stats}");
+    assert!(
+        took >= Duration::from_millis(400) && took < Duration::from_secs(2),
+        "two spans waited one export timeout each, then were dropped: {took:?}"
+    );
+    let _ = processor.shutdown_with_timeout(Duration::from_millis(100));
+}
+
+#[test]
+fn log_records_get_the_same_processor() {
+    use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
+    use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
+
+    let exporter = InMemoryLogExporter::default();
+    let processor: Processor<LogItem> = Processor::start(settings(3, 2, 60_000, 1_000), {
+        let exporter = exporter.clone();
+        move || {
+            Ok(super::super::export::SdkLogs(
+                super::super::export::Sdk::foreign(exporter),
+            ))
+        }
+    })
+    .unwrap();
+    let provider = SdkLoggerProvider::builder()
+        .with_log_processor(processor.clone())
+        .build();
+    let logger = provider.logger("test");
+    for i in 0..5 {
+        let mut record = logger.create_log_record();
+        record.set_body(format!("record-{i}").into());
+        logger.emit(record);
+    }
+    processor
+        .flush_until(Instant::now() + Duration::from_secs(5))
+        .unwrap();
+    let stats = processor.stats();
+    assert_eq!(stats.exported + stats.dropped_queue_full, 5, "{stats}");
+    assert!(stats.dropped_queue_full >= 2, "a queue of 3: {stats}");
+    let bodies: Vec<String> = exporter
+        .get_emitted_logs()
+        .unwrap()
+        .iter()
+        .map(|l| format!("{:?}", l.record.body()))
+        .collect();
+    assert_eq!(bodies.len() as u64, stats.exported, "{bodies:?}");
+    assert!(
+        processor
+            .shutdown_with_timeout(Duration::from_secs(1))
+            .is_ok(),
+        "nothing left"
+    );
 }
 
 #[test]

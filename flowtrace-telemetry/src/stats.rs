@@ -64,19 +64,38 @@ impl ExportStats {
     }
 }
 
+impl ExportStats {
+    /// The counts of another signal's items ("log records").
+    pub(crate) fn display_as(&self, noun: &'static str) -> impl fmt::Display + '_ {
+        Described { stats: self, noun }
+    }
+}
+
 impl fmt::Display for ExportStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.display_as("spans").fmt(f)
+    }
+}
+
+struct Described<'a> {
+    stats: &'a ExportStats,
+    noun: &'static str,
+}
+
+impl fmt::Display for Described<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (this, noun) = (self.stats, self.noun);
         write!(
             f,
-            "{} spans exported, {} dropped",
-            self.exported,
-            self.dropped()
+            "{} {noun} exported, {} dropped",
+            this.exported,
+            this.dropped()
         )?;
         let parts = [
-            (self.dropped_queue_full, "queue full"),
-            (self.dropped_export_failed, "export failed"),
-            (self.rejected_by_collector, "rejected by the collector"),
-            (self.dropped_at_shutdown, "left at shutdown"),
+            (this.dropped_queue_full, "queue full"),
+            (this.dropped_export_failed, "export failed"),
+            (this.rejected_by_collector, "rejected by the collector"),
+            (this.dropped_at_shutdown, "left at shutdown"),
         ];
         let mut first = true;
         for (n, what) in parts.into_iter().filter(|(n, _)| *n > 0) {
@@ -87,7 +106,7 @@ impl fmt::Display for ExportStats {
         if !first {
             f.write_str(")")?;
         }
-        if let Some(err) = &self.last_error {
+        if let Some(err) = &this.last_error {
             write!(f, "; last error: {err}")?;
         }
         Ok(())

@@ -12,7 +12,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -28,6 +28,8 @@ pub enum Mode {
 struct Shared {
     mode: Mutex<Mode>,
     stop: AtomicBool,
+    /// Bytes forwarded towards the collector so far.
+    upstream: AtomicU64,
     /// Every socket opened, so drop can shut them all.
     sockets: Mutex<Vec<TcpStream>>,
 }
@@ -46,6 +48,7 @@ impl Proxy {
         let shared = Arc::new(Shared {
             mode: Mutex::new(mode),
             stop: AtomicBool::new(false),
+            upstream: AtomicU64::new(0),
             sockets: Mutex::new(Vec::new()),
         });
         let accept = {
@@ -69,6 +72,11 @@ impl Proxy {
 
     pub fn set_mode(&self, mode: Mode) {
         *self.shared.mode.lock().unwrap() = mode;
+    }
+
+    /// Bytes forwarded towards the collector so far (what the exporter sent).
+    pub fn bytes_to_collector(&self) -> u64 {
+        self.shared.upstream.load(Ordering::SeqCst)
     }
 }
 
@@ -148,6 +156,9 @@ fn pump(mut from: TcpStream, mut to: TcpStream, upstream: bool, shared: &Shared)
         }
         if to.write_all(&buf[..n]).is_err() {
             break;
+        }
+        if upstream {
+            shared.upstream.fetch_add(n as u64, Ordering::SeqCst);
         }
     }
     let _ = to.shutdown(Shutdown::Write);

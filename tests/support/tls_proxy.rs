@@ -33,6 +33,16 @@ pub fn fixture(name: &str) -> std::path::PathBuf {
 
 impl TlsProxy {
     pub fn start(target: SocketAddr) -> TlsProxy {
+        Self::start_with(target, false)
+    }
+
+    /// Mutual TLS: the handshake fails unless the client presents a
+    /// certificate signed by `client-ca.pem` (`client.pem` / `client.key`).
+    pub fn start_requiring_client_certificate(target: SocketAddr) -> TlsProxy {
+        Self::start_with(target, true)
+    }
+
+    fn start_with(target: SocketAddr, client_auth: bool) -> TlsProxy {
         let certs: Vec<CertificateDer<'static>> =
             CertificateDer::pem_file_iter(fixture("server.pem"))
                 .expect("tls proxy: server.pem")
@@ -40,10 +50,27 @@ impl TlsProxy {
                 .expect("tls proxy: parse server.pem");
         let key = PrivateKeyDer::from_pem_file(fixture("server.key")).expect("tls proxy: key");
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
+            .unwrap();
+        let builder = if client_auth {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in CertificateDer::pem_file_iter(fixture("client-ca.pem"))
+                .expect("tls proxy: client-ca.pem")
+            {
+                roots
+                    .add(ca.expect("tls proxy: parse client-ca.pem"))
+                    .unwrap();
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .expect("tls proxy: client verifier");
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut config = builder
             .with_single_cert(certs, key)
             .expect("tls proxy: certificate");
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

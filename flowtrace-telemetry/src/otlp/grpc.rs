@@ -7,6 +7,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use tonic::codec::CompressionEncoding;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt as _;
@@ -20,6 +21,8 @@ use crate::retry::{self, Outcome};
 pub(crate) struct Grpc {
     channel: Channel,
     metadata: MetadataMap,
+    /// `grpc-encoding: gzip` requests (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+    gzip: bool,
 }
 
 impl Grpc {
@@ -54,7 +57,18 @@ impl Grpc {
         Ok(Self {
             channel: endpoint.connect_lazy(),
             metadata,
+            gzip: false,
         })
+    }
+
+    /// Compresses requests with gzip.
+    pub(crate) fn gzip(mut self, gzip: bool) -> Self {
+        self.gzip = gzip;
+        self
+    }
+
+    fn encoding(&self) -> Option<CompressionEncoding> {
+        self.gzip.then_some(CompressionEncoding::Gzip)
     }
 
     fn call<T>(&self, request: T) -> tonic::Request<T> {
@@ -64,9 +78,11 @@ impl Grpc {
     }
 
     pub(crate) async fn send(&self, request: ExportTraceServiceRequest) -> Outcome {
-        let sent = TraceServiceClient::new(self.channel.clone())
-            .export(self.call(request))
-            .await;
+        let mut client = TraceServiceClient::new(self.channel.clone());
+        if let Some(encoding) = self.encoding() {
+            client = client.send_compressed(encoding);
+        }
+        let sent = client.export(self.call(request)).await;
         classify(sent.map(|response| {
             response
                 .into_inner()
@@ -77,9 +93,11 @@ impl Grpc {
 
     /// One `LogsService/Export` call on the same channel.
     pub(crate) async fn send_logs(&self, request: ExportLogsServiceRequest) -> Outcome {
-        let sent = LogsServiceClient::new(self.channel.clone())
-            .export(self.call(request))
-            .await;
+        let mut client = LogsServiceClient::new(self.channel.clone());
+        if let Some(encoding) = self.encoding() {
+            client = client.send_compressed(encoding);
+        }
+        let sent = client.export(self.call(request)).await;
         classify(sent.map(|response| {
             response
                 .into_inner()

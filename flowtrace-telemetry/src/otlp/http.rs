@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Bytes;
-use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::header::{
+    CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+};
 use hyper::{Method, Request, Uri};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -37,6 +39,8 @@ pub(crate) struct Http {
     uri: Uri,
     json: bool,
     headers: HeaderMap,
+    /// `Content-Encoding: gzip` bodies (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+    gzip: bool,
 }
 
 impl Http {
@@ -75,7 +79,18 @@ impl Http {
             uri,
             json,
             headers: map,
+            gzip: false,
         })
+    }
+
+    /// Compresses bodies with gzip.
+    pub(crate) fn gzip(mut self, gzip: bool) -> Self {
+        self.gzip = gzip;
+        if gzip {
+            self.headers
+                .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        self
     }
 
     pub(crate) async fn send(&self, request: &ExportTraceServiceRequest) -> Outcome {
@@ -111,6 +126,18 @@ impl Http {
             }
         } else {
             request.encode_to_vec()
+        };
+        let body = if self.gzip {
+            match gzip(&body) {
+                Ok(body) => body,
+                Err(e) => {
+                    return Outcome::Failed {
+                        reason: format!("gzip: {e}"),
+                    };
+                }
+            }
+        } else {
+            body
         };
         let mut post = Request::new(Full::new(Bytes::from(body)));
         *post.method_mut() = Method::POST;
@@ -153,6 +180,16 @@ impl Http {
         };
         response.map_or(0, rejected)
     }
+}
+
+fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(body)?;
+    encoder.finish()
 }
 
 /// An error with its causes: the client's own message says little

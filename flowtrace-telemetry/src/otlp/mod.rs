@@ -41,10 +41,11 @@ impl Transport {
     /// Must be called inside a tokio runtime (gRPC spawns its connection
     /// task at build time). Fails on a bad URL or an unreadable CA file.
     pub(crate) fn new(otlp: &Otlp) -> Result<Self, String> {
-        let roots = tls::ExtraRoots::read(otlp.certificate.as_deref())?;
+        let roots = tls::ExtraRoots::read(otlp.certificate.as_deref())?
+            .with_identity(otlp.client_identity.as_ref())?;
         match otlp.protocol {
             Protocol::Grpc => grpc::Grpc::new(&otlp.endpoint, &otlp.headers, otlp.timeout, &roots)
-                .map(Transport::Grpc),
+                .map(|grpc| Transport::Grpc(grpc.gzip(otlp.gzip))),
             Protocol::HttpProtobuf | Protocol::HttpJson => http::Http::new(
                 &otlp.endpoint,
                 otlp.protocol == Protocol::HttpJson,
@@ -52,7 +53,7 @@ impl Transport {
                 otlp.timeout,
                 &roots,
             )
-            .map(Transport::Http),
+            .map(|http| Transport::Http(http.gzip(otlp.gzip))),
         }
     }
 
@@ -125,6 +126,8 @@ mod tests {
             headers: vec![("x-api-key".into(), "secret".into())],
             timeout: Duration::from_millis(300),
             certificate: None,
+            client_identity: None,
+            gzip: false,
         }
     }
 

@@ -23,14 +23,52 @@ pub(crate) type Connector = HttpConnector;
 #[cfg(not(feature = "tls"))]
 const NO_TLS: &str = "https endpoints need flowtrace's `tls` feature (on by default)";
 
-/// A PEM file's certificates, read once at `init()`.
-#[derive(Clone, Debug, Default)]
+/// A PEM file's certificates, read once at `init()`, and the client's
+/// certificate and key for mutual TLS.
+#[derive(Clone, Default)]
 pub(crate) struct ExtraRoots {
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pem: Option<Vec<u8>>,
+    /// Certificate chain and private key (PEM).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for ExtraRoots {
+    // Never the key's bytes.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtraRoots")
+            .field("ca", &self.pem.is_some())
+            .field("client_identity", &self.identity.is_some())
+            .finish()
+    }
 }
 
 impl ExtraRoots {
+    /// Adds the client certificate and key of `pair` (PEM files): either
+    /// unreadable, or without the expected PEM block, is an error naming
+    /// the file (never its content).
+    pub(crate) fn with_identity(
+        mut self,
+        pair: Option<&(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Result<Self, String> {
+        let Some((cert, key)) = pair else {
+            return Ok(self);
+        };
+        let read = |path: &Path, marker: &str, what: &str| {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("cannot read the {what} file {}: {e}", path.display()))?;
+            if !String::from_utf8_lossy(&pem).contains(marker) {
+                return Err(format!("{} holds no PEM {what} ({marker})", path.display()));
+            }
+            Ok(pem)
+        };
+        let cert = read(cert, "-----BEGIN CERTIFICATE-----", "client certificate")?;
+        let key = read(key, "PRIVATE KEY-----", "client key")?;
+        self.identity = Some((cert, key));
+        Ok(self)
+    }
+
     /// Reads `path`; an unreadable file or one without a certificate is an
     /// error naming the file.
     pub(crate) fn read(path: Option<&Path>) -> Result<Self, String> {
@@ -45,7 +83,10 @@ impl ExtraRoots {
                 path.display()
             ));
         }
-        Ok(Self { pem: Some(pem) })
+        Ok(Self {
+            pem: Some(pem),
+            identity: None,
+        })
     }
 
     /// The gRPC endpoint with TLS set up for `https`.
@@ -62,6 +103,9 @@ impl ExtraRoots {
             let mut config = tonic::transport::ClientTlsConfig::new().with_native_roots();
             if let Some(pem) = &self.pem {
                 config = config.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+            }
+            if let Some((cert, key)) = &self.identity {
+                config = config.identity(tonic::transport::Identity::from_pem(cert, key));
             }
             endpoint
                 .tls_config(config)
@@ -112,11 +156,21 @@ impl ExtraRoots {
             }
         }
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-        Ok(rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| format!("TLS setup: {e}"))?
-            .with_root_certificates(roots)
-            .with_no_client_auth())
+            .with_root_certificates(roots);
+        let Some((cert, key)) = self.identity.as_ref().filter(|_| https) else {
+            return Ok(builder.with_no_client_auth());
+        };
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("the client certificate cannot be parsed: {e}"))?;
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key)
+            .map_err(|e| format!("the client key cannot be parsed: {e}"))?;
+        builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| format!("the client certificate and key do not fit: {e}"))
     }
 }
 
