@@ -529,7 +529,8 @@ impl TaskStart {
             // No provider: nothing records, the map is all there is to carry.
             return Started::skipped(inner.clone(), name, caller.cloned(), top_level);
         }
-        let start = |cx: &Context| {
+        Context::map_current(|current| {
+            let cx = caller.unwrap_or(current);
             let from_map = match &explicit {
                 Some(_) => None,
                 None => parent_context(cx, &inner.map),
@@ -616,11 +617,7 @@ impl TaskStart {
                 top_level,
                 config: None,
             }
-        };
-        match caller {
-            Some(cx) => start(cx),
-            None => Context::map_current(start),
-        }
+        })
     }
 }
 
