@@ -26,6 +26,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -33,18 +34,22 @@ use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
 
 use crate::backend::Backend;
-use crate::context::{Carried, Frame};
+use crate::context::{Carried, Frame, FrameInner};
 use crate::current;
 
 /// What a `#[traced]` call captured where it was called.
 pub struct Caller(Option<Captured>);
 
 struct Captured {
-    frame: Option<Frame>,
+    /// The caller's frame (`None`: only a span was current).
+    inner: Option<Arc<FrameInner>>,
+    /// The caller is a run's body, not a task.
+    top_level: bool,
     cx: Context,
-    /// When the call happened and on which tokio task, for spans that may
-    /// record (the clock is not read otherwise).
-    called: Option<(Instant, Option<tokio::task::Id>)>,
+    /// When the call happened, for spans that may record (the clock is not
+    /// read otherwise), and on which tokio task.
+    called_at: Option<Instant>,
+    called_on: Option<tokio::task::Id>,
 }
 
 /// Which frame and context a task's span starts under.
@@ -52,7 +57,11 @@ pub(crate) enum Resolved {
     /// The frame and context current at the first poll.
     Current,
     /// The caller's, captured at the call.
-    Caller { frame: Option<Frame>, cx: Context },
+    Caller {
+        inner: Option<Arc<FrameInner>>,
+        top_level: bool,
+        cx: Context,
+    },
 }
 
 impl Caller {
@@ -63,20 +72,27 @@ impl Caller {
         current::with(|frame| match frame {
             Some(frame) => {
                 let cx = Context::current();
-                let called =
-                    may_record(frame, &cx).then(|| (Instant::now(), tokio::task::try_id()));
+                let (called_at, called_on) = if may_record(frame, &cx) {
+                    (Some(Instant::now()), tokio::task::try_id())
+                } else {
+                    (None, None)
+                };
                 Self(Some(Captured {
-                    frame: Some(frame.clone()),
+                    inner: Some(frame.inner.clone()),
+                    top_level: frame.task.is_none(),
                     cx,
-                    called,
+                    called_at,
+                    called_on,
                 }))
             }
             None => Context::map_current(|cx| {
                 cx.has_active_span().then(|| {
                     Self(Some(Captured {
-                        frame: None,
+                        inner: None,
+                        top_level: true,
                         cx: cx.clone(),
-                        called: None,
+                        called_at: None,
+                        called_on: None,
                     }))
                 })
             })
@@ -84,32 +100,81 @@ impl Caller {
         })
     }
 
+    /// Whether the task is first polled where it was called: the caller's
+    /// own frame with the caller's span current (or nothing was captured).
+    /// The common case, decided without moving the capture.
+    #[inline]
+    pub(crate) fn is_here(&self, current: Option<&Frame>) -> bool {
+        match (&self.0, current) {
+            (None, _) => true,
+            (
+                Some(Captured {
+                    inner: Some(caller),
+                    cx,
+                    ..
+                }),
+                Some(current),
+            ) => {
+                Arc::ptr_eq(&current.inner, caller)
+                    && Context::map_current(|now| {
+                        let (now, then) = (now.span(), cx.span());
+                        let (now, then) = (now.span_context(), then.span_context());
+                        now.span_id() == then.span_id() && now.trace_id() == then.trace_id()
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    /// How long a task called on one tokio task waited for its first poll on
+    /// another (only measured for spans that may record).
+    #[inline]
+    pub(crate) fn waited(&self) -> Option<Duration> {
+        let captured = self.0.as_ref()?;
+        let at = captured.called_at?;
+        (tokio::task::try_id() != captured.called_on).then(|| at.elapsed())
+    }
+
     /// At the first poll, under `current` (the frame current there): where
     /// the task belongs (see the [module docs](self)) and, when it was first
     /// polled on another tokio task than the call's, how long it waited.
     #[inline]
     pub(crate) fn resolve(self, current: Option<&Frame>) -> (Resolved, Option<Duration>) {
-        let Some(Captured { frame, cx, called }) = self.0 else {
+        let Some(Captured {
+            inner,
+            top_level,
+            cx,
+            called_at,
+            called_on,
+        }) = self.0
+        else {
             return (Resolved::Current, None);
         };
         let waited =
-            called.and_then(|(at, task)| (tokio::task::try_id() != task).then(|| at.elapsed()));
-        let moved = match (current, &frame) {
+            called_at.and_then(|at| (tokio::task::try_id() != called_on).then(|| at.elapsed()));
+        let moved = match (current, &inner) {
             (None, _) => true,
             // A frame beats a bare context.
             (Some(_), None) => false,
             (Some(current), Some(caller)) => {
-                if std::sync::Arc::ptr_eq(&current.inner, &caller.inner) {
+                if Arc::ptr_eq(&current.inner, caller) {
                     Context::map_current(|now| {
                         now.span().span_context() != cx.span().span_context()
                     })
                 } else {
-                    !current.inner.descends_from(&caller.inner)
+                    !current.inner.descends_from(caller)
                 }
             }
         };
         if moved {
-            (Resolved::Caller { frame, cx }, waited)
+            (
+                Resolved::Caller {
+                    inner,
+                    top_level,
+                    cx,
+                },
+                waited,
+            )
         } else {
             (Resolved::Current, waited)
         }

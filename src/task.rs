@@ -450,24 +450,40 @@ impl TaskStart {
     /// Starts the span of a call that captured `caller` where it was made:
     /// under the caller, or under the frame current here when that is
     /// where the task belongs (see `carry`).
+    #[inline]
     pub fn start_from(self, caller: Caller) -> Started {
-        current::with(|current| match caller.resolve(current) {
-            (Resolved::Current, waited) => self.start_in(current, waited),
-            (Resolved::Caller { frame, cx }, waited) => match &frame {
-                Some(frame) => {
-                    self.start_under(&frame.inner, frame.task.is_none(), None, Some(&cx), waited)
-                }
-                None => self.start_under(
-                    &FrameInner::new(CustomContext::new(), None).into(),
-                    true,
-                    None,
-                    Some(&cx),
-                    waited,
-                ),
-            },
+        current::with(|current| {
+            if caller.is_here(current) {
+                let waited = caller.waited();
+                self.start_in(current, waited)
+            } else {
+                self.start_elsewhere(caller, current)
+            }
         })
     }
 
+    /// [`start_from`](Self::start_from) for a task first polled away from
+    /// its caller's frame.
+    #[inline(never)]
+    fn start_elsewhere(self, caller: Caller, current: Option<&Frame>) -> Started {
+        match caller.resolve(current) {
+            (Resolved::Current, waited) => self.start_in(current, waited),
+            (
+                Resolved::Caller {
+                    inner,
+                    top_level,
+                    cx,
+                },
+                waited,
+            ) => {
+                let inner =
+                    inner.unwrap_or_else(|| FrameInner::new(CustomContext::new(), None).into());
+                self.start_under(&inner, top_level, None, Some(&cx), waited)
+            }
+        }
+    }
+
+    #[inline]
     fn start_in(self, frame: Option<&Frame>, waited: Option<Duration>) -> Started {
         match frame {
             Some(parent) => self.start_under(
@@ -513,7 +529,8 @@ impl TaskStart {
             // No provider: nothing records, the map is all there is to carry.
             return Started::skipped(inner.clone(), name, caller.cloned(), top_level);
         }
-        let start = |cx: &Context| {
+        Context::map_current(|current| {
+            let cx = caller.unwrap_or(current);
             let from_map = match &explicit {
                 Some(_) => None,
                 None => parent_context(cx, &inner.map),
@@ -525,11 +542,12 @@ impl TaskStart {
                 if backend.skips(span.span_context()) && !span.is_recording() {
                     // The sampler would drop this span: keep the parent
                     // current instead of starting one.
-                    let changed = explicit.is_some() || from_map.is_some() || caller.is_some();
-                    let cx = changed.then(|| parent.clone());
-                    let inner = match &cx {
-                        Some(_) => Arc::new(inner.with_map(inner.map.with_current_span())),
-                        None => inner.clone(),
+                    let changed = explicit.is_some() || from_map.is_some();
+                    let cx = (changed || caller.is_some()).then(|| parent.clone());
+                    let inner = if changed {
+                        Arc::new(inner.with_map(inner.map.with_current_span()))
+                    } else {
+                        inner.clone()
                     };
                     return Started::skipped(inner, name, cx, top_level);
                 }
@@ -599,11 +617,7 @@ impl TaskStart {
                 top_level,
                 config: None,
             }
-        };
-        match caller {
-            Some(cx) => start(cx),
-            None => Context::map_current(start),
-        }
+        })
     }
 }
 

@@ -2,7 +2,9 @@
 //! span will not record allocates nothing, with no provider installed and
 //! under an unsampled parent with a parent-based sampler; a recorded one
 //! allocates only what the OpenTelemetry context and the SDK need (span box,
-//! context entry, attribute list). Timings are in `benches/`.
+//! context entry, attribute list). The same holds for a task first polled
+//! away from where it was called, under the caller it captured. Timings are
+//! in `benches/`.
 
 #[path = "common/counting.rs"]
 mod counting;
@@ -74,6 +76,37 @@ fn per_call<Fut: Future<Output = u64>>(
     twice.saturating_sub(once) as f64 / N as f64
 }
 
+/// The same for tasks called inside one run and first polled after it, where
+/// no frame is current: each runs under the caller it captured at the call.
+fn per_moved_call<Fut: Future<Output = u64>>(
+    rt: &tokio::runtime::Runtime,
+    traceparent: Option<&str>,
+    task: fn(u64) -> Fut,
+) -> f64 {
+    let run = |calls: u64| {
+        let builder = match traceparent {
+            Some(tp) => flowtrace::with_runcontext().custom_context([("traceparent", tp)]),
+            None => flowtrace::with_runcontext(),
+        };
+        rt.block_on(async move {
+            let before = allocations();
+            let called = builder
+                .run(async move { (0..calls).map(task).collect::<Vec<_>>() })
+                .await
+                .into_output();
+            for future in called {
+                std::hint::black_box(future.await);
+            }
+            allocations() - before
+        })
+    };
+    run(N);
+    let once = run(N);
+    let twice = run(2 * N);
+    // Rounded: the vector of futures and the runtime may grow once per run.
+    (twice.saturating_sub(once) as f64 / N as f64).round()
+}
+
 // One test: the global provider is process-wide.
 #[test]
 fn task_calls_allocate_only_for_spans_that_record() {
@@ -85,6 +118,11 @@ fn task_calls_allocate_only_for_spans_that_record() {
 
     let no_provider = per_call(&rt, None, leaf);
     assert_eq!(no_provider, 0.0, "no provider: no allocation per task");
+    let no_provider_moved = per_moved_call(&rt, None, leaf);
+    assert_eq!(
+        no_provider_moved, 0.0,
+        "no provider, polled away from the caller: no allocation per task"
+    );
 
     let exported = Arc::new(AtomicU64::new(0));
     let sampler = Sampler::ParentBased(Box::new(Sampler::AlwaysOn));
@@ -100,6 +138,11 @@ fn task_calls_allocate_only_for_spans_that_record() {
     assert_eq!(skipped, 0.0, "unsampled parent: no allocation per task");
     let skipped_options = per_call(&rt, Some(unsampled), leaf_with_options);
     assert_eq!(skipped_options, 0.0, "nor with ret and fields");
+    let skipped_moved = per_moved_call(&rt, Some(unsampled), leaf);
+    assert_eq!(
+        skipped_moved, 0.0,
+        "unsampled parent, polled away from the caller: no allocation per task"
+    );
     provider.force_flush().unwrap();
     assert_eq!(exported.load(Ordering::Relaxed), 0, "and nothing recorded");
 
@@ -113,5 +156,10 @@ fn task_calls_allocate_only_for_spans_that_record() {
         "the spans were recorded"
     );
     assert_eq!(sampled, 3.0, "a recorded task call allocates 3 times");
+    let sampled_moved = per_moved_call(&rt, None, leaf);
+    assert_eq!(
+        sampled_moved, 3.0,
+        "and 3 times when polled away from the caller"
+    );
     let _ = provider.shutdown();
 }

@@ -568,6 +568,75 @@ pub fn task_call(provider: &SdkTracerProvider) -> Group {
         });
     }
 
+    // `tokio::spawn(task())` from inside a run: the task is first polled on
+    // another tokio task, under the caller it captured at the call.
+    {
+        let rt = current_thread();
+        rows.push(Row {
+            id: "spawn_plain",
+            label: "`tokio::spawn` of a plain async call",
+            what: "`tokio::spawn(plain_leaf(x)).await` in a loop on a current-thread runtime: the floor for the spawned rows",
+            global: Global::Noop,
+            spans: Spans::default(),
+            tasks: 1,
+            count_allocations: true,
+            run: Box::new(move |iters| {
+                rt.block_on(timed_calls(iters, |x| async move {
+                    tokio::spawn(plain_leaf(x)).await.unwrap_or_default()
+                }))
+            }),
+        });
+    }
+    for (id, label, what, global, traceparent, per_call, per_loop) in [
+        (
+            "spawn_flowtrace_sampled",
+            "`tokio::spawn` of `#[traced]`, sampled",
+            "`tokio::spawn(flowtrace_leaf(x)).await` inside a run: the task runs under the caller it captured at the call and records `flowtrace.task.queue_wait_ms`",
+            Global::Sdk,
+            None,
+            1,
+            1,
+        ),
+        (
+            "spawn_flowtrace_unsampled",
+            "`tokio::spawn` of `#[traced]`, unsampled",
+            "the same under an unsampled carrier: no span, the caller's frame and context carried into the spawned task",
+            Global::Sdk,
+            Some(UNSAMPLED_TRACEPARENT),
+            0,
+            0,
+        ),
+        (
+            "spawn_flowtrace_no_provider",
+            "`tokio::spawn` of `#[traced]`, no provider",
+            "the same with no tracer provider installed",
+            Global::Noop,
+            None,
+            0,
+            0,
+        ),
+    ] {
+        let rt = current_thread();
+        rows.push(Row {
+            id,
+            label,
+            what,
+            global,
+            spans: Spans {
+                per_call,
+                per_loop,
+                fastrace: false,
+            },
+            tasks: 1,
+            count_allocations: true,
+            run: Box::new(move |iters| {
+                in_run(&rt, traceparent, iters, |x| async move {
+                    tokio::spawn(flowtrace_leaf(x)).await.unwrap_or_default()
+                })
+            }),
+        });
+    }
+
     // flowtrace's rows right after the raw SDK rows they are compared with,
     // the other frameworks after them: fastrace's collector thread keeps
     // reporting for a while after its rows end.

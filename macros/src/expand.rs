@@ -132,26 +132,25 @@ fn returned_async_block(block: &mut Block) -> Option<&mut ExprAsync> {
 fn returning_future(sig: &Signature, output: &Type) -> (Signature, TokenStream) {
     let mut sig = sig.clone();
     sig.asyncness = None;
-    let future = quote_spanned!(output.span()=> impl ::core::future::Future<Output = #output>);
+    // `impl` spanned by the macro: Rust 2024 capture rules (every lifetime
+    // of the arguments) whatever edition the calling crate is on.
+    let future = quote!(impl ::core::future::Future<Output = #output>);
     sig.output = syn::parse_quote!(-> #future);
     let mut bind = TokenStream::new();
     for (index, arg) in sig.inputs.iter_mut().enumerate() {
         let FnArg::Typed(typed) = arg else { continue };
         match &mut *typed.pat {
+            // Mentioned, so the `async move` block owns it even when the
+            // body does not use it.
             Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
-                let mutability = pat.mutability.take();
                 let ident = &pat.ident;
-                bind.extend(quote! {
-                    #[allow(clippy::redundant_locals)]
-                    let #mutability #ident = #ident;
-                });
+                bind.extend(quote!(let _ = &#ident;));
             }
             pat => {
                 let renamed = format_ident!("__flowtrace_arg{index}");
                 let original = std::mem::replace(pat, syn::parse_quote!(#renamed));
                 bind.extend(quote! {
-                    #[allow(clippy::redundant_locals)]
-                    let #renamed = #renamed;
+                    let _ = &#renamed;
                     let #original = #renamed;
                 });
             }
@@ -375,7 +374,7 @@ impl Expansion<'_> {
         Ok(params)
     }
 
-    /// `__flowtrace_span.task(body, record).await`, with the body under the
+    /// `__flowtrace_span.task(body, record)` (awaited by the caller), with the body under the
     /// lifecycle executor when `retries`, `timeout` or `cache` are set.
     fn task_call(
         &self,
@@ -387,7 +386,7 @@ impl Expansion<'_> {
         let record = self.record(Some(output));
         let inner = self.async_body(Some(output), body, brace_span, capture);
         if !self.args.has_lifecycle() {
-            return Ok(quote!(__flowtrace_span.task(#inner, #record).await));
+            return Ok(quote!(__flowtrace_span.task(#inner, #record)));
         }
         let krate = &self.krate;
         let args = self.args;
@@ -526,7 +525,7 @@ impl Expansion<'_> {
                         },
                     ),
                     #record,
-                ).await
+                )
             }
         })
     }
@@ -607,8 +606,9 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
                 #capture_caller
                 async move {
                     #bind
-                    #prelude
-                    #call
+                    // The start handle ends with this block: it is not kept
+                    // in the future across the await.
+                    { #prelude #call }.await
                 }
             }
         });
@@ -637,8 +637,7 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
             let prelude = expansion.prelude(true);
             let traced: ExprAsync = syn::parse2(quote! {
                 #capture {
-                    #prelude
-                    #call
+                    { #prelude #call }.await
                 }
             })?;
             *async_block = traced;

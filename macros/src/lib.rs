@@ -13,6 +13,13 @@ use proc_macro::TokenStream;
 /// starts a root), starts a span, records its inputs, and runs the body with
 /// the span and the child map current — on every poll, on any thread.
 ///
+/// The caller is captured where the function is *called*, so
+/// `tokio::spawn(task())` and `JoinSet::spawn(task())` stay under it; the
+/// span starts when the future is first polled. When nothing is current at
+/// the call, the task belongs where it is first polled. An `async fn`
+/// becomes a `fn` returning `impl Future` for that (same arguments, same
+/// output, same auto traits).
+///
 /// ```
 /// #[flowtrace::traced]
 /// async fn fetch(url: String) -> Result<u16, std::io::Error> {
@@ -23,7 +30,7 @@ use proc_macro::TokenStream;
 /// Goes on any `async fn` (free, `&self` / `&mut self` / `self: Arc<Self>`
 /// methods, generic, `impl Trait` arguments, trait impls, `#[async_trait]`
 /// impls), on a plain `fn` returning an `async` block (`impl Future`, the
-/// future is traced from its first poll), and on a plain synchronous `fn`
+/// caller captured at the call, the span started at the first poll), and on a plain synchronous `fn`
 /// (a span around the call).
 ///
 /// Arguments are recorded as `flowtrace.input.<name>` through `Serialize`
