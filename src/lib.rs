@@ -60,6 +60,7 @@ pub mod feedback;
 mod lifecycle;
 mod log;
 mod map;
+pub mod openinference;
 mod run;
 mod span;
 mod task;

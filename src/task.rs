@@ -526,6 +526,7 @@ impl TaskStart {
             }
             if let Some(run) = &inner.run {
                 crate::annotations::on_task_start(run, &mut attributes);
+                crate::openinference::on_task_start(&inner.map, &mut attributes);
             }
             let builder = SpanBuilder {
                 span_kind: Some(kind),
@@ -550,6 +551,7 @@ impl TaskStart {
                 },
                 top_level,
                 config: None,
+                inputs: Default::default(),
             }
         })
     }
@@ -563,6 +565,7 @@ pub struct Started {
     recording: bool,
     top_level: bool,
     config: Option<Arc<CaptureConfig>>,
+    inputs: crate::openinference::Inputs,
 }
 
 impl Started {
@@ -582,6 +585,7 @@ impl Started {
             recording: false,
             top_level,
             config: None,
+            inputs: Default::default(),
         }
     }
 
@@ -611,19 +615,20 @@ impl Started {
         if let Some(value) = value {
             let config = self.config();
             let key = format!("{}{name}", capture::INPUT_PREFIX);
-            self.active
-                .span_ref()
-                .set_attribute(capture::attribute(key, value, redact, &config));
+            let kv = capture::attribute(key, value, redact, &config);
+            self.inputs.push(name, &kv.value);
+            self.active.span_ref().set_attribute(kv);
         }
     }
 
     /// Runs an async body under the span.
     #[inline]
-    pub fn task<F, R>(self, future: F, record: R) -> Task<F, R>
+    pub fn task<F, R>(mut self, future: F, record: R) -> Task<F, R>
     where
         F: Future,
         R: FnOnce(&F::Output, &SpanRef<'_>) -> bool,
     {
+        self.inputs.flush(&self.active.span_ref());
         Task {
             active: self.active,
             frame: self.frame,
@@ -642,8 +647,10 @@ impl Started {
             mut active,
             frame,
             top_level,
+            mut inputs,
             ..
         } = self;
+        inputs.flush(&active.span_ref());
         let out = {
             let _frame = current::enter(&frame);
             active.call(body)
@@ -657,11 +664,8 @@ impl Started {
 pub(crate) fn record_output(span: &SpanRef<'_>, value: Option<Captured>) {
     if let Some(value) = value {
         let config = capture::config();
-        span.set_attribute(capture::attribute(
-            capture::OUTPUT.to_owned(),
-            value,
-            &[],
-            &config,
-        ));
+        let kv = capture::attribute(capture::OUTPUT.to_owned(), value, &[], &config);
+        crate::openinference::on_output(span, &kv.value, &config);
+        span.set_attribute(kv);
     }
 }
