@@ -475,6 +475,52 @@ pub(crate) fn value_attributes(
     ]
 }
 
+/// Keeps the last value of each attribute key, in the order of those last
+/// values: what the OpenTelemetry specification asks of `set_attribute` on a
+/// key already set (the Rust SDK appends instead). A task span starts as
+/// `CHAIN` and a typed event then sets its kind; flowtrace's exporters call
+/// this so every backend reads the event's kind, whichever duplicate it
+/// would pick. A processor of an application's own provider can call it
+/// too.
+///
+/// ```
+/// use opentelemetry::KeyValue;
+///
+/// let mut attributes = vec![
+///     KeyValue::new("openinference.span.kind", "CHAIN"),
+///     KeyValue::new("flowtrace.task.name", "retrieve"),
+///     KeyValue::new("openinference.span.kind", "RETRIEVER"),
+/// ];
+/// flowtrace::openinference::last_value_wins(&mut attributes);
+/// assert_eq!(attributes, [
+///     KeyValue::new("flowtrace.task.name", "retrieve"),
+///     KeyValue::new("openinference.span.kind", "RETRIEVER"),
+/// ]);
+/// ```
+pub fn last_value_wins(attributes: &mut Vec<KeyValue>) {
+    let n = attributes.len();
+    if n < 2 {
+        return;
+    }
+    // Most spans have no duplicate and few attributes: look without
+    // allocating first.
+    if n <= 32 {
+        let duplicated =
+            (1..n).any(|i| attributes[..i].iter().any(|kv| kv.key == attributes[i].key));
+        if !duplicated {
+            return;
+        }
+    }
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let keep: Vec<bool> = attributes
+        .iter()
+        .rev()
+        .map(|kv| seen.insert(kv.key.clone()))
+        .collect();
+    let mut keep = keep.into_iter().rev();
+    attributes.retain(|_| keep.next().unwrap_or(true));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -442,7 +442,8 @@ impl<E: Export> Worker<E> {
     /// size in total: `on_end` admits at most that many).
     fn drain(&mut self) {
         self.state.fresh.store(0, Ordering::Release);
-        while let Ok(span) = self.spans.try_recv() {
+        while let Ok(mut span) = self.spans.try_recv() {
+            crate::openinference::last_value_wins(&mut span.attributes);
             self.pending.push_back(span);
         }
     }
