@@ -269,9 +269,12 @@ fn classes(key: &str) -> u8 {
     }
 }
 
+/// A setter of [`Hide`], for one variable.
+type Switch = fn(Hide, bool) -> Hide;
+
 static FROM_ENV: LazyLock<Hide> = LazyLock::new(|| {
     let mut hide = Hide::none();
-    let switches: [(&str, fn(Hide, bool) -> Hide); 7] = [
+    let switches: [(&str, Switch); 7] = [
         ("OPENINFERENCE_HIDE_INPUTS", Hide::inputs),
         ("OPENINFERENCE_HIDE_OUTPUTS", Hide::outputs),
         ("OPENINFERENCE_HIDE_INPUT_MESSAGES", Hide::input_messages),
@@ -355,6 +358,10 @@ fn tag_list(tags: &str) -> Value {
             .into(),
     )
 }
+
+/// How many attributes [`on_task_start`] adds to every task span of a run
+/// (the session attributes come on top when the map has them).
+pub(crate) const TASK_ATTRIBUTES: usize = 1;
 
 /// Attributes of a task span about to start inside a run: `CHAIN` and the
 /// run's session attributes.

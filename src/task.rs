@@ -508,7 +508,7 @@ impl TaskStart {
             let capacity = 1
                 + usize::from(function.is_some())
                 + 2 * usize::from(item.is_some())
-                + run.map_or(0, |kv| kv.len());
+                + run.map_or(0, |kv| kv.len() + crate::openinference::TASK_ATTRIBUTES);
             let mut attributes = Vec::with_capacity(capacity);
             attributes.push(KeyValue::new(TASK_NAME, name));
             if let Some(item) = item {
