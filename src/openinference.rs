@@ -26,8 +26,10 @@
 //! - **Sessions.** The run's `custom_context` keys [`SESSION_ID`],
 //!   [`USER_ID`], [`TAG_TAGS`] (a JSON array or a comma-separated list) and
 //!   [`METADATA`] (JSON text) are recorded on every span of the run — the map
-//!   travels across tasks, processes and Temporal workers, so they do too.
-//!   `session.id` is also `gen_ai.conversation.id`.
+//!   travels across tasks, processes and Temporal workers, so they do too:
+//!   every `#[traced]` task whose map has them records them (in a run, or in
+//!   a Temporal activity's scope), and so do flowtrace-temporal's workflow
+//!   and activity spans. `session.id` is also `gen_ai.conversation.id`.
 //!
 //! ## Hiding content
 //!
@@ -320,7 +322,7 @@ fn parse_bool(raw: &str) -> Option<bool> {
 
 /// The attributes every span of a run gets from the run's map: the session,
 /// user, tags and metadata (nothing is looked up when the map is empty).
-pub(crate) fn session_attributes(map: &CustomContext, attributes: &mut Vec<KeyValue>) {
+pub(crate) fn map_session_attributes(map: &CustomContext, attributes: &mut Vec<KeyValue>) {
     if map.is_empty() {
         return;
     }
@@ -338,6 +340,36 @@ pub(crate) fn session_attributes(map: &CustomContext, attributes: &mut Vec<KeyVa
     if let Some(metadata) = map.get(METADATA) {
         attributes.push(KeyValue::new(METADATA, metadata.to_owned()));
     }
+}
+
+/// The session attributes ([`SESSION_ID`] also as
+/// [`GEN_AI_CONVERSATION_ID`], [`USER_ID`], [`TAG_TAGS`], [`METADATA`]) of a
+/// map's entries: for spans started outside `#[traced]` that carry a run's
+/// map along (flowtrace-temporal's workflow and activity spans).
+///
+/// ```
+/// let attributes = flowtrace::openinference::session_attributes([
+///     ("session.id", "s-1"),
+///     ("team", "search"),
+/// ]);
+/// assert_eq!(attributes.len(), 2, "session.id and gen_ai.conversation.id");
+/// ```
+pub fn session_attributes<'a>(
+    entries: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<KeyValue> {
+    let mut attributes = Vec::new();
+    for (key, value) in entries {
+        match key {
+            SESSION_ID => {
+                attributes.push(KeyValue::new(SESSION_ID, value.to_owned()));
+                attributes.push(KeyValue::new(GEN_AI_CONVERSATION_ID, value.to_owned()));
+            }
+            USER_ID | METADATA => attributes.push(KeyValue::new(key.to_owned(), value.to_owned())),
+            TAG_TAGS => attributes.push(KeyValue::new(TAG_TAGS, tag_list(value))),
+            _ => {}
+        }
+    }
+    attributes
 }
 
 /// `["a","b"]` or `a, b` as a string array.
@@ -363,12 +395,15 @@ fn tag_list(tags: &str) -> Value {
 /// (the session attributes come on top when the map has them).
 pub(crate) const TASK_ATTRIBUTES: usize = 1;
 
-/// Attributes of a task span about to start inside a run: `CHAIN` and the
-/// run's session attributes.
+/// Attributes of a task span about to start: inside a run `CHAIN`, and
+/// the session attributes of the task's map (in a run or in a scope that
+/// carries a run's map, such as a Temporal activity's).
 #[inline]
-pub(crate) fn on_task_start(map: &CustomContext, attributes: &mut Vec<KeyValue>) {
-    attributes.push(SpanKind::Chain.attribute());
-    session_attributes(map, attributes);
+pub(crate) fn on_task_start(map: &CustomContext, in_run: bool, attributes: &mut Vec<KeyValue>) {
+    if in_run {
+        attributes.push(SpanKind::Chain.attribute());
+    }
+    map_session_attributes(map, attributes);
 }
 
 /// Attributes of a run's root span: `CHAIN`, the GenAI workflow operation
@@ -380,7 +415,7 @@ pub(crate) fn on_run_start(name: &str, map: &CustomContext, attributes: &mut Vec
         "invoke_workflow",
     ));
     attributes.push(KeyValue::new(GEN_AI_WORKFLOW_NAME, name.to_owned()));
-    session_attributes(map, attributes);
+    map_session_attributes(map, attributes);
 }
 
 /// The captured arguments of a task, gathered into `input.value`.

@@ -526,8 +526,8 @@ impl TaskStart {
             }
             if let Some(run) = &inner.run {
                 crate::annotations::on_task_start(run, &mut attributes);
-                crate::openinference::on_task_start(&inner.map, &mut attributes);
             }
+            crate::openinference::on_task_start(&inner.map, inner.run.is_some(), &mut attributes);
             let builder = SpanBuilder {
                 span_kind: Some(kind),
                 attributes: Some(attributes),
