@@ -4,13 +4,14 @@
 //! GenAI semantic conventions (`gen_ai.operation.name`, `gen_ai.usage.*`, …).
 //! flowtrace emits both on every span of a run.
 //!
-//! Versions followed: OpenInference semantic conventions **0.1.32**
-//! (`openinference-semantic-conventions`, spec `semantic_conventions.md` and
-//! `configuration.md`), and the OpenTelemetry GenAI semantic conventions as
-//! published in the `semantic-conventions-genai` registry (status
-//! *Development*: `gen_ai.operation.name` values `chat`, `embeddings`,
-//! `execute_tool`, `retrieval`, `invoke_agent`, `invoke_workflow`, …, and the
-//! `gen_ai.evaluation.result` event).
+//! Versions followed: OpenInference semantic conventions **0.1.42**
+//! (`openinference-semantic-conventions`; the spec's
+//! `semantic_conventions.md` and `configuration.md`), and the OpenTelemetry
+//! GenAI semantic conventions of semantic conventions **1.44.0** (status
+//! *Development*), as the `semantic-conventions-genai` registry continues
+//! them: `gen_ai.operation.name` values `chat`, `embeddings`,
+//! `execute_tool`, `retrieval`, `invoke_agent`, `invoke_workflow`, the
+//! `gen_ai.usage.*` tokens and the `gen_ai.evaluation.result` event.
 //!
 //! - **Kinds.** The root span of a run and every `#[traced]` task inside a
 //!   run are `CHAIN`; a typed [`event`](crate::event) gives its span the
