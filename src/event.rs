@@ -13,7 +13,11 @@
 //! is used (`gen_ai.operation.name`, `gen_ai.request.model`,
 //! `gen_ai.input.messages`, `gen_ai.tool.*`, `gen_ai.retrieval.*`, …); the
 //! rest is under `flowtrace.rag.*`. The README's "RAG and LLM pipelines"
-//! section has the full table. Values go through the capture settings of
+//! section has the full table. Each event also gives its span the step's
+//! OpenInference kind and attributes (`retrieval.documents.*`, `llm.*`,
+//! `input.value`, …) and its GenAI operation: see [`crate::openinference`]
+//! and the README's "LLM-observability backends" table. Values go through
+//! the capture settings of
 //! [`crate::capture`] (redaction of secret-looking keys, a size cap per
 //! value); lists and objects are JSON text. Nothing is built for a span that
 //! does not record.
