@@ -1,8 +1,9 @@
 //! A RAG pipeline with deterministic stand-ins for the model and the vector
-//! store: an ingestion run (chunk, embed) and a query run (rewrite, retrieve,
-//! rerank, tool call, generate), with parameters registered, typed events on
-//! each step, logs next to the trace, and user feedback given afterwards by
-//! trace id.
+//! store: an ingestion run (chunk, embed) and two query runs in one session
+//! (rewrite, retrieve, rerank, tool call, generate, under an agent), with
+//! parameters registered, typed events and token counts on each step, logs
+//! next to the trace, and user feedback and an evaluation given afterwards
+//! by trace id.
 //!
 //! ```text
 //! cargo run --example rag_pipeline
@@ -12,13 +13,35 @@
 //! records to `flowtrace-logs.jsonl` (OTLP/JSON lines); the traces are also
 //! printed as trees, where each step's event shows as a `· flowtrace.rag.*`
 //! line.
+//!
+//! To Arize Phoenix (OTLP/HTTP protobuf; the project is the resource
+//! attribute `openinference.project.name`), also posting the evaluation to
+//! Phoenix's annotation API (`POST /v1/span_annotations?sync=true`):
+//!
+//! ```text
+//! OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:6006 \
+//! OTEL_LOGS_EXPORTER=none OTEL_RESOURCE_ATTRIBUTES=openinference.project.name=rag \
+//! PHOENIX_BASE_URL=http://127.0.0.1:6006 cargo run --example rag_pipeline
+//! ```
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
 
 use flowtrace::event::{
-    self, Chunk, Chunking, Document, Embedding, Query, QueryRewrite, Rerank, Retrieval,
-    RetrievedChunk, ToolCall,
+    self, Agent, Chunk, Chunking, Document, Embedding, Query, QueryRewrite, Rerank, Retrieval,
+    RetrievedChunk, ToolCall, Usage,
 };
-use flowtrace::{feedback, params, traced};
+use flowtrace::feedback::{self, Evaluation};
+use flowtrace::{params, traced};
 use serde_json::json;
+
+const SYSTEM_PROMPT: &str = "Answer only from the context.";
+
+/// The stand-in tokenizer: one token per word.
+fn tokens(text: &str) -> u64 {
+    text.split_whitespace().count() as u64
+}
 
 const DIMENSIONS: usize = 8;
 
@@ -81,10 +104,14 @@ async fn embed(chunks: Vec<Chunk>) -> Vec<(Chunk, Vec<f64>)> {
         .as_str()
         .unwrap_or("letters-8")
         .to_owned();
+    let inputs: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+    let input_tokens = inputs.iter().map(|t| tokens(t)).sum();
     event::span(Embedding {
         model,
-        inputs: chunks.iter().map(|c| c.text.clone()).collect(),
+        inputs,
         dimensions: DIMENSIONS,
+        provider: Some("stand-in".into()),
+        usage: Some(Usage::new(input_tokens, 0)),
     });
     chunks
         .into_iter()
@@ -161,6 +188,7 @@ async fn rerank(query: String, hits: Vec<RetrievedChunk>) -> Vec<RetrievedChunk>
         model: Some("word-overlap".into()),
         input: hits,
         output: kept.clone(),
+        provider: Some("stand-in".into()),
     });
     kept
 }
@@ -195,17 +223,29 @@ async fn generate(query: String, context: Vec<RetrievedChunk>) -> String {
         .as_str()
         .unwrap_or("stand-in")
         .to_owned();
+    let prompt_tokens = tokens(SYSTEM_PROMPT)
+        + tokens(&query)
+        + context.iter().map(|c| tokens(&c.text)).sum::<u64>();
+    let usage = Usage::new(prompt_tokens, tokens(&response));
     event::span(Query {
         query,
         response: response.clone(),
-        system_prompt: Some("Answer only from the context.".into()),
+        system_prompt: Some(SYSTEM_PROMPT.into()),
         model: Some(model),
+        provider: Some("stand-in".into()),
+        usage: Some(usage),
+        // Empty: the run's generation parameters (temperature) are recorded.
+        parameters: Default::default(),
     });
     response
 }
 
 #[traced(skip(store))]
 async fn answer(store: &Store, query: String) -> String {
+    event::span(Agent {
+        name: "rag-assistant".into(),
+        description: Some("answers from the indexed documents".into()),
+    });
     let rewritten = rewrite(query.clone()).await;
     let hits = retrieve(store, rewritten.clone()).await;
     tracing::info!(hits = hits.len(), "retrieved");
@@ -247,32 +287,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ingestion.trace_id()
     );
 
-    let query = flowtrace::with_runcontext()
-        .name("query")
-        .run(async {
-            params::top_k(3)?;
-            params::model("stand-in-llm")?;
-            params::temperature(0.0)?;
-            let root = flowtrace::ctx().span_context().clone();
-            let response = answer(&store, "How fast is Rust?".into()).await;
-            Ok::<_, params::ParamError>((root, response))
-        })
-        .await;
-    let (root, response) = query.output().clone()?;
-    println!(
-        "query run {}: {response:?}, trace {}",
-        query.run_id(),
-        query.trace_id()
-    );
+    // Both questions in one session: every span of these runs carries the
+    // session, user, tags and metadata of the run's map.
+    let session = [
+        ("session.id", "rag-demo-session"),
+        ("user.id", "demo-user"),
+        ("tag.tags", r#"["rag","demo"]"#),
+        ("metadata", r#"{"app":"rag_pipeline"}"#),
+    ];
+    let mut answered = Vec::new();
+    for question in ["How fast is Rust?", "How does Cargo run tests?"] {
+        let store = &store;
+        let query = flowtrace::with_runcontext()
+            .name("query")
+            .custom_context(session)
+            .run(async move {
+                params::top_k(3)?;
+                params::model("stand-in-llm")?;
+                params::temperature(0.0)?;
+                let root = flowtrace::ctx().span_context().clone();
+                let response = answer(store, question.into()).await;
+                Ok::<_, params::ParamError>((root, response))
+            })
+            .await;
+        let (root, response) = query.output().clone()?;
+        println!(
+            "query run {}: {response:?}, trace {}, root span {}",
+            query.run_id(),
+            query.trace_id(),
+            root.span_id()
+        );
+        answered.push((query.trace_id().to_owned(), root));
+    }
 
     // Later, perhaps from another process that kept only the ids:
-    let target = feedback::Target::parse(query.trace_id())?.with_root(root.span_id());
+    let (trace, root) = &answered[0];
+    let target = feedback::Target::parse(trace)?.with_root(root.span_id());
     feedback::binary(target, true)?;
     feedback::numeric(target, 0.9)?;
     feedback::categorical(target, "accurate", &["accurate", "partial", "wrong"])?;
+    let relevance = Evaluation::new("relevance")
+        .score(1.0)
+        .label("relevant")
+        .explanation("the answer quotes the best retrieved chunk");
+    feedback::evaluation(target, relevance.clone())?;
     if let Err(err) = feedback::numeric(target, 9.0) {
         println!("refused: {err}");
     }
+
+    let annotation = phoenix_annotation(&root.span_id().to_string(), &relevance);
 
     let files = (
         telemetry.trace_file().map(|p| p.display().to_string()),
@@ -282,5 +345,70 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let (Some(traces), Some(logs)) = files {
         println!("spans in {traces}, log records in {logs} (OTLP/JSON lines)");
     }
+
+    // The same evaluation as an annotation in Phoenix's own API, on the
+    // run's root span. Phoenix stores spans after it has answered the
+    // export, and answers 404 for a span it has not stored yet: retry.
+    match std::env::var("PHOENIX_BASE_URL") {
+        Ok(base) => {
+            let mut outcome = post_json(&base, "/v1/span_annotations?sync=true", &annotation);
+            for _ in 0..40 {
+                if !matches!(outcome, Ok(404)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+                outcome = post_json(&base, "/v1/span_annotations?sync=true", &annotation);
+            }
+            match outcome {
+                Ok(status) => println!("annotation posted to {base}: HTTP {status}"),
+                Err(err) => println!("annotation not posted to {base}: {err}"),
+            }
+        }
+        Err(_) => {
+            println!("annotation for Phoenix (set PHOENIX_BASE_URL to post it): {annotation}")
+        }
+    }
     Ok(())
+}
+
+/// The body of Phoenix's `POST /v1/span_annotations`: one human annotation
+/// of the span `span_id`.
+fn phoenix_annotation(span_id: &str, evaluation: &Evaluation) -> String {
+    json!({"data": [{
+        "span_id": span_id,
+        "name": evaluation.name,
+        "annotator_kind": "HUMAN",
+        "result": {
+            "label": evaluation.label,
+            "score": evaluation.score,
+            "explanation": evaluation.explanation,
+        },
+    }]})
+    .to_string()
+}
+
+/// POSTs `body` as JSON to `path` on an `http://host:port` base URL;
+/// returns the response's status code.
+fn post_json(base: &str, path: &str, body: &str) -> std::io::Result<u16> {
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_owned());
+    let authority = base
+        .strip_prefix("http://")
+        .ok_or_else(|| invalid("the base URL must start with http://"))?
+        .trim_end_matches('/');
+    let mut stream = TcpStream::connect(authority)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| invalid("the answer is not HTTP"))
 }

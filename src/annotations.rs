@@ -21,6 +21,9 @@ pub(crate) struct RunAnnotations {
     /// `flowtrace.trace.*` attributes from `event::trace`, set on the root
     /// span when the run ends.
     trace_event: Mutex<Option<Vec<KeyValue>>>,
+    /// Whether the run opened a root span (not when it continues a remote
+    /// parent).
+    root: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +68,15 @@ impl RunAnnotations {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, ParamState> {
         self.params.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_root(&self, root: bool) {
+        self.root.store(root, Ordering::Release);
+    }
+
+    /// Whether the run has a root span of its own.
+    pub(crate) fn has_root(&self) -> bool {
+        self.root.load(Ordering::Acquire)
     }
 
     pub(crate) fn set_trace_event(&self, attributes: Vec<KeyValue>) {

@@ -15,6 +15,8 @@ use std::sync::{Arc, RwLock};
 use opentelemetry::{KeyValue, Value};
 use serde_json::Value as Json;
 
+use crate::openinference::{Hide, REDACTED_CONTENT};
+
 /// The prefix of argument attributes: `flowtrace.input.<name>`.
 pub const INPUT_PREFIX: &str = "flowtrace.input.";
 /// The attribute holding a task's return value (with `ret`).
@@ -39,6 +41,7 @@ pub const DEFAULT_REDACTED_KEYS: [&str; 6] = [
 pub struct CaptureConfig {
     max_value_bytes: usize,
     redacted_keys: Vec<String>,
+    hide: Hide,
 }
 
 impl Default for CaptureConfig {
@@ -49,6 +52,7 @@ impl Default for CaptureConfig {
                 .iter()
                 .map(|k| (*k).to_owned())
                 .collect(),
+            hide: Hide::from_env(),
         }
     }
 }
@@ -74,6 +78,14 @@ impl CaptureConfig {
         S: Into<String>,
     {
         self.redacted_keys = patterns.into_iter().map(|p| normalize(&p.into())).collect();
+        self
+    }
+
+    /// The content hiding switches (by default the ones the
+    /// `OPENINFERENCE_HIDE_*` and `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`
+    /// variables set; see [`crate::openinference`]).
+    pub fn hide(mut self, hide: Hide) -> Self {
+        self.hide = hide;
         self
     }
 
@@ -129,6 +141,9 @@ pub(crate) fn attribute(
     redact_paths: &[&str],
     config: &CaptureConfig,
 ) -> KeyValue {
+    if config.hide.hides(&key) {
+        return KeyValue::new(key, REDACTED_CONTENT);
+    }
     let name = key.rsplit('.').next().unwrap_or(&key);
     if redact_paths.contains(&"") || config.is_redacted_key(name) {
         return KeyValue::new(key, REDACTED);

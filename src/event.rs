@@ -13,7 +13,11 @@
 //! is used (`gen_ai.operation.name`, `gen_ai.request.model`,
 //! `gen_ai.input.messages`, `gen_ai.tool.*`, `gen_ai.retrieval.*`, …); the
 //! rest is under `flowtrace.rag.*`. The README's "RAG and LLM pipelines"
-//! section has the full table. Values go through the capture settings of
+//! section has the full table. Each event also gives its span the step's
+//! OpenInference kind and attributes (`retrieval.documents.*`, `llm.*`,
+//! `input.value`, …) and its GenAI operation: see [`crate::openinference`]
+//! and the README's "LLM-observability backends" table. Values go through
+//! the capture settings of
 //! [`crate::capture`] (redaction of secret-looking keys, a size cap per
 //! value); lists and objects are JSON text. Nothing is built for a span that
 //! does not record.
@@ -47,6 +51,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use crate::capture::{self, CaptureConfig, Captured};
+use crate::openinference::{self, SpanKind};
+use opentelemetry::StringValue;
 
 /// `flowtrace.rag.event`: the kind of event a span recorded.
 pub const RAG_EVENT: &str = "flowtrace.rag.event";
@@ -140,6 +146,25 @@ pub struct Chunking {
     pub chunks: Vec<Chunk>,
 }
 
+/// Tokens a model call used (`gen_ai.usage.*`, `llm.token_count.*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the input (prompt).
+    pub input_tokens: u64,
+    /// Tokens in the output (completion).
+    pub output_tokens: u64,
+}
+
+impl Usage {
+    /// Input and output token counts.
+    pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+        }
+    }
+}
+
 /// Texts embedded by a model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Embedding {
@@ -149,6 +174,12 @@ pub struct Embedding {
     pub inputs: Vec<String>,
     /// The vectors' dimension.
     pub dimensions: usize,
+    /// Who serves the model (`llm.provider`, `gen_ai.provider.name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The tokens embedded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// A query rewritten before retrieval.
@@ -184,6 +215,9 @@ pub struct Rerank {
     pub input: Vec<RetrievedChunk>,
     /// The chunks it kept, in its order, with its scores.
     pub output: Vec<RetrievedChunk>,
+    /// Who serves the model (`llm.provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
 }
 
 /// A tool the model called.
@@ -214,6 +248,29 @@ pub struct Query {
     /// The model (`gen_ai.request.model`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Who serves the model (`llm.provider`, `gen_ai.provider.name`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// The tokens the call used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The model settings sent (`llm.invocation_parameters`); when empty,
+    /// the run's generation parameters (`temperature`, `top_p`,
+    /// `max_tokens`, `seed`, `frequency_penalty`, `presence_penalty`,
+    /// `stop`) are recorded.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub parameters: Map<String, Json>,
+}
+
+/// Declares the current task or run an agent: OpenInference `AGENT`, GenAI
+/// `invoke_agent`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Agent {
+    /// The agent's name (`gen_ai.agent.name`, `agent.name`).
+    pub name: String,
+    /// What it does (`gen_ai.agent.description`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Any other step: a name and JSON data.
@@ -237,6 +294,7 @@ pub enum Event {
     Rerank(Rerank),
     ToolCall(ToolCall),
     Query(Query),
+    Agent(Agent),
     Custom(Custom),
 }
 
@@ -257,12 +315,14 @@ into_event!(
     Rerank,
     ToolCall,
     Query,
+    Agent,
     Custom
 );
 
 impl Event {
     /// The kind: `chunking`, `embedding`, `query_rewrite`, `retrieval`,
-    /// `rerank`, `tool_call`, `query`, `custom` (`flowtrace.rag.event`).
+    /// `rerank`, `tool_call`, `query`, `agent`, `custom`
+    /// (`flowtrace.rag.event`).
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Chunking(_) => "chunking",
@@ -272,7 +332,38 @@ impl Event {
             Event::Rerank(_) => "rerank",
             Event::ToolCall(_) => "tool_call",
             Event::Query(_) => "query",
+            Event::Agent(_) => "agent",
             Event::Custom(_) => "custom",
+        }
+    }
+
+    /// The OpenInference kind of the step.
+    pub fn span_kind(&self) -> SpanKind {
+        match self {
+            Event::Chunking(_) | Event::QueryRewrite(_) | Event::Custom(_) => SpanKind::Chain,
+            Event::Embedding(_) => SpanKind::Embedding,
+            Event::Retrieval(_) => SpanKind::Retriever,
+            Event::Rerank(_) => SpanKind::Reranker,
+            Event::ToolCall(_) => SpanKind::Tool,
+            Event::Query(_) => SpanKind::Llm,
+            Event::Agent(_) => SpanKind::Agent,
+        }
+    }
+
+    /// The GenAI operation (`gen_ai.operation.name`): a well-known value
+    /// where the conventions have one, `chunk`, `rewrite_query` and `rerank`
+    /// (custom values) where they have none; `None` for [`Custom`].
+    pub fn operation(&self) -> Option<&'static str> {
+        match self {
+            Event::Chunking(_) => Some("chunk"),
+            Event::Embedding(_) => Some("embeddings"),
+            Event::QueryRewrite(_) => Some("rewrite_query"),
+            Event::Retrieval(_) => Some("retrieval"),
+            Event::Rerank(_) => Some("rerank"),
+            Event::ToolCall(_) => Some("execute_tool"),
+            Event::Query(_) => Some("chat"),
+            Event::Agent(_) => Some("invoke_agent"),
+            Event::Custom(_) => None,
         }
     }
 
@@ -284,32 +375,56 @@ impl Event {
             span: vec![KeyValue::new(RAG_EVENT, self.kind())],
             summary: Vec::new(),
         };
+        out.raw(self.span_kind().attribute());
+        if let Some(operation) = self.operation() {
+            out.text(GEN_AI_OPERATION_NAME, operation, false);
+        }
         match self {
             Event::Chunking(e) => {
                 out.text("flowtrace.rag.document.id", &e.document.id, true);
                 out.json("flowtrace.rag.document", json!(e.document), false);
                 out.json("flowtrace.rag.chunks", json!(e.chunks), false);
                 out.count("flowtrace.rag.chunk.count", e.chunks.len());
+                out.input(&Json::String(e.document.text.clone()));
+                let texts: Vec<&str> = e.chunks.iter().map(|c| c.text.as_str()).collect();
+                out.output(&json!(texts));
             }
             Event::Embedding(e) => {
-                out.text(GEN_AI_OPERATION_NAME, "embeddings", false);
                 out.text("gen_ai.request.model", &e.model, true);
                 out.count("gen_ai.embeddings.dimension.count", e.dimensions);
                 out.json("flowtrace.rag.embedding.inputs", json!(e.inputs), false);
                 out.count("flowtrace.rag.embedding.count", e.inputs.len());
+                out.text("embedding.model_name", &e.model, false);
+                out.model(Some(&e.model), e.provider.as_deref());
+                for (i, text) in e.inputs.iter().enumerate() {
+                    out.text(
+                        format!("embedding.embeddings.{i}.embedding.text"),
+                        text,
+                        false,
+                    );
+                }
+                let parameters = json!({"model": e.model, "dimensions": e.dimensions});
+                out.json("embedding.invocation_parameters", parameters.clone(), false);
+                out.json("llm.invocation_parameters", parameters, false);
+                if let Some(usage) = e.usage {
+                    out.usage(usage);
+                }
             }
             Event::QueryRewrite(e) => {
                 out.text("flowtrace.rag.query", &e.query, true);
                 out.text("flowtrace.rag.rewritten_query", &e.rewritten, true);
+                out.input(&Json::String(e.query.clone()));
+                out.output(&Json::String(e.rewritten.clone()));
             }
             Event::Retrieval(e) => {
-                out.text(GEN_AI_OPERATION_NAME, "retrieval", false);
                 out.text("gen_ai.retrieval.query.text", &e.query, true);
                 out.json("gen_ai.retrieval.documents", documents(&e.retrieved), false);
                 if let Some(source) = &e.data_source {
                     out.text("gen_ai.data_source.id", source, true);
                 }
                 out.count("flowtrace.rag.retrieved.count", e.retrieved.len());
+                out.input(&Json::String(e.query.clone()));
+                out.documents("retrieval.documents", &e.retrieved);
             }
             Event::Rerank(e) => {
                 out.text("flowtrace.rag.query", &e.query, false);
@@ -320,9 +435,23 @@ impl Event {
                 out.json("flowtrace.rag.rerank.output", documents(&e.output), false);
                 out.count("flowtrace.rag.rerank.input.count", e.input.len());
                 out.count("flowtrace.rag.rerank.output.count", e.output.len());
+                out.text("reranker.query", &e.query, false);
+                if let Some(model) = &e.model {
+                    out.text("reranker.model_name", model, false);
+                }
+                let top_k = i64::try_from(e.output.len()).unwrap_or(i64::MAX);
+                out.raw(KeyValue::new("reranker.top_k", top_k));
+                out.documents("reranker.input_documents", &e.input);
+                out.documents("reranker.output_documents", &e.output);
+                out.model(e.model.as_deref(), e.provider.as_deref());
+                let mut parameters = json!({"top_k": top_k});
+                if let Some(model) = &e.model {
+                    parameters["model"] = json!(model);
+                }
+                out.json("llm.invocation_parameters", parameters, false);
+                out.input(&Json::String(e.query.clone()));
             }
             Event::ToolCall(e) => {
-                out.text(GEN_AI_OPERATION_NAME, "execute_tool", false);
                 out.text("gen_ai.tool.name", &e.name, true);
                 out.text("gen_ai.tool.type", "function", false);
                 if let Some(id) = &e.call_id {
@@ -330,9 +459,14 @@ impl Event {
                 }
                 out.json("gen_ai.tool.call.arguments", e.arguments.clone(), true);
                 out.json("gen_ai.tool.call.result", e.result.clone(), true);
+                out.text("tool.name", &e.name, false);
+                if let Some(id) = &e.call_id {
+                    out.text("tool.id", id, false);
+                }
+                out.input(&e.arguments);
+                out.output(&e.result);
             }
             Event::Query(e) => {
-                out.text(GEN_AI_OPERATION_NAME, "chat", false);
                 if let Some(model) = &e.model {
                     out.text("gen_ai.request.model", model, true);
                 }
@@ -359,6 +493,31 @@ impl Event {
                 );
                 out.text("flowtrace.rag.query", &e.query, true);
                 out.text("flowtrace.rag.response", &e.response, true);
+                out.model(e.model.as_deref(), e.provider.as_deref());
+                let mut messages = 0;
+                if let Some(system) = &e.system_prompt {
+                    out.message("llm.input_messages", messages, "system", system);
+                    messages += 1;
+                }
+                out.message("llm.input_messages", messages, "user", &e.query);
+                out.message("llm.output_messages", 0, "assistant", &e.response);
+                out.raw(KeyValue::new(
+                    "gen_ai.response.finish_reasons",
+                    opentelemetry::Value::Array(vec![StringValue::from("stop")].into()),
+                ));
+                out.generation_parameters(e);
+                if let Some(usage) = e.usage {
+                    out.usage(usage);
+                }
+                out.input(&Json::String(e.query.clone()));
+                out.output(&Json::String(e.response.clone()));
+            }
+            Event::Agent(e) => {
+                out.text("gen_ai.agent.name", &e.name, true);
+                out.text("agent.name", &e.name, false);
+                if let Some(description) = &e.description {
+                    out.text("gen_ai.agent.description", description, false);
+                }
             }
             Event::Custom(e) => {
                 out.text("flowtrace.rag.custom.name", &e.name, true);
@@ -368,6 +527,18 @@ impl Event {
         (out.span, out.summary)
     }
 }
+
+/// The run parameters a generation records as its settings when the event
+/// gives none.
+const GENERATION_PARAMETERS: [&str; 7] = [
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "seed",
+    "frequency_penalty",
+    "presence_penalty",
+    "stop",
+];
 
 /// The GenAI retrieval documents schema: `id`, `score`, plus `content` and
 /// `metadata`.
@@ -394,16 +565,131 @@ struct Attributes<'a> {
 }
 
 impl Attributes<'_> {
-    fn json(&mut self, key: &'static str, value: Json, in_summary: bool) {
-        let kv = capture::attribute(key.to_owned(), Captured::Json(value), &[], self.config);
+    fn json(&mut self, key: impl Into<String>, value: Json, in_summary: bool) {
+        let kv = capture::attribute(key.into(), Captured::Json(value), &[], self.config);
         if in_summary {
             self.summary.push(short(&kv));
         }
         self.span.push(kv);
     }
 
-    fn text(&mut self, key: &'static str, value: &str, in_summary: bool) {
+    fn text(&mut self, key: impl Into<String>, value: &str, in_summary: bool) {
         self.json(key, Json::String(value.to_owned()), in_summary);
+    }
+
+    /// An attribute that is not content (no capture settings apply).
+    fn raw(&mut self, kv: KeyValue) {
+        self.span.push(kv);
+    }
+
+    fn input(&mut self, value: &Json) {
+        let kvs = openinference::value_attributes(
+            openinference::INPUT_VALUE,
+            openinference::INPUT_MIME_TYPE,
+            value,
+            self.config,
+        );
+        self.span.extend(kvs);
+    }
+
+    fn output(&mut self, value: &Json) {
+        let kvs = openinference::value_attributes(
+            openinference::OUTPUT_VALUE,
+            openinference::OUTPUT_MIME_TYPE,
+            value,
+            self.config,
+        );
+        self.span.extend(kvs);
+    }
+
+    /// OpenInference documents, flattened: `<prefix>.<i>.document.*`.
+    fn documents(&mut self, prefix: &str, chunks: &[RetrievedChunk]) {
+        for (i, c) in chunks.iter().enumerate() {
+            self.raw(KeyValue::new(
+                format!("{prefix}.{i}.document.id"),
+                c.id.clone(),
+            ));
+            self.raw(KeyValue::new(
+                format!("{prefix}.{i}.document.score"),
+                c.score,
+            ));
+            self.text(format!("{prefix}.{i}.document.content"), &c.text, false);
+            if !c.metadata.is_empty() {
+                self.json(
+                    format!("{prefix}.{i}.document.metadata"),
+                    Json::Object(c.metadata.clone()),
+                    false,
+                );
+            }
+        }
+    }
+
+    /// `llm.model_name`, `llm.provider` and `gen_ai.provider.name`.
+    fn model(&mut self, model: Option<&str>, provider: Option<&str>) {
+        if let Some(model) = model {
+            self.raw(KeyValue::new("llm.model_name", model.to_owned()));
+        }
+        if let Some(provider) = provider {
+            self.raw(KeyValue::new("llm.provider", provider.to_owned()));
+            self.raw(KeyValue::new("gen_ai.provider.name", provider.to_owned()));
+        }
+    }
+
+    /// `<prefix>.<i>.message.role` and `.content`.
+    fn message(&mut self, prefix: &str, i: usize, role: &'static str, content: &str) {
+        self.raw(KeyValue::new(format!("{prefix}.{i}.message.role"), role));
+        self.text(format!("{prefix}.{i}.message.content"), content, false);
+    }
+
+    fn usage(&mut self, usage: Usage) {
+        let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let (input, output) = (int(usage.input_tokens), int(usage.output_tokens));
+        self.raw(KeyValue::new("gen_ai.usage.input_tokens", input));
+        self.raw(KeyValue::new("gen_ai.usage.output_tokens", output));
+        self.raw(KeyValue::new("llm.token_count.prompt", input));
+        self.raw(KeyValue::new("llm.token_count.completion", output));
+        self.raw(KeyValue::new(
+            "llm.token_count.total",
+            input.saturating_add(output),
+        ));
+    }
+
+    /// `llm.invocation_parameters` and the `gen_ai.request.*` settings, from
+    /// the event or the run's parameters.
+    fn generation_parameters(&mut self, e: &Query) {
+        let mut parameters = if e.parameters.is_empty() {
+            let run = crate::params::get();
+            GENERATION_PARAMETERS
+                .iter()
+                .filter_map(|k| run.get(*k).map(|v| ((*k).to_owned(), v.clone())))
+                .collect()
+        } else {
+            e.parameters.clone()
+        };
+        for (key, attribute) in [
+            ("temperature", "gen_ai.request.temperature"),
+            ("top_p", "gen_ai.request.top_p"),
+        ] {
+            if let Some(v) = parameters.get(key).and_then(Json::as_f64) {
+                self.raw(KeyValue::new(attribute, v));
+            }
+        }
+        for (key, attribute) in [
+            ("max_tokens", "gen_ai.request.max_tokens"),
+            ("seed", "gen_ai.request.seed"),
+        ] {
+            if let Some(v) = parameters.get(key).and_then(Json::as_i64) {
+                self.raw(KeyValue::new(attribute, v));
+            }
+        }
+        if let Some(model) = &e.model {
+            parameters
+                .entry("model")
+                .or_insert_with(|| Json::String(model.clone()));
+        }
+        if !parameters.is_empty() {
+            self.json("llm.invocation_parameters", Json::Object(parameters), false);
+        }
     }
 
     fn count(&mut self, key: &'static str, n: usize) {
@@ -451,6 +737,7 @@ fn short(kv: &KeyValue) -> KeyValue {
 ///         response: response.clone(),
 ///         system_prompt: Some("Answer from the context only.".into()),
 ///         model: Some("stand-in-llm".into()),
+///         ..Default::default()
 ///     });
 ///     response
 /// }
@@ -497,10 +784,11 @@ fn to_json(what: &'static str, value: &impl Serialize) -> Result<Json, EventErro
 
 /// Records the run's single trace-level event — its input, output and
 /// metadata — on the run's root span (`flowtrace.trace.input`, `.output`,
-/// `.metadata`), set when the run ends; a later call replaces an earlier
-/// one. Outside a run, it goes on the current span at once. (A run that
-/// continues a remote parent has no root span of its own; its event is then
-/// not recorded.)
+/// `.metadata`, and the input and output as OpenInference `input.value` /
+/// `output.value`), set when the run ends; a later call replaces an earlier
+/// one. Outside a run, and in a run that continues a remote parent (which
+/// has no root span of its own), it goes on the current span — the calling
+/// task's — at once.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), flowtrace::event::EventError> {
@@ -527,15 +815,35 @@ pub fn trace(
         (TRACE_METADATA, to_json("metadata", &metadata)?),
     ];
     let config = capture::config();
-    let attributes: Vec<KeyValue> = values
-        .into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| capture::attribute(k.to_owned(), Captured::Json(v), &[], &config))
-        .collect();
+    let mut attributes: Vec<KeyValue> = Vec::with_capacity(7);
+    for (key, mime, value) in [
+        (
+            openinference::INPUT_VALUE,
+            openinference::INPUT_MIME_TYPE,
+            &values[0].1,
+        ),
+        (
+            openinference::OUTPUT_VALUE,
+            openinference::OUTPUT_MIME_TYPE,
+            &values[1].1,
+        ),
+    ] {
+        if !value.is_null() {
+            attributes.extend(openinference::value_attributes(key, mime, value, &config));
+        }
+    }
+    attributes.extend(
+        values
+            .into_iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| capture::attribute(k.to_owned(), Captured::Json(v), &[], &config)),
+    );
     let run = crate::current::with(|frame| frame.and_then(|f| f.inner.run.clone()));
     match run {
-        Some(run) => run.annotations.set_trace_event(attributes),
-        None => opentelemetry::Context::map_current(|cx| cx.span().set_attributes(attributes)),
+        Some(run) if run.annotations.has_root() => run.annotations.set_trace_event(attributes),
+        // Outside a run, or in a run continuing a remote parent (no root
+        // span of its own): the current span, at once.
+        _ => opentelemetry::Context::map_current(|cx| cx.span().set_attributes(attributes)),
     }
     Ok(())
 }

@@ -17,6 +17,16 @@
 //! | [`categorical`] | one of the given categories (else [`FeedbackError::NotACategory`]) | string, with `flowtrace.feedback.categories` |
 //! | [`text`] | free text | string (capped like captured values) |
 //! | [`json`] | anything `Serialize` | JSON text (redacted and capped) |
+//! | [`evaluation`] | an [`Evaluation`]: name, score and/or label, explanation | the score, else the label |
+//!
+//! Every feedback span is an OpenInference `EVALUATOR` span and carries the
+//! result as a GenAI `gen_ai.evaluation.result` span event
+//! (`gen_ai.evaluation.name`, `.score.value`, `.score.label`,
+//! `.explanation`; see [`Feedback::evaluation`] for the names the simple
+//! kinds get) and as OpenInference trace-scoped evaluation attributes
+//! (`trace.evaluations.0.evaluation.*`). The same event is also emitted as
+//! a log record in the context of the evaluated span — the run's root when
+//! its id is known — as the GenAI conventions place it.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), flowtrace::feedback::FeedbackError> {
@@ -61,6 +71,67 @@ pub const FEEDBACK_VALUE: &str = "flowtrace.feedback.value";
 pub const FEEDBACK_CATEGORIES: &str = "flowtrace.feedback.categories";
 /// `flowtrace.feedback.trace_id`: the trace the feedback is about.
 pub const FEEDBACK_TRACE_ID: &str = "flowtrace.feedback.trace_id";
+/// The GenAI event an evaluation result is: a span event on the feedback
+/// span, and a log record in the context of the evaluated span.
+pub const EVALUATION_RESULT: &str = "gen_ai.evaluation.result";
+/// `gen_ai.evaluation.name`.
+pub const EVALUATION_NAME: &str = "gen_ai.evaluation.name";
+/// `gen_ai.evaluation.score.value`.
+pub const EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
+/// `gen_ai.evaluation.score.label`.
+pub const EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
+/// `gen_ai.evaluation.explanation`.
+pub const EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";
+
+/// A named evaluation result: a score, a label, or both, and an
+/// explanation (what LLM judges and annotation tools give).
+///
+/// ```
+/// use flowtrace::feedback::{self, Evaluation};
+///
+/// let result = Evaluation::new("relevance").score(0.9).label("relevant")
+///     .explanation("cites the retrieved chunk");
+/// feedback::evaluation("4bf92f3577b34da6a3ce929d0e0e4736", result).unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Evaluation {
+    /// What was evaluated (`gen_ai.evaluation.name`): `relevance`, ….
+    pub name: String,
+    /// The score (`gen_ai.evaluation.score.value`), any finite number.
+    pub score: Option<f64>,
+    /// The label (`gen_ai.evaluation.score.label`), low cardinality.
+    pub label: Option<String>,
+    /// Why (`gen_ai.evaluation.explanation`; capped like captured values).
+    pub explanation: Option<String>,
+}
+
+impl Evaluation {
+    /// An evaluation named `name`, with no result yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+
+    /// The score.
+    pub fn score(mut self, score: f64) -> Self {
+        self.score = Some(score);
+        self
+    }
+
+    /// The label.
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// The explanation.
+    pub fn explanation(mut self, explanation: impl Into<String>) -> Self {
+        self.explanation = Some(explanation.into());
+        self
+    }
+}
 
 /// What was wrong with a piece of feedback or its target.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +154,9 @@ pub enum FeedbackError {
     NoCategories,
     /// JSON feedback that does not serialize.
     NotJson(String),
+    /// An evaluation with no name, no result (neither score nor label), or
+    /// a score that is not a finite number.
+    InvalidEvaluation(String),
     /// Without a root span id, the installed provider's id generator did
     /// not give the feedback span the target's trace id (use
     /// [`crate::RunIdGenerator`], or pass the root span id).
@@ -122,6 +196,11 @@ impl fmt::Display for FeedbackError {
                 f,
                 "JSON feedback is not representable as JSON ({reason}); accepted values \
                  serialize to JSON with string map keys"
+            ),
+            FeedbackError::InvalidEvaluation(reason) => write!(
+                f,
+                "evaluation is not accepted: {reason}; an evaluation has a name and a finite \
+                 score, a label, or both"
             ),
             FeedbackError::TraceIdNotHonoured { wanted, got } => write!(
                 f,
@@ -292,6 +371,8 @@ pub enum Feedback {
     Text(String),
     /// Free JSON.
     Json(serde_json::Value),
+    /// A named evaluation result.
+    Evaluation(Evaluation),
 }
 
 impl Feedback {
@@ -303,6 +384,7 @@ impl Feedback {
             Feedback::Categorical { .. } => "categorical",
             Feedback::Text(_) => "text",
             Feedback::Json(_) => "json",
+            Feedback::Evaluation(_) => "evaluation",
         }
     }
 
@@ -319,7 +401,33 @@ impl Feedback {
                     categories: categories.clone(),
                 })
             }
+            Feedback::Evaluation(e) if e.name.trim().is_empty() => Err(
+                FeedbackError::InvalidEvaluation("the name is empty".to_owned()),
+            ),
+            Feedback::Evaluation(e) if e.score.is_some_and(|s| !s.is_finite()) => Err(
+                FeedbackError::InvalidEvaluation(format!("the score {:?} is not finite", e.score)),
+            ),
+            Feedback::Evaluation(e) if e.score.is_none() && e.label.is_none() => Err(
+                FeedbackError::InvalidEvaluation("it has neither a score nor a label".to_owned()),
+            ),
             _ => Ok(()),
+        }
+    }
+
+    /// The GenAI evaluation result this feedback is: its name, score, label
+    /// and explanation. Binary feedback is `thumbs` (score 1 or 0, label `up`
+    /// or `down`), numeric `score`, categorical `category` (the value as
+    /// label), text `comment` and JSON `feedback` (the text as explanation).
+    pub fn evaluation(&self) -> Evaluation {
+        match self {
+            Feedback::Binary(v) => Evaluation::new("thumbs")
+                .score(if *v { 1.0 } else { 0.0 })
+                .label(if *v { "up" } else { "down" }),
+            Feedback::Numeric(v) => Evaluation::new("score").score(*v),
+            Feedback::Categorical { value, .. } => Evaluation::new("category").label(value.clone()),
+            Feedback::Text(text) => Evaluation::new("comment").explanation(text.clone()),
+            Feedback::Json(json) => Evaluation::new("feedback").explanation(json.to_string()),
+            Feedback::Evaluation(e) => e.clone(),
         }
     }
 
@@ -350,9 +458,51 @@ impl Feedback {
                 &[],
                 &config,
             )),
+            Feedback::Evaluation(e) => match (e.score, e.label) {
+                (Some(score), _) => out.push(KeyValue::new(FEEDBACK_VALUE, score)),
+                (None, Some(label)) => out.push(KeyValue::new(FEEDBACK_VALUE, label)),
+                (None, None) => {}
+            },
         }
         out
     }
+}
+
+/// The `gen_ai.evaluation.result` attributes of an evaluation, and the same
+/// result as OpenInference trace-scoped evaluation attributes
+/// (`trace.evaluations.0.evaluation.*`, annotator `HUMAN`).
+fn evaluation_attributes(e: &Evaluation) -> (Vec<KeyValue>, Vec<KeyValue>) {
+    let config = capture::config();
+    let mut event = vec![KeyValue::new(EVALUATION_NAME, e.name.clone())];
+    let mut span = vec![
+        KeyValue::new("trace.evaluations.0.evaluation.name", e.name.clone()),
+        KeyValue::new("trace.evaluations.0.evaluation.annotator_kind", "HUMAN"),
+    ];
+    if let Some(score) = e.score {
+        event.push(KeyValue::new(EVALUATION_SCORE_VALUE, score));
+        span.push(KeyValue::new("trace.evaluations.0.evaluation.score", score));
+    }
+    if let Some(label) = &e.label {
+        event.push(KeyValue::new(EVALUATION_SCORE_LABEL, label.clone()));
+        span.push(KeyValue::new(
+            "trace.evaluations.0.evaluation.label",
+            label.clone(),
+        ));
+    }
+    if let Some(explanation) = &e.explanation {
+        let kv = capture::attribute(
+            EVALUATION_EXPLANATION.to_owned(),
+            Captured::Text(explanation.clone()),
+            &[],
+            &config,
+        );
+        span.push(KeyValue::new(
+            "trace.evaluations.0.evaluation.explanation",
+            kv.value.clone(),
+        ));
+        event.push(kv);
+    }
+    (event, span)
 }
 
 /// Checks `feedback` and emits it as a `feedback` span in the target's trace,
@@ -361,11 +511,15 @@ impl Feedback {
 pub fn submit(target: impl IntoTarget, feedback: Feedback) -> Result<SpanContext, FeedbackError> {
     let target = target.into_target()?;
     feedback.validate()?;
+    let evaluation = feedback.evaluation();
+    let (event, oi_evaluation) = evaluation_attributes(&evaluation);
     let mut attributes = feedback.attributes();
     attributes.push(KeyValue::new(
         FEEDBACK_TRACE_ID,
         target.trace_id.to_string(),
     ));
+    attributes.push(crate::openinference::SpanKind::Evaluator.attribute());
+    attributes.extend(oi_evaluation);
     let tracer = crate::task::tracer();
     let mut builder = SpanBuilder::from_name(FEEDBACK_SPAN)
         .with_kind(SpanKind::Internal)
@@ -388,14 +542,45 @@ pub fn submit(target: impl IntoTarget, feedback: Feedback) -> Result<SpanContext
         }
     };
     let sc = span.span_context().clone();
-    span.end();
     if sc.is_valid() && sc.trace_id() != target.trace_id {
+        // Landed in another trace: not ended, so never exported (an SDK
+        // span exports when it ends or is dropped, hence the forget; its
+        // data is a few hundred bytes, once per refused submission).
+        std::mem::forget(span);
         return Err(FeedbackError::TraceIdNotHonoured {
             wanted: target.trace_id,
             got: sc.trace_id(),
         });
     }
+    span.add_event(EVALUATION_RESULT, event.clone());
+    span.end();
+    if sc.is_valid() {
+        // The GenAI event, parented to the evaluated span: the run's root
+        // when known, else the feedback span.
+        let evaluated = target.root.unwrap_or(sc.span_id());
+        crate::log::emit_event(EVALUATION_RESULT, target.trace_id, evaluated, &event);
+    }
     Ok(sc)
+}
+
+/// A named evaluation result (an LLM judge's or an annotation tool's);
+/// one without a name, without a score or label, or with a score that is
+/// not finite is [`FeedbackError::InvalidEvaluation`].
+///
+/// ```
+/// use flowtrace::feedback::{self, Evaluation, FeedbackError};
+/// let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// assert!(feedback::evaluation(trace, Evaluation::new("faithfulness").score(0.7)).is_ok());
+/// assert!(matches!(
+///     feedback::evaluation(trace, Evaluation::new("faithfulness")),
+///     Err(FeedbackError::InvalidEvaluation(_))
+/// ));
+/// ```
+pub fn evaluation(
+    target: impl IntoTarget,
+    result: Evaluation,
+) -> Result<SpanContext, FeedbackError> {
+    submit(target, Feedback::Evaluation(result))
 }
 
 /// Thumbs up or down.

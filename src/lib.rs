@@ -86,6 +86,7 @@ mod install;
 mod lifecycle;
 mod log;
 mod map;
+pub mod openinference;
 mod run;
 mod span;
 mod task;

@@ -82,6 +82,32 @@ pub fn log_at(level: tracing::Level, value: impl Serialize) {
     logger.emit(record);
 }
 
+/// Emits an OpenTelemetry event (a log record with an event name, body
+/// empty) in the context of the span `span` of trace `trace`, with
+/// `attributes` as they are (already redacted by the caller). With no
+/// telemetry installed it does nothing.
+pub(crate) fn emit_event(
+    name: &'static str,
+    trace: opentelemetry::trace::TraceId,
+    span: opentelemetry::trace::SpanId,
+    attributes: &[opentelemetry::KeyValue],
+) {
+    let guard = LOGGER.read().unwrap_or_else(|e| e.into_inner());
+    let Some(logger) = guard.as_ref() else {
+        return;
+    };
+    let mut record = logger.create_log_record();
+    record.set_event_name(name);
+    record.set_severity_number(Severity::Info);
+    record.set_severity_text("INFO");
+    record.set_target("flowtrace::feedback");
+    record.set_trace_context(trace, span, Some(opentelemetry::trace::TraceFlags::SAMPLED));
+    for kv in attributes {
+        record.add_attribute(kv.key.clone(), any_value(kv.value.clone()));
+    }
+    logger.emit(record);
+}
+
 fn severity(level: tracing::Level) -> (Severity, &'static str) {
     match level {
         tracing::Level::TRACE => (Severity::Trace, "TRACE"),

@@ -186,13 +186,17 @@ impl RunBuilder {
                 let opened = if from_carrier {
                     None
                 } else {
-                    let builder = SpanBuilder::from_name(run.name.clone()).with_attributes(vec![
+                    let mut attributes = vec![
                         KeyValue::new(RUN_ID, run.id.clone()),
                         KeyValue::new(RUN_NAME, run.name.clone()),
-                    ]);
+                    ];
+                    crate::openinference::on_run_start(&run.name, &map, &mut attributes);
+                    let builder =
+                        SpanBuilder::from_name(run.name.clone()).with_attributes(attributes);
                     let _next = deterministic.then(|| NextTraceId::set(trace_id_for(&run.id)));
                     open(&backend, builder, base)
                 };
+                run.annotations.set_root(opened.is_some());
                 let (map, cx) = match &opened {
                     Some(opened) => (opened.child_map(&map).unwrap_or(map), &opened.cx),
                     None => (map, base),

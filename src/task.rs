@@ -571,7 +571,7 @@ impl TaskStart {
                 + usize::from(function.is_some())
                 + 2 * usize::from(item.is_some())
                 + usize::from(waited.is_some())
-                + run.map_or(0, |kv| kv.len());
+                + run.map_or(0, |kv| kv.len() + crate::openinference::TASK_ATTRIBUTES);
             let mut attributes = Vec::with_capacity(capacity);
             attributes.push(KeyValue::new(TASK_NAME, name));
             if let Some(item) = item {
@@ -593,6 +593,7 @@ impl TaskStart {
             if let Some(run) = &inner.run {
                 crate::annotations::on_task_start(run, &mut attributes);
             }
+            crate::openinference::on_task_start(&inner.map, inner.run.is_some(), &mut attributes);
             let builder = SpanBuilder {
                 span_kind: Some(kind),
                 attributes: Some(attributes),
@@ -616,6 +617,7 @@ impl TaskStart {
                 },
                 top_level,
                 config: None,
+                inputs: Default::default(),
             }
         })
     }
@@ -647,6 +649,7 @@ pub struct Started {
     recording: bool,
     top_level: bool,
     config: Option<Arc<CaptureConfig>>,
+    inputs: crate::openinference::Inputs,
 }
 
 impl Started {
@@ -666,6 +669,7 @@ impl Started {
             recording: false,
             top_level,
             config: None,
+            inputs: Default::default(),
         }
     }
 
@@ -695,19 +699,20 @@ impl Started {
         if let Some(value) = value {
             let config = self.config();
             let key = format!("{}{name}", capture::INPUT_PREFIX);
-            self.active
-                .span_ref()
-                .set_attribute(capture::attribute(key, value, redact, &config));
+            let kv = capture::attribute(key, value, redact, &config);
+            self.inputs.push(name, &kv.value);
+            self.active.span_ref().set_attribute(kv);
         }
     }
 
     /// Runs an async body under the span.
     #[inline]
-    pub fn task<F, R>(self, future: F, record: R) -> Task<F, R>
+    pub fn task<F, R>(mut self, future: F, record: R) -> Task<F, R>
     where
         F: Future,
         R: FnOnce(&F::Output, &SpanRef<'_>) -> bool,
     {
+        self.inputs.flush(&self.active.span_ref());
         Task {
             active: self.active,
             frame: self.frame,
@@ -726,8 +731,10 @@ impl Started {
             mut active,
             frame,
             top_level,
+            mut inputs,
             ..
         } = self;
+        inputs.flush(&active.span_ref());
         let out = {
             let _frame = current::enter(&frame);
             active.call(body)
@@ -741,11 +748,8 @@ impl Started {
 pub(crate) fn record_output(span: &SpanRef<'_>, value: Option<Captured>) {
     if let Some(value) = value {
         let config = capture::config();
-        span.set_attribute(capture::attribute(
-            capture::OUTPUT.to_owned(),
-            value,
-            &[],
-            &config,
-        ));
+        let kv = capture::attribute(capture::OUTPUT.to_owned(), value, &[], &config);
+        crate::openinference::on_output(span, &kv.value, &config);
+        span.set_attribute(kv);
     }
 }

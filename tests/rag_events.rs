@@ -30,6 +30,7 @@ async fn embed() {
         model: "stand-in-embedder".into(),
         inputs: vec!["Rust is fast.".into(), "Rust is safe.".into()],
         dimensions: 8,
+        ..Default::default()
     });
 }
 
@@ -64,6 +65,7 @@ async fn rerank() {
         model: Some("stand-in-reranker".into()),
         input: hits(),
         output: hits()[..1].to_vec(),
+        ..Default::default()
     });
 }
 
@@ -84,6 +86,7 @@ async fn generate() {
         response: "Yes: Rust is fast.".into(),
         system_prompt: Some("Answer from the context.".into()),
         model: Some("stand-in-llm".into()),
+        ..Default::default()
     });
 }
 

@@ -19,10 +19,17 @@ use super::retry::Outcome;
 pub(crate) trait Item: Send + 'static {
     /// The items' name in counts and errors: "spans", "log records".
     const NOUN: &'static str;
+    /// Made ready for export when the worker takes it from the queue.
+    fn admit(&mut self) {}
 }
 
 impl Item for SpanData {
     const NOUN: &'static str = "spans";
+    /// An attribute set twice (a task's CHAIN kind, then the step's own)
+    /// is exported once, with its last value.
+    fn admit(&mut self) {
+        flowtrace::openinference::last_value_wins(&mut self.attributes);
+    }
 }
 
 /// A log record with the scope it was emitted in.

@@ -546,7 +546,8 @@ impl<T: Item, E: Export<T>> Worker<E, T> {
     /// size in total: `on_end` admits at most that many).
     fn drain(&mut self) {
         self.state.fresh.store(0, Ordering::Release);
-        while let Ok(item) = self.items.try_recv() {
+        while let Ok(mut item) = self.items.try_recv() {
+            item.admit();
             self.pending.push_back(item);
         }
     }

@@ -404,7 +404,11 @@ async fn run_and_report<T: Serialize>(
 ) -> Result<(), Error> {
     let run = flowtrace::with_runcontext()
         .name(name)
-        .custom_context([("team", "search"), ("baggage", "tenant=acme")])
+        .custom_context([
+            ("team", "search"),
+            ("baggage", "tenant=acme"),
+            ("session.id", "temporal-session"),
+        ])
         .run(calls)
         .await;
     let trace_id = run.trace_id().to_owned();

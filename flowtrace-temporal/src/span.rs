@@ -57,6 +57,15 @@ pub(crate) fn finish<T, E: Debug>(cx: &Context, result: &Result<T, E>) {
 }
 
 /// Workflow id and (when known) run id attributes.
+/// The OpenInference session attributes (`session.id`, `user.id`,
+/// `tag.tags`, `metadata`) of the sender's `custom_context` entries, so the
+/// workflow and activity spans of a run's session carry them too.
+pub(crate) fn session_attributes(entries: &BTreeMap<String, String>) -> Vec<KeyValue> {
+    flowtrace::openinference::session_attributes(
+        entries.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+}
+
 pub(crate) fn workflow_attributes(workflow_id: &str, run_id: &str) -> Vec<KeyValue> {
     let mut attributes = vec![KeyValue::new(WORKFLOW_ID, workflow_id.to_owned())];
     if !run_id.is_empty() {

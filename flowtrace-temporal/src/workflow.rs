@@ -155,6 +155,7 @@ impl TracingWorkflowInterceptor {
             return;
         }
         attributes.extend(span::workflow_attributes(ctx.workflow_id(), ctx.run_id()));
+        attributes.extend(span::session_attributes(&entries));
         let cx = span::start(&parent, name, SpanKind::Client, attributes);
         header::inject(&cx, &entries, headers);
         cx.span().end();
@@ -176,6 +177,7 @@ impl TracingWorkflowInterceptor {
         } else {
             let mut attributes = attributes;
             attributes.extend(span::workflow_attributes(ctx.workflow_id(), ctx.run_id()));
+            attributes.extend(span::session_attributes(&received.entries));
             let cx = span::start(&received.parent, name, SpanKind::Server, attributes);
             cx.span().end();
             cx
@@ -197,6 +199,7 @@ impl TracingWorkflowInterceptor {
         let cx = emit.then(|| {
             let mut attributes = attributes;
             attributes.extend(span::workflow_attributes(ctx.workflow_id(), ctx.run_id()));
+            attributes.extend(span::session_attributes(&received.entries));
             span::start(&received.parent, name, SpanKind::Server, attributes)
         });
         let current = cx.clone().unwrap_or_else(|| received.parent.clone());

@@ -169,6 +169,17 @@ fn one_trace_from_the_client_to_the_deepest_task_across_two_workers() {
             "{run:?}"
         );
     }
+    // The session in the client's map is on every span in the workers: the
+    // workflow and activity spans and the tasks inside the activities.
+    for span in spans.iter().filter(|s| s.service_name != "client") {
+        assert_eq!(
+            span.attr("session.id"),
+            Some("temporal-session"),
+            "{}: {}",
+            span.name,
+            summary(&spans)
+        );
+    }
     // The SDK's own tracing spans (polls, activations) stay out.
     assert!(
         deployment

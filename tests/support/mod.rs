@@ -14,6 +14,8 @@
 //! - [`fake_otlp`]: scripted OTLP endpoints (HTTP and gRPC) for retry rules.
 //! - [`tls_proxy`]: TLS in front of the collector, for `https` endpoints.
 //! - [`alloc`]: a counting allocator a test binary may install.
+//! - [`phoenix`]: Arize Phoenix on free loopback ports, read back over its
+//!   REST API.
 //!
 //! Every wait has a deadline; only 127.0.0.1 is used.
 
@@ -24,6 +26,7 @@ pub mod alloc;
 pub mod collector;
 pub mod fake_otlp;
 pub mod otlp_json;
+pub mod phoenix;
 pub mod process;
 pub mod proxy;
 pub mod python;
@@ -56,6 +59,8 @@ pub struct Tools {
     pub python: PathBuf,
     /// The `rotel-agent` binary from the pinned `rotel` wheel.
     pub rotel_agent: PathBuf,
+    /// `.tools/phoenix/bin/phoenix`, Arize Phoenix's server command.
+    pub phoenix: PathBuf,
 }
 
 /// Runs `scripts/setup` once per test process and returns the tools' paths;
@@ -111,6 +116,7 @@ fn setup() -> Tools {
     Tools {
         python: path("python"),
         rotel_agent: path("rotel_agent"),
+        phoenix: path("phoenix"),
         root,
     }
 }

@@ -312,6 +312,8 @@ pub struct LogRecord {
     pub body: String,
     pub attributes: Vec<(String, String)>,
     pub service_name: String,
+    /// The event name of an event record (`gen_ai.evaluation.result`), else empty.
+    pub event_name: String,
 }
 
 impl LogRecord {
@@ -362,6 +364,7 @@ fn log_records(request: &ExportLogsServiceRequest) -> Vec<LogRecord> {
                         .map(|kv| (kv.key.clone(), text(&kv.value)))
                         .collect(),
                     service_name: service_name.clone(),
+                    event_name: record.event_name.clone(),
                 });
             }
         }
