@@ -81,6 +81,7 @@ mod replay;
 mod retry;
 mod run_attributes;
 mod stats;
+mod view;
 mod warning;
 
 #[cfg(test)]
@@ -97,6 +98,7 @@ pub use guard::Telemetry;
 pub use layer::{FlowtraceLayer, layer};
 pub use replay::{ReplayError, ReplayOptions, ReplayReport, replay};
 pub use stats::ExportStats;
+pub use view::{ColorChoice, VIEW_USAGE, ViewError, ViewOptions, ViewReport, view, view_to};
 pub use warning::{ConfigError, ConfigWarning};
 
 /// Installs telemetry from the `OTEL_*` environment: `builder().init()`.
