@@ -35,7 +35,10 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(code) => code,
         Err(message) => {
-            let _ = writeln!(std::io::stderr(), "flowtrace: {message}\n{USAGE}\n{VIEW_USAGE}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "flowtrace: {message}\n{USAGE}\n{VIEW_USAGE}"
+            );
             ExitCode::from(2)
         }
     }

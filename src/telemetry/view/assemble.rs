@@ -145,7 +145,10 @@ mod tests {
         a.push(in_trace(2, 1, 0, 50));
         a.push(in_trace(1, 2, 9, 10));
         a.push(in_trace(1, 9, 0, 5));
-        assert!(a.take_over_limit().is_empty(), "under the limit nothing is drawn early");
+        assert!(
+            a.take_over_limit().is_empty(),
+            "under the limit nothing is drawn early"
+        );
         let traces = a.finish();
         assert_eq!(traces.iter().map(|t| t.id).collect::<Vec<_>>(), [1, 2]);
         assert_eq!(traces[0].spans.len(), 2);
@@ -162,7 +165,11 @@ mod tests {
         assert!(a.take_over_limit().is_empty());
         a.push(in_trace(5, 5, 5, 0));
         let early: Vec<u128> = a.take_over_limit().iter().map(|t| t.id).collect();
-        assert_eq!(early, [1, 2, 3], "the complete one, then the oldest down to half");
+        assert_eq!(
+            early,
+            [1, 2, 3],
+            "the complete one, then the oldest down to half"
+        );
         assert_eq!(a.buffered(), 2);
     }
 
@@ -176,6 +183,10 @@ mod tests {
         assert_eq!(settled.len(), 1);
         assert_eq!(settled[0].spans.len(), 2);
         a.push(in_trace(3, 7, 1, 0));
-        assert_eq!(a.take_settled(Duration::ZERO).len(), 1, "an idle part is drawn");
+        assert_eq!(
+            a.take_settled(Duration::ZERO).len(),
+            1,
+            "an idle part is drawn"
+        );
     }
 }

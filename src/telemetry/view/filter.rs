@@ -27,7 +27,9 @@ impl Filter {
                 return Ok(id);
             }
         }
-        Err(format!("--trace {text:?}: accepted values are trace ids of 32 hex digits"))
+        Err(format!(
+            "--trace {text:?}: accepted values are trace ids of 32 hex digits"
+        ))
     }
 
     /// Whether spans of `trace_id` can be shown at all: spans of other
@@ -192,18 +194,27 @@ mod tests {
             errors: true,
             ..Filter::default()
         };
-        assert_eq!(names(&errors.apply(trace()).unwrap()), ["run", "fetch", "parse"]);
+        assert_eq!(
+            names(&errors.apply(trace()).unwrap()),
+            ["run", "fetch", "parse"]
+        );
         let name = Filter {
             name: Some("fetch".into()),
             ..Filter::default()
         };
-        assert_eq!(names(&name.apply(trace()).unwrap()), ["run", "fetch", "fetch"]);
+        assert_eq!(
+            names(&name.apply(trace()).unwrap()),
+            ["run", "fetch", "fetch"]
+        );
         let both = Filter {
             name: Some("run".into()),
             errors: true,
             ..Filter::default()
         };
-        assert!(both.apply(trace()).is_none(), "the run span is not an error");
+        assert!(
+            both.apply(trace()).is_none(),
+            "the run span is not an error"
+        );
     }
 
     #[test]
@@ -221,7 +232,11 @@ mod tests {
         assert!(!other.wants_trace(7));
         assert!(other.apply(trace()).is_none());
         assert_eq!(Filter::parse_trace_id(&format!("{:032x}", 7u128)), Ok(7));
-        assert!(Filter::parse_trace_id("xyz").unwrap_err().contains("32 hex digits"));
+        assert!(
+            Filter::parse_trace_id("xyz")
+                .unwrap_err()
+                .contains("32 hex digits")
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub(crate) fn follow(
     sink: &mut dyn Sink,
     polls: Option<usize>,
 ) -> Result<(), ViewError> {
-    let names: Vec<String> = sources.iter().map(|s| s.path.display().to_string()).collect();
+    let names: Vec<String> = sources
+        .iter()
+        .map(|s| s.path.display().to_string())
+        .collect();
     let _ = writeln!(
         state.diagnostics,
         "flowtrace: following {} (Ctrl-C to stop)",

@@ -30,7 +30,9 @@ pub(crate) struct HtmlSink<W: Write> {
 
 impl<W: Write> HtmlSink<W> {
     pub(crate) fn new(out: W, path: PathBuf, title: &str) -> Self {
-        let (head, _) = TEMPLATE.split_once(DATA_MARK).expect("the template has a data mark");
+        let (head, _) = TEMPLATE
+            .split_once(DATA_MARK)
+            .expect("the template has a data mark");
         let head = head
             .replace("{{TITLE}}", &escape_html(title))
             .replace("{{STYLE}}", STYLE);
@@ -77,7 +79,10 @@ impl<W: Write> HtmlSink<W> {
     fn block(&mut self, class: &str, value: &impl Serialize) -> io::Result<()> {
         self.buf.clear();
         serde_json::to_writer(&mut self.buf, value)?;
-        write!(self.out, "<script type=\"application/json\" class=\"{class}\">")?;
+        write!(
+            self.out,
+            "<script type=\"application/json\" class=\"{class}\">"
+        )?;
         write_script_safe(&mut self.out, &self.buf)?;
         self.out.write_all(b"</script>\n")
     }
@@ -98,8 +103,11 @@ impl<W: Write> Sink for HtmlSink<W> {
     fn finish(&mut self, reader: &mut Reader) -> io::Result<()> {
         self.start()?;
         self.tables(reader)?;
-        let (_, tail) = TEMPLATE.split_once(DATA_MARK).expect("the template has a data mark");
-        self.out.write_all(tail.replace("{{SCRIPT}}", SCRIPT).as_bytes())?;
+        let (_, tail) = TEMPLATE
+            .split_once(DATA_MARK)
+            .expect("the template has a data mark");
+        self.out
+            .write_all(tail.replace("{{SCRIPT}}", SCRIPT).as_bytes())?;
         self.out.flush()
     }
 

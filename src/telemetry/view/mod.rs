@@ -156,10 +156,9 @@ impl ViewOptions {
                     .ok_or_else(|| format!("{flag} needs a value"))
             };
             let count = |flag: &str, v: String| {
-                v.parse::<usize>()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("{flag} {v:?}: accepted values are positive whole numbers"))
+                v.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
+                    format!("{flag} {v:?}: accepted values are positive whole numbers")
+                })
             };
             options = match arg.as_str() {
                 "--run" => options.run(value(arg)?),
@@ -204,7 +203,9 @@ impl ViewOptions {
                 return Err("--follow draws in the terminal; it cannot be used with --html".into());
             }
             if self.filter.slowest.is_some() {
-                return Err("--slowest needs the whole input; it cannot be used with --follow".into());
+                return Err(
+                    "--slowest needs the whole input; it cannot be used with --follow".into(),
+                );
             }
             if self.files.iter().any(|f| f.as_os_str() == "-") {
                 return Err("--follow needs files, not standard input".into());
@@ -265,7 +266,10 @@ impl fmt::Display for ViewError {
         match self {
             ViewError::Usage(message) => f.write_str(message),
             ViewError::Read { path, error } => write!(f, "cannot read {}: {error}", path.display()),
-            ViewError::Write { path: Some(path), error } => {
+            ViewError::Write {
+                path: Some(path),
+                error,
+            } => {
                 write!(f, "cannot write {}: {error}", path.display())
             }
             ViewError::Write { path: None, error } => write!(f, "cannot write the output: {error}"),
@@ -303,7 +307,11 @@ pub fn view_to(
     let tty = tty::stdout_is_tty();
     let style = terminal::Style {
         width: tty::width(options.width, std::env::var("COLUMNS").ok().as_deref(), tty),
-        color: tty::use_color(options.color, std::env::var("NO_COLOR").ok().as_deref(), tty),
+        color: tty::use_color(
+            options.color,
+            std::env::var("NO_COLOR").ok().as_deref(),
+            tty,
+        ),
     };
     pipeline::run(options, style, out, diagnostics)
 }

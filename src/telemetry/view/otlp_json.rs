@@ -101,7 +101,7 @@ impl Reader {
             } else if request.resource_metrics.is_some() {
                 "this line holds OTLP metrics (resourceMetrics)".to_owned()
             } else {
-                "a JSON object without resourceSpans".to_owned()
+                other_format(line)
             };
             return Err(LineError::OtherFormat(what));
         };
@@ -113,7 +113,11 @@ impl Reader {
         result
     }
 
-    fn convert(&mut self, request: Vec<ResourceSpans>, out: &mut Vec<Span>) -> Result<(), LineError> {
+    fn convert(
+        &mut self,
+        request: Vec<ResourceSpans>,
+        out: &mut Vec<Span>,
+    ) -> Result<(), LineError> {
         for rs in request {
             let resource = self.resource(rs.resource.map(|r| r.attributes).unwrap_or_default());
             for ss in rs.scope_spans.into_iter().flatten() {
@@ -151,11 +155,14 @@ impl Reader {
     }
 
     fn span(&self, span: RawSpan, resource: u32, scope: u32) -> Result<Span, LineError> {
-        let trace_id = trace_id(&span.trace_id)
-            .ok_or_else(|| LineError::BadSpan(format!("traceId {:?} is not 32 hex digits", span.trace_id)))?;
+        let trace_id = trace_id(&span.trace_id).ok_or_else(|| {
+            LineError::BadSpan(format!("traceId {:?} is not 32 hex digits", span.trace_id))
+        })?;
         let span_id = span_id(&span.span_id)
             .filter(|&id| id != 0)
-            .ok_or_else(|| LineError::BadSpan(format!("spanId {:?} is not 16 hex digits", span.span_id)))?;
+            .ok_or_else(|| {
+                LineError::BadSpan(format!("spanId {:?} is not 16 hex digits", span.span_id))
+            })?;
         let parent_id = if span.parent_span_id.is_empty() {
             0
         } else {
@@ -248,7 +255,7 @@ fn other_format(line: &[u8]) -> String {
             if map.contains_key("data") && map.contains_key("total") {
                 "this looks like Jaeger's JSON (\"data\", \"total\")".to_owned()
             } else {
-                format!("an object with keys {keys:?}")
+                format!("a JSON object without resourceSpans (keys {keys:?})")
             }
         }
         Ok(serde_json::Value::Array(_)) => "a JSON array".to_owned(),
@@ -305,7 +312,12 @@ fn base64(text: &str) -> Option<Vec<u8>> {
 
 fn attributes_of(list: Vec<KeyValue>) -> Attributes {
     list.into_iter()
-        .map(|kv| (kv.key, kv.value.map(AnyValue::into_value).unwrap_or(Value::Empty)))
+        .map(|kv| {
+            (
+                kv.key,
+                kv.value.map(AnyValue::into_value).unwrap_or(Value::Empty),
+            )
+        })
         .collect()
 }
 
@@ -439,7 +451,12 @@ struct AnyValue {
     string_value: Option<String>,
     #[serde(default, rename = "boolValue", alias = "bool_value")]
     bool_value: Option<bool>,
-    #[serde(default, rename = "intValue", alias = "int_value", deserialize_with = "int")]
+    #[serde(
+        default,
+        rename = "intValue",
+        alias = "int_value",
+        deserialize_with = "int"
+    )]
     int_value: Option<i64>,
     #[serde(
         default,
@@ -601,7 +618,9 @@ fn double<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
                 "NaN" => Ok(f64::NAN),
                 "Infinity" => Ok(f64::INFINITY),
                 "-Infinity" => Ok(f64::NEG_INFINITY),
-                _ => v.parse().map_err(|_| E::custom(format!("{v:?} is not a number"))),
+                _ => v
+                    .parse()
+                    .map_err(|_| E::custom(format!("{v:?} is not a number"))),
             }
         }
     }
@@ -663,14 +682,19 @@ mod tests {
             ),
             (
                 r#"{"foo":1}"#,
-                LineError::OtherFormat("a JSON object without resourceSpans".into()),
+                LineError::OtherFormat(
+                    "a JSON object without resourceSpans (keys [\"foo\"])".into(),
+                ),
                 "another object",
             ),
         ] {
             assert_eq!(parse(line).unwrap_err(), expected, "{reason}");
         }
         assert!(
-            matches!(parse("not json"), Err(LineError::Malformed { column: 2, .. })),
+            matches!(
+                parse("not json"),
+                Err(LineError::Malformed { column: 2, .. })
+            ),
             "garbage: {:?}",
             parse("not json")
         );
@@ -694,7 +718,10 @@ mod tests {
         assert_eq!(spans[0].resource, spans[1].resource);
         assert_eq!(reader.take_new_resources(), 0..1);
         assert_eq!(reader.take_new_resources(), 1..1);
-        assert!(spans[0].attributes.is_empty(), "summary mode keeps no details");
+        assert!(
+            spans[0].attributes.is_empty(),
+            "summary mode keeps no details"
+        );
         assert!(spans[0].marks.timeout, "but it keeps the marks");
     }
 }

@@ -129,13 +129,18 @@ fn run_with(
             state.show(&trace, sink)?;
         }
     }
-    sink.finish(&mut state.reader).map_err(|e| write_error(sink, e))?;
+    sink.finish(&mut state.reader)
+        .map_err(|e| write_error(sink, e))?;
     if state.report.skipped_lines > 0 {
         let _ = writeln!(
             state.diagnostics,
             "flowtrace: {} line{} skipped; the rest is shown",
             state.report.skipped_lines,
-            if state.report.skipped_lines == 1 { "" } else { "s" }
+            if state.report.skipped_lines == 1 {
+                ""
+            } else {
+                "s"
+            }
         );
     } else if state.report.traces == 0 && state.report.files_without_spans == 0 {
         let _ = writeln!(state.diagnostics, "flowtrace: no trace matches the filters");
@@ -244,7 +249,10 @@ impl State<'_> {
                 "flowtrace: {path}: no line could be read; {ACCEPTED}"
             )
         } else {
-            writeln!(self.diagnostics, "flowtrace: {path}: the file holds no spans")
+            writeln!(
+                self.diagnostics,
+                "flowtrace: {path}: the file holds no spans"
+            )
         };
     }
 
@@ -291,7 +299,8 @@ impl Sink for TerminalSink<'_> {
 
     fn trace(&mut self, trace: &Trace, _reader: &mut Reader) -> io::Result<()> {
         if self.shown == 0 && self.legend_first {
-            self.out.write_all(terminal::legend(self.style).as_bytes())?;
+            self.out
+                .write_all(terminal::legend(self.style).as_bytes())?;
         }
         if self.shown > 0 || self.legend_first {
             self.out.write_all(b"\n")?;
@@ -305,7 +314,8 @@ impl Sink for TerminalSink<'_> {
     fn finish(&mut self, _reader: &mut Reader) -> io::Result<()> {
         if self.shown > 0 && !self.legend_first {
             self.out.write_all(b"\n")?;
-            self.out.write_all(terminal::legend(self.style).as_bytes())?;
+            self.out
+                .write_all(terminal::legend(self.style).as_bytes())?;
         }
         self.out.flush()
     }

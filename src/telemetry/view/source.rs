@@ -40,7 +40,10 @@ impl Source {
         } else {
             let file = File::open(path)?;
             if file.metadata()?.is_dir() {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "is a directory"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "is a directory",
+                ));
             }
             Box::new(BufReader::with_capacity(1 << 16, file))
         };
@@ -70,7 +73,9 @@ impl Source {
             }
         }
         let room = (MAX_LINE_BYTES + 1).saturating_sub(self.buf.len() as u64);
-        let read = (&mut self.reader).take(room).read_until(b'\n', &mut self.buf)?;
+        let read = (&mut self.reader)
+            .take(room)
+            .read_until(b'\n', &mut self.buf)?;
         self.offset += read as u64;
         self.bytes_seen |= read > 0;
         if self.buf.len() as u64 > MAX_LINE_BYTES {
@@ -143,7 +148,11 @@ mod tests {
         let mut source = Source::open(&path).unwrap();
         assert_eq!(source.next_line(true).unwrap(), Line::Text(1, b"a"));
         assert_eq!(source.next_line(true).unwrap(), Line::Text(2, b""));
-        assert_eq!(source.next_line(true).unwrap(), Line::End, "b has no newline yet");
+        assert_eq!(
+            source.next_line(true).unwrap(),
+            Line::End,
+            "b has no newline yet"
+        );
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)

@@ -173,7 +173,11 @@ fn header(out: &mut String, trace: &Trace, style: Style) {
     }
     let errors = trace.errors();
     if errors > 0 {
-        let _ = write!(text, ", {errors} error{}", if errors == 1 { "" } else { "s" });
+        let _ = write!(
+            text,
+            ", {errors} error{}",
+            if errors == 1 { "" } else { "s" }
+        );
     }
     paint(out, style, BOLD, &fit(&text, width));
     out.push('\n');
@@ -294,37 +298,84 @@ mod tests {
     #[test]
     fn rows_fit_the_width() {
         for width in [40, 60, 100, 200] {
-            let text = render(&sample(), Style { width, color: false });
+            let text = render(
+                &sample(),
+                Style {
+                    width,
+                    color: false,
+                },
+            );
             for line in text.lines() {
-                assert!(cols(line) <= width, "{width}: {line:?} is {} wide", cols(line));
+                assert!(
+                    cols(line) <= width,
+                    "{width}: {line:?} is {} wide",
+                    cols(line)
+                );
             }
         }
     }
 
     #[test]
     fn bars_sit_on_the_axis() {
-        let text = render(&sample(), Style { width: 60, color: false });
+        let text = render(
+            &sample(),
+            Style {
+                width: 60,
+                color: false,
+            },
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "run  100 µs  4 spans, 1 error");
         assert_eq!(lines[1], "trace 000000000000000000000000000000ab");
         let lines = &lines[1..];
-        assert!(lines[1].trim_start().starts_with('0') && lines[1].ends_with("100 µs"), "{}", lines[1]);
-        assert!(lines[2].starts_with("* run "), "the root is critical: {}", lines[2]);
+        assert!(
+            lines[1].trim_start().starts_with('0') && lines[1].ends_with("100 µs"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[2].starts_with("* run "),
+            "the root is critical: {}",
+            lines[2]
+        );
         let root_bar = lines[2].matches('█').count();
         let fetch_bar = lines[3].matches('█').count();
         assert!(root_bar > fetch_bar && fetch_bar > 0, "{text}");
         assert!(lines[4].contains("error"), "{}", lines[4]);
-        assert!(lines[5].contains("│    ! 404"), "the message continues the tree: {:?}", lines[5]);
+        assert!(
+            lines[5].contains("│    ! 404"),
+            "the message continues the tree: {:?}",
+            lines[5]
+        );
         assert!(!lines[5].contains("more"), "one line of the message");
-        assert!(lines[6].contains('▏') && lines[6].ends_with("cached"), "{:?}", lines[6]);
+        assert!(
+            lines[6].contains('▏') && lines[6].ends_with("cached"),
+            "{:?}",
+            lines[6]
+        );
     }
 
     #[test]
     fn colours_only_when_asked() {
-        let plain = render(&sample(), Style { width: 80, color: false });
+        let plain = render(
+            &sample(),
+            Style {
+                width: 80,
+                color: false,
+            },
+        );
         assert!(!plain.contains('\x1b'));
-        let colored = render(&sample(), Style { width: 80, color: true });
-        assert!(colored.contains(&format!("{RED}├─ fetch{RESET}")), "{colored}");
+        let colored = render(
+            &sample(),
+            Style {
+                width: 80,
+                color: true,
+            },
+        );
+        assert!(
+            colored.contains(&format!("{RED}├─ fetch{RESET}")),
+            "{colored}"
+        );
         assert!(colored.contains(BOLD_YELLOW));
     }
 }

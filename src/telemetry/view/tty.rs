@@ -34,7 +34,11 @@ pub(crate) fn stdout_is_tty() -> bool {
 /// `explicit`, else a valid `COLUMNS`, else the terminal's width.
 pub(crate) fn width(explicit: Option<usize>, columns: Option<&str>, stdout_is_tty: bool) -> usize {
     explicit
-        .or_else(|| columns.and_then(|c| c.trim().parse().ok()).filter(|&c| c > 0))
+        .or_else(|| {
+            columns
+                .and_then(|c| c.trim().parse().ok())
+                .filter(|&c| c > 0)
+        })
         .or_else(|| stdout_is_tty.then(terminal_width).flatten())
         .unwrap_or(DEFAULT_WIDTH)
 }
@@ -83,8 +87,20 @@ mod tests {
             (ColorChoice::Auto, None, true, true, "a terminal"),
             (ColorChoice::Auto, None, false, false, "a pipe"),
             (ColorChoice::Auto, Some("1"), true, false, "NO_COLOR set"),
-            (ColorChoice::Auto, Some(""), true, true, "NO_COLOR empty counts as unset"),
-            (ColorChoice::Always, Some("1"), false, true, "--color always"),
+            (
+                ColorChoice::Auto,
+                Some(""),
+                true,
+                true,
+                "NO_COLOR empty counts as unset",
+            ),
+            (
+                ColorChoice::Always,
+                Some("1"),
+                false,
+                true,
+                "--color always",
+            ),
             (ColorChoice::Never, None, true, false, "--color never"),
         ] {
             assert_eq!(use_color(choice, no_color, tty), expected, "{reason}");
@@ -95,7 +111,11 @@ mod tests {
     fn width_rules() {
         assert_eq!(width(Some(70), Some("120"), false), 70, "--width wins");
         assert_eq!(width(None, Some("120"), false), 120, "then COLUMNS");
-        assert_eq!(width(None, Some("wide"), false), DEFAULT_WIDTH, "a bad COLUMNS is ignored");
+        assert_eq!(
+            width(None, Some("wide"), false),
+            DEFAULT_WIDTH,
+            "a bad COLUMNS is ignored"
+        );
         assert_eq!(width(None, None, false), DEFAULT_WIDTH);
     }
 }
