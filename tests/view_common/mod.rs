@@ -145,3 +145,62 @@ pub fn structure(text: &str) -> String {
     }
     out
 }
+
+/// The browser and the program that drives it, as `scripts/setup` installs
+/// them (Debian's `chromium`; node).
+fn browser_tools() -> (PathBuf, PathBuf) {
+    let find = |name: &str| {
+        std::env::var_os("PATH")
+            .into_iter()
+            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    };
+    let chromium = find("chromium").unwrap_or_else(|| {
+        panic!("chromium is not installed: run scripts/setup (as root it runs apt-get install -y chromium)")
+    });
+    let node = find("node").unwrap_or_else(|| {
+        panic!(
+            "node is not installed: run scripts/setup (as root it runs apt-get install -y nodejs)"
+        )
+    });
+    (chromium, node)
+}
+
+/// Opens `page` from `file://` in a fresh headless Chromium, runs `steps`
+/// (see chromium.mjs) and returns what the driver reports: `results` (one
+/// per step), `requests`, `exceptions`, `consoleErrors`, `readyMs`.
+pub fn chromium(page: &Path, steps: serde_json::Value, size: (u32, u32)) -> serde_json::Value {
+    let (chromium, node) = browser_tools();
+    let dir = scratch(&format!(
+        "chromium-{}",
+        page.file_stem().and_then(|s| s.to_str()).unwrap_or("page")
+    ));
+    let config = dir.join("config.json");
+    let url = format!(
+        "file://{}",
+        page.canonicalize().expect("the page exists").display()
+    );
+    std::fs::write(
+        &config,
+        serde_json::json!({
+            "chromium": chromium,
+            "userDataDir": dir.join("profile"),
+            "url": url,
+            "width": size.0,
+            "height": size.1,
+            "timeoutMs": 120_000,
+            "steps": steps,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/view_common/chromium.mjs");
+    let mut cmd = Command::new(node);
+    cmd.arg(driver).arg(&config);
+    let out = run_bounded(&mut cmd, Duration::from_secs(180));
+    let report: serde_json::Value = serde_json::from_str(out.stdout.trim())
+        .unwrap_or_else(|e| panic!("the driver's report: {e}\n{}\n{}", out.stdout, out.stderr));
+    assert!(report.get("fatal").is_none(), "chromium: {report:#}");
+    report
+}

@@ -258,7 +258,8 @@
     var el = $('ticks');
     el.textContent = '';
     var span = view[1] - view[0];
-    var raw = span / 6;
+    var count = Math.max(2, Math.floor((el.clientWidth || 600) / 90));
+    var raw = span / count;
     var pow = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1))));
     var step = [1, 2, 5, 10].map(function (m) { return m * pow; }).find(function (s) { return s >= raw; }) || 10 * pow;
     for (var x = Math.ceil(view[0] / step) * step; x <= view[1]; x += step) {
@@ -411,7 +412,7 @@
 
   // --- events -------------------------------------------------------------
   viewport.addEventListener('scroll', scheduleRows);
-  window.addEventListener('resize', scheduleRows);
+  window.addEventListener('resize', function () { renderTicks(); scheduleRows(); });
   rowsEl.addEventListener('click', function (ev) {
     var row = ev.target.closest('.row');
     if (!row) return;
