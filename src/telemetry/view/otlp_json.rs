@@ -658,6 +658,26 @@ mod tests {
     }
 
     #[test]
+    fn lifecycle_marks_are_read() {
+        let marked = SPAN
+            .replace("flowtrace.task.timeout", "flowtrace.task.cancelled")
+            .replace(
+                r#"{"key":"flowtrace.run.id""#,
+                r#"{"key":"flowtrace.task.cached","value":{"boolValue":true}},{"key":"flowtrace.task.replayed","value":{"stringValue":"true"}},{"key":"flowtrace.run.id""#,
+            );
+        let marks = parse(&marked).unwrap()[0].marks;
+        assert!(
+            marks.cancelled && marks.cached && marks.replayed,
+            "{marks:?}"
+        );
+        assert!(!marks.timeout);
+        assert_eq!(
+            marks.words(),
+            ["attempt 2", "retried 1×", "cancelled", "cached", "replayed"]
+        );
+    }
+
+    #[test]
     fn accepts_the_protobuf_json_alternatives() {
         // snake_case names, enum names, numbers for int64, base64 ids, and
         // the pre-1.0 instrumentationLibrarySpans.

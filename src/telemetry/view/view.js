@@ -254,6 +254,12 @@
     rowsEl.appendChild(frag);
   }
 
+  // The name column takes 40% of the waterfall, within bounds.
+  function layout() {
+    var w = $('waterfall').clientWidth || 800;
+    document.documentElement.style.setProperty('--label-w', Math.round(Math.min(340, Math.max(160, w * 0.4))) + 'px');
+  }
+
   function renderTicks() {
     var el = $('ticks');
     el.textContent = '';
@@ -263,7 +269,10 @@
     var pow = Math.pow(10, Math.floor(Math.log10(Math.max(raw, 1))));
     var step = [1, 2, 5, 10].map(function (m) { return m * pow; }).find(function (s) { return s >= raw; }) || 10 * pow;
     for (var x = Math.ceil(view[0] / step) * step; x <= view[1]; x += step) {
-      el.appendChild(h('div', { className: 'tick', style: 'left:' + ((x - view[0]) / span * 100) + '%', text: x === 0 ? '0' : fmt(x) }));
+      var at = (x - view[0]) / span * 100;
+      // A label near the right end is drawn to the left of its tick.
+      var style = at > 80 ? 'left:' + at + '%;transform:translateX(-100%);border-left:0;border-right:1px solid var(--line)' : 'left:' + at + '%';
+      el.appendChild(h('div', { className: 'tick', style: style, text: x === 0 ? '0' : fmt(x) }));
     }
   }
 
@@ -412,7 +421,7 @@
 
   // --- events -------------------------------------------------------------
   viewport.addEventListener('scroll', scheduleRows);
-  window.addEventListener('resize', function () { renderTicks(); scheduleRows(); });
+  window.addEventListener('resize', function () { layout(); renderTicks(); scheduleRows(); });
   rowsEl.addEventListener('click', function (ev) {
     var row = ev.target.closest('.row');
     if (!row) return;
@@ -479,6 +488,7 @@
 
   // --- start --------------------------------------------------------------
   renderRuns();
+  layout();
   if (!traces.length) {
     $('summary').textContent = 'No spans in this file.';
     $('summary').setAttribute('data-spans', '0');
