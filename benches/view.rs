@@ -1,6 +1,6 @@
-//! `flowtrace view` over 10⁶ spans: wall time and peak resident memory of
-//! the terminal waterfall and of the HTML page, beside the floor of reading
-//! the file's lines and nothing else. Each measurement runs in a child
+//! `flowtrace view` over 10⁶ spans: wall and CPU time and peak resident
+//! memory of the terminal waterfall and of the HTML page, beside the floor
+//! of reading the file's lines and nothing else. Each measurement runs in a child
 //! process of its own (this binary, re-executed), so each peak RSS
 //! (`VmHWM` from /proc/self/status) is that view's alone.
 //!
@@ -55,6 +55,7 @@ fn main() {
             "terminal-small",
         ),
         ("HTML page", "html"),
+        ("HTML page, buffer of 20 000 spans", "html-small"),
     ];
     let mut table = String::new();
     let _ = writeln!(
@@ -63,19 +64,27 @@ fn main() {
         spans / SPANS_PER_RUN,
         size as f64 / 1e6
     );
-    let _ = writeln!(table, "| view | time | spans/s | peak RSS | output |");
-    let _ = writeln!(table, "|---|---:|---:|---:|---:|");
+    let _ = writeln!(
+        table,
+        "| view | wall time | CPU time | spans/s (CPU) | peak RSS | output |"
+    );
+    let _ = writeln!(table, "|---|---:|---:|---:|---:|---:|");
     for (label, mode) in rows {
-        let mut results: Vec<(f64, u64, u64)> = (0..ROUNDS)
+        let mut results: Vec<Measured> = (0..ROUNDS)
             .map(|_| run_child(mode, &input, &html))
             .collect();
-        results.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (secs, _, out_bytes) = results[ROUNDS / 2];
-        let rss = results.iter().map(|r| r.1).max().unwrap();
+        results.sort_by(|a, b| a.cpu.total_cmp(&b.cpu));
+        let Measured {
+            wall,
+            cpu,
+            bytes: out_bytes,
+            ..
+        } = results[ROUNDS / 2];
+        let rss = results.iter().map(|r| r.rss_kib).max().unwrap();
         let _ = writeln!(
             table,
-            "| {label} | {secs:.2} s | {:.2} M | {:.0} MiB | {} |",
-            spans as f64 / secs / 1e6,
+            "| {label} | {wall:.2} s | {cpu:.2} s | {:.2} M | {:.0} MiB | {} |",
+            spans as f64 / cpu / 1e6,
             rss as f64 / 1024.0,
             if out_bytes == 0 {
                 "—".to_owned()
@@ -83,7 +92,7 @@ fn main() {
                 format!("{:.0} MB", out_bytes as f64 / 1e6)
             }
         );
-        eprintln!("{label}: {secs:.2} s, peak RSS {} KiB", rss);
+        eprintln!("{label}: {wall:.2} s wall, {cpu:.2} s CPU, peak RSS {rss} KiB");
     }
     print!("{table}");
     std::fs::write(dir.join("view.md"), &table).unwrap();
@@ -95,8 +104,17 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
-/// (seconds, peak RSS in KiB, bytes written)
-fn run_child(mode: &str, input: &Path, html: &Path) -> (f64, u64, u64) {
+/// What one child process reports.
+#[derive(Clone, Copy)]
+struct Measured {
+    wall: f64,
+    /// User + system time: what the view costs, whatever else the machine runs.
+    cpu: f64,
+    rss_kib: u64,
+    bytes: u64,
+}
+
+fn run_child(mode: &str, input: &Path, html: &Path) -> Measured {
     let out = Command::new(std::env::current_exe().unwrap())
         .args(["--child", mode])
         .arg(input)
@@ -110,10 +128,13 @@ fn run_child(mode: &str, input: &Path, html: &Path) -> (f64, u64, u64) {
     );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut fields = text.split_whitespace().map(|f| f.parse::<f64>().unwrap());
-    let secs = fields.next().unwrap();
-    let rss = fields.next().unwrap() as u64;
-    let bytes = fields.next().unwrap() as u64;
-    (secs, rss, bytes)
+    let mut next = || fields.next().expect("four fields");
+    Measured {
+        wall: next(),
+        cpu: next(),
+        rss_kib: next() as u64,
+        bytes: next() as u64,
+    }
 }
 
 /// Counts what goes through a writer.
@@ -160,6 +181,15 @@ fn child(mode: &str, input: &Path, html: &Path) {
             view_to(&options.html(html), &mut out, &mut diagnostics).unwrap();
             std::fs::metadata(html).unwrap().len()
         }
+        "html-small" => {
+            view_to(
+                &options.buffer(20_000).html(html),
+                &mut out,
+                &mut diagnostics,
+            )
+            .unwrap();
+            std::fs::metadata(html).unwrap().len()
+        }
         other => panic!("unknown mode {other}"),
     };
     let secs = start.elapsed().as_secs_f64();
@@ -168,13 +198,24 @@ fn child(mode: &str, input: &Path, html: &Path) {
         "{}",
         String::from_utf8_lossy(&diagnostics)
     );
+    // utime and stime, fields 14 and 15 of /proc/self/stat, in clock ticks
+    // (USER_HZ, 100 on Linux).
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: Vec<f64> = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|t| t.parse().unwrap_or(0.0))
+        .collect();
+    let cpu = ticks.iter().sum::<f64>() / 100.0;
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let rss = status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .unwrap_or(0);
-    println!("{secs} {rss} {bytes}");
+    println!("{secs} {cpu} {rss} {bytes}");
 }
 
 fn write_input(path: &Path, spans: u64) {

@@ -254,10 +254,10 @@
     rowsEl.appendChild(frag);
   }
 
-  // The name column takes 40% of the waterfall, within bounds.
+  // The name column takes 42% of the waterfall, within bounds.
   function layout() {
     var w = $('waterfall').clientWidth || 800;
-    document.documentElement.style.setProperty('--label-w', Math.round(Math.min(340, Math.max(160, w * 0.4))) + 'px');
+    document.documentElement.style.setProperty('--label-w', Math.round(Math.min(360, Math.max(180, w * 0.42))) + 'px');
   }
 
   function renderTicks() {
