@@ -257,3 +257,49 @@ fn follow_draws_traces_as_they_are_written() {
     assert!(stderr.contains("following"), "{stderr}");
     assert!(!status.success(), "it ran until stopped");
 }
+
+/// A followed file that is truncated (`> file`) is read again from the start.
+#[test]
+fn follow_reads_a_truncated_file_from_the_start() {
+    let dir = scratch("follow-truncated");
+    let file = dir.join("live.jsonl");
+    std::fs::write(&file, format!("{}\n", quickstart_line())).unwrap();
+    let mut child = flowtrace()
+        .args(["view", &file.display().to_string(), "-f", "--color", "never"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                if line.contains(needle) {
+                    return true;
+                }
+            }
+        }
+        false
+    };
+    let first = wait_for("workflow_run");
+    std::fs::write(&file, "").unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    std::fs::write(&file, std::fs::read_to_string(fixture("lifecycle.jsonl")).unwrap()).unwrap();
+    let second = wait_for("lifecycle_run");
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(first, "the trace already in the file: {stderr}");
+    assert!(second, "the trace written after the truncation: {stderr}");
+    assert!(stderr.contains("was truncated; reading it from the start"), "{stderr}");
+}
