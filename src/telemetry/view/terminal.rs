@@ -16,6 +16,9 @@ pub(crate) struct Style {
     pub(crate) color: bool,
 }
 
+/// Tree levels drawn in full; deeper ones are shown as `⋯`.
+const MAX_DRAWN_DEPTH: usize = 24;
+
 /// The narrowest layout drawn; a smaller width is widened to this.
 pub(crate) const MIN_WIDTH: usize = 40;
 
@@ -54,8 +57,11 @@ pub(crate) fn render(trace: &Trace, style: Style) -> String {
         let depth = trace.depth[i] as usize;
         open.truncate(depth);
         let mut prefix = String::new();
-        for &more in open.iter().skip(1) {
+        for &more in open.iter().skip(1).take(MAX_DRAWN_DEPTH) {
             prefix.push_str(if more { "│  " } else { "   " });
+        }
+        if depth > MAX_DRAWN_DEPTH + 1 {
+            prefix.push_str("⋯  ");
         }
         // A span whose ancestors are filtered out still sits at its depth.
         let connector = if depth == 0 {
@@ -65,7 +71,10 @@ pub(crate) fn render(trace: &Trace, style: Style) -> String {
         } else {
             "├─ "
         };
-        labels.push(format!("{prefix}{connector}{}", trace.spans[i].name));
+        labels.push(format!(
+            "{prefix}{connector}{}",
+            printable(&trace.spans[i].name)
+        ));
         // Lines under the span (its error message) continue the tree.
         let mut under = prefix;
         if depth > 0 {
@@ -148,7 +157,7 @@ pub(crate) fn render(trace: &Trace, style: Style) -> String {
         out.push('\n');
 
         if error && !span.message.is_empty() {
-            let line = format!("{}  ! {}", prefixes[i], one_line(&span.message));
+            let line = format!("{}  ! {}", prefixes[i], printable(one_line(&span.message)));
             out.push_str("  ");
             paint(&mut out, style, RED, &fit(&line, width - GUTTER));
             out.push('\n');
@@ -164,7 +173,11 @@ fn header(out: &mut String, trace: &Trace, style: Style) {
         .run_name()
         .or_else(|| trace.spans.first().map(|s| s.name.as_str()))
         .unwrap_or("");
-    let mut text = format!("{name}  {}  ", format_duration(trace.duration()));
+    let mut text = format!(
+        "{}  {}  ",
+        printable(name),
+        format_duration(trace.duration())
+    );
     let shown = trace.spans.len();
     if shown < trace.total_spans {
         let _ = write!(text, "{shown} of {} spans", trace.total_spans);
@@ -183,7 +196,7 @@ fn header(out: &mut String, trace: &Trace, style: Style) {
     out.push('\n');
     let mut ids = String::new();
     if let Some(id) = trace.run_id() {
-        let _ = write!(ids, "run {id}  ");
+        let _ = write!(ids, "run {}  ", printable(id));
     }
     let _ = write!(ids, "trace {:032x}", trace.id);
     paint(out, style, DIM, &fit(&ids, width));
@@ -268,8 +281,16 @@ fn fit(text: &str, width: usize) -> String {
     cut
 }
 
-fn one_line(text: &str) -> String {
-    text.split(['\n', '\r']).next().unwrap_or("").to_owned()
+fn one_line(text: &str) -> &str {
+    text.split(['\n', '\r']).next().unwrap_or("")
+}
+
+/// Text from the file as it may be printed: control characters (an escape
+/// sequence in a span name would drive the terminal) become `�`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
 }
 
 #[cfg(test)]
@@ -353,6 +374,31 @@ mod tests {
             "{:?}",
             lines[6]
         );
+    }
+
+    #[test]
+    fn hostile_names_and_deep_trees() {
+        let mut spans = vec![span(1, 0, "root\x1b[2J", 0, 100)];
+        for id in 2..2000u64 {
+            spans.push(span(id, id - 1, "deep", id, 100));
+        }
+        let trace = Trace::build(1, spans);
+        let text = render(
+            &trace,
+            Style {
+                width: 220,
+                color: false,
+            },
+        );
+        assert!(!text.contains('\x1b'), "no escape sequence from the file");
+        assert!(text.contains("root\u{fffd}[2J"));
+        assert!(text.lines().all(|l| cols(l) <= 220));
+        assert!(
+            text.len() < 2000 * 400,
+            "rows stay bounded: {} bytes",
+            text.len()
+        );
+        assert!(text.contains("⋯  └─ deep"), "deeper levels are folded");
     }
 
     #[test]

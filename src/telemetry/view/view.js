@@ -240,7 +240,7 @@
       if (i === selected) cls += ' selected';
       if (matches && matches[i]) cls += ' match';
       var toggle = h('span', { className: 'toggle' + (t.kids[i] ? (keep || t.expanded[i] ? ' open' : ' closed') : '') });
-      var label = h('div', { className: 'label', style: 'padding-left:' + (6 + s.depth * 14) + 'px' }, toggle, h('span', { className: 'name', text: s.name }));
+      var label = h('div', { className: 'label', style: 'padding-left:' + (6 + Math.min(s.depth, 40) * 14) + 'px' }, toggle, h('span', { className: 'name', text: s.name }));
       if (s.status === 2) label.appendChild(h('span', { className: 'mark error', text: 'error' }));
       (s.marks || []).forEach(function (m) { label.appendChild(h('span', { className: 'mark ' + m.split(' ')[0], text: m })); });
       var left = (s.start - view[0]) / span * 100;
