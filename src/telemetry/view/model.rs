@@ -19,26 +19,6 @@ pub(crate) enum Value {
 }
 
 impl Value {
-    pub(crate) fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn as_i64(&self) -> Option<i64> {
-        match self {
-            Value::Int(i) => Some(*i),
-            Value::Str(s) => s.parse().ok(),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn is_true(&self) -> bool {
-        matches!(self, Value::Bool(true))
-            || matches!(self, Value::Str(s) if s.eq_ignore_ascii_case("true"))
-    }
-
     /// The value as JSON, for the HTML page: integers beyond what a
     /// JavaScript number holds exactly become strings.
     pub(crate) fn to_json(&self) -> serde_json::Value {

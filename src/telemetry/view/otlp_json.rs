@@ -5,6 +5,7 @@
 //! the protobuf JSON mapping's alternatives are accepted as well (snake_case
 //! field names, enum names, numbers for 64-bit integers, base64 ids).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -122,7 +123,7 @@ impl Reader {
             let resource = self.resource(rs.resource.map(|r| r.attributes).unwrap_or_default());
             for ss in rs.scope_spans.into_iter().flatten() {
                 let scope = ss.scope.unwrap_or_default();
-                let scope = self.scope(scope.name, scope.version);
+                let scope = self.scope(scope.name.into_owned(), scope.version.into_owned());
                 for span in ss.spans {
                     out.push(self.span(span, resource, scope)?);
                 }
@@ -131,7 +132,7 @@ impl Reader {
         Ok(())
     }
 
-    fn resource(&mut self, attributes: Vec<KeyValue>) -> u32 {
+    fn resource(&mut self, attributes: Vec<KeyValue<'_>>) -> u32 {
         let attributes = attributes_of(attributes);
         let key = format!("{attributes:?}");
         if let Some(&id) = self.resource_index.get(&key) {
@@ -154,7 +155,7 @@ impl Reader {
         id
     }
 
-    fn span(&self, span: RawSpan, resource: u32, scope: u32) -> Result<Span, LineError> {
+    fn span(&self, span: RawSpan<'_>, resource: u32, scope: u32) -> Result<Span, LineError> {
         let trace_id = trace_id(&span.trace_id).ok_or_else(|| {
             LineError::BadSpan(format!("traceId {:?} is not 32 hex digits", span.trace_id))
         })?;
@@ -173,12 +174,12 @@ impl Reader {
                 ))
             })?
         };
-        let attributes = attributes_of(span.attributes);
         let mut marks = Marks::default();
         let mut run_id = None;
         let mut run_name = None;
-        for (key, value) in &attributes {
-            match key.as_str() {
+        for kv in &span.attributes {
+            let Some(value) = &kv.value else { continue };
+            match kv.key.as_ref() {
                 "flowtrace.task.attempt" => {
                     marks.attempt = value.as_i64().and_then(|n| u32::try_from(n).ok());
                 }
@@ -186,20 +187,23 @@ impl Reader {
                 "flowtrace.task.cancelled" => marks.cancelled |= value.is_true(),
                 "flowtrace.task.cached" => marks.cached |= value.is_true(),
                 "flowtrace.task.replayed" => marks.replayed |= value.is_true(),
-                "flowtrace.run.id" => run_id = value.as_str().map(str::to_owned),
-                "flowtrace.run.name" => run_name = value.as_str().map(str::to_owned),
+                "flowtrace.run.id" => run_id = value.string_value.as_deref().map(str::to_owned),
+                "flowtrace.run.name" => {
+                    run_name = value.string_value.as_deref().map(str::to_owned);
+                }
                 _ => {}
             }
         }
         marks.retried = span.events.iter().filter(|e| e.name == "retry").count() as u32;
         let status = span.status.unwrap_or_default();
         let (attributes, events, links) = if self.keep_details {
+            let attributes = attributes_of(span.attributes);
             let events = span
                 .events
                 .into_iter()
                 .map(|e| Event {
                     time: e.time_unix_nano,
-                    name: e.name,
+                    name: e.name.into_owned(),
                     attributes: attributes_of(e.attributes),
                 })
                 .collect();
@@ -220,12 +224,12 @@ impl Reader {
             trace_id,
             span_id,
             parent_id,
-            name: span.name,
+            name: span.name.into_owned(),
             kind: span.kind,
             start: span.start_time_unix_nano,
             end: span.end_time_unix_nano.max(span.start_time_unix_nano),
             status: status.code,
-            message: status.message,
+            message: status.message.into_owned(),
             marks,
             run_id,
             run_name,
@@ -310,23 +314,26 @@ fn base64(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn attributes_of(list: Vec<KeyValue>) -> Attributes {
+fn attributes_of(list: Vec<KeyValue<'_>>) -> Attributes {
     list.into_iter()
         .map(|kv| {
-            (
-                kv.key,
-                kv.value.map(AnyValue::into_value).unwrap_or(Value::Empty),
-            )
+            let value = kv.value.map(AnyValue::into_value).unwrap_or(Value::Empty);
+            (kv.key.into_owned(), value)
         })
         .collect()
 }
 
 // --- the wire shapes -------------------------------------------------------
+//
+// Strings borrow from the line where they can (no escapes in them): most
+// of a span is read without an allocation, and only what is kept is copied.
+
+type Text<'a> = Cow<'a, str>;
 
 #[derive(Deserialize)]
-struct Request {
-    #[serde(default, rename = "resourceSpans", alias = "resource_spans")]
-    resource_spans: Option<Vec<ResourceSpans>>,
+struct Request<'a> {
+    #[serde(borrow, default, rename = "resourceSpans", alias = "resource_spans")]
+    resource_spans: Option<Vec<ResourceSpans<'a>>>,
     #[serde(default, rename = "resourceLogs", alias = "resource_logs")]
     resource_logs: Option<IgnoredAny>,
     #[serde(default, rename = "resourceMetrics", alias = "resource_metrics")]
@@ -334,50 +341,51 @@ struct Request {
 }
 
 #[derive(Deserialize)]
-struct ResourceSpans {
-    #[serde(default)]
-    resource: Option<Resource>,
+struct ResourceSpans<'a> {
+    #[serde(borrow, default)]
+    resource: Option<Resource<'a>>,
     #[serde(
+        borrow,
         default,
         rename = "scopeSpans",
         alias = "scope_spans",
         alias = "instrumentationLibrarySpans"
     )]
-    scope_spans: Option<Vec<ScopeSpans>>,
+    scope_spans: Option<Vec<ScopeSpans<'a>>>,
 }
 
 #[derive(Deserialize, Default)]
-struct Resource {
-    #[serde(default)]
-    attributes: Vec<KeyValue>,
+struct Resource<'a> {
+    #[serde(borrow, default)]
+    attributes: Vec<KeyValue<'a>>,
 }
 
 #[derive(Deserialize)]
-struct ScopeSpans {
-    #[serde(default, alias = "instrumentationLibrary")]
-    scope: Option<Scope>,
-    #[serde(default)]
-    spans: Vec<RawSpan>,
+struct ScopeSpans<'a> {
+    #[serde(borrow, default, alias = "instrumentationLibrary")]
+    scope: Option<Scope<'a>>,
+    #[serde(borrow, default)]
+    spans: Vec<RawSpan<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct Scope {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    version: String,
+struct Scope<'a> {
+    #[serde(borrow, default)]
+    name: Text<'a>,
+    #[serde(borrow, default)]
+    version: Text<'a>,
 }
 
 #[derive(Deserialize)]
-struct RawSpan {
-    #[serde(default, rename = "traceId", alias = "trace_id")]
-    trace_id: String,
-    #[serde(default, rename = "spanId", alias = "span_id")]
-    span_id: String,
-    #[serde(default, rename = "parentSpanId", alias = "parent_span_id")]
-    parent_span_id: String,
-    #[serde(default)]
-    name: String,
+struct RawSpan<'a> {
+    #[serde(borrow, default, rename = "traceId", alias = "trace_id")]
+    trace_id: Text<'a>,
+    #[serde(borrow, default, rename = "spanId", alias = "span_id")]
+    span_id: Text<'a>,
+    #[serde(borrow, default, rename = "parentSpanId", alias = "parent_span_id")]
+    parent_span_id: Text<'a>,
+    #[serde(borrow, default)]
+    name: Text<'a>,
     #[serde(default, deserialize_with = "kind")]
     kind: u8,
     #[serde(
@@ -394,18 +402,18 @@ struct RawSpan {
         deserialize_with = "nanos"
     )]
     end_time_unix_nano: u64,
-    #[serde(default)]
-    attributes: Vec<KeyValue>,
-    #[serde(default)]
-    events: Vec<RawEvent>,
-    #[serde(default)]
-    links: Vec<RawLink>,
-    #[serde(default)]
-    status: Option<RawStatus>,
+    #[serde(borrow, default)]
+    attributes: Vec<KeyValue<'a>>,
+    #[serde(borrow, default)]
+    events: Vec<RawEvent<'a>>,
+    #[serde(borrow, default)]
+    links: Vec<RawLink<'a>>,
+    #[serde(borrow, default)]
+    status: Option<RawStatus<'a>>,
 }
 
 #[derive(Deserialize)]
-struct RawEvent {
+struct RawEvent<'a> {
     #[serde(
         default,
         rename = "timeUnixNano",
@@ -413,42 +421,42 @@ struct RawEvent {
         deserialize_with = "nanos"
     )]
     time_unix_nano: u64,
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    attributes: Vec<KeyValue>,
+    #[serde(borrow, default)]
+    name: Text<'a>,
+    #[serde(borrow, default)]
+    attributes: Vec<KeyValue<'a>>,
 }
 
 #[derive(Deserialize)]
-struct RawLink {
-    #[serde(default, rename = "traceId", alias = "trace_id")]
-    trace_id: String,
-    #[serde(default, rename = "spanId", alias = "span_id")]
-    span_id: String,
-    #[serde(default)]
-    attributes: Vec<KeyValue>,
+struct RawLink<'a> {
+    #[serde(borrow, default, rename = "traceId", alias = "trace_id")]
+    trace_id: Text<'a>,
+    #[serde(borrow, default, rename = "spanId", alias = "span_id")]
+    span_id: Text<'a>,
+    #[serde(borrow, default)]
+    attributes: Vec<KeyValue<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct RawStatus {
-    #[serde(default)]
-    message: String,
+struct RawStatus<'a> {
+    #[serde(borrow, default)]
+    message: Text<'a>,
     #[serde(default, deserialize_with = "status_code")]
     code: u8,
 }
 
 #[derive(Deserialize)]
-struct KeyValue {
-    #[serde(default)]
-    key: String,
-    #[serde(default)]
-    value: Option<AnyValue>,
+struct KeyValue<'a> {
+    #[serde(borrow, default)]
+    key: Text<'a>,
+    #[serde(borrow, default)]
+    value: Option<AnyValue<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct AnyValue {
-    #[serde(default, rename = "stringValue", alias = "string_value")]
-    string_value: Option<String>,
+struct AnyValue<'a> {
+    #[serde(borrow, default, rename = "stringValue", alias = "string_value")]
+    string_value: Option<Text<'a>>,
     #[serde(default, rename = "boolValue", alias = "bool_value")]
     bool_value: Option<bool>,
     #[serde(
@@ -465,30 +473,30 @@ struct AnyValue {
         deserialize_with = "double"
     )]
     double_value: Option<f64>,
-    #[serde(default, rename = "arrayValue", alias = "array_value")]
-    array_value: Option<ArrayValue>,
-    #[serde(default, rename = "kvlistValue", alias = "kvlist_value")]
-    kvlist_value: Option<KvList>,
-    #[serde(default, rename = "bytesValue", alias = "bytes_value")]
-    bytes_value: Option<String>,
+    #[serde(borrow, default, rename = "arrayValue", alias = "array_value")]
+    array_value: Option<ArrayValue<'a>>,
+    #[serde(borrow, default, rename = "kvlistValue", alias = "kvlist_value")]
+    kvlist_value: Option<KvList<'a>>,
+    #[serde(borrow, default, rename = "bytesValue", alias = "bytes_value")]
+    bytes_value: Option<Text<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct ArrayValue {
-    #[serde(default)]
-    values: Vec<AnyValue>,
+struct ArrayValue<'a> {
+    #[serde(borrow, default)]
+    values: Vec<AnyValue<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct KvList {
-    #[serde(default)]
-    values: Vec<KeyValue>,
+struct KvList<'a> {
+    #[serde(borrow, default)]
+    values: Vec<KeyValue<'a>>,
 }
 
-impl AnyValue {
+impl AnyValue<'_> {
     fn into_value(self) -> Value {
         if let Some(s) = self.string_value {
-            Value::Str(s)
+            Value::Str(s.into_owned())
         } else if let Some(b) = self.bool_value {
             Value::Bool(b)
         } else if let Some(i) = self.int_value {
@@ -500,10 +508,23 @@ impl AnyValue {
         } else if let Some(m) = self.kvlist_value {
             Value::Map(attributes_of(m.values))
         } else if let Some(b) = self.bytes_value {
-            Value::Bytes(b)
+            Value::Bytes(b.into_owned())
         } else {
             Value::Empty
         }
+    }
+
+    fn is_true(&self) -> bool {
+        self.bool_value == Some(true)
+            || self
+                .string_value
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("true"))
+    }
+
+    fn as_i64(&self) -> Option<i64> {
+        self.int_value
+            .or_else(|| self.string_value.as_deref().and_then(|s| s.parse().ok()))
     }
 }
 
