@@ -265,7 +265,13 @@ fn follow_reads_a_truncated_file_from_the_start() {
     let file = dir.join("live.jsonl");
     std::fs::write(&file, format!("{}\n", quickstart_line())).unwrap();
     let mut child = flowtrace()
-        .args(["view", &file.display().to_string(), "-f", "--color", "never"])
+        .args([
+            "view",
+            &file.display().to_string(),
+            "-f",
+            "--color",
+            "never",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -293,7 +299,11 @@ fn follow_reads_a_truncated_file_from_the_start() {
     let first = wait_for("workflow_run");
     std::fs::write(&file, "").unwrap();
     std::thread::sleep(Duration::from_millis(600));
-    std::fs::write(&file, std::fs::read_to_string(fixture("lifecycle.jsonl")).unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        std::fs::read_to_string(fixture("lifecycle.jsonl")).unwrap(),
+    )
+    .unwrap();
     let second = wait_for("lifecycle_run");
     let _ = child.kill();
     let _ = child.wait();
@@ -301,5 +311,8 @@ fn follow_reads_a_truncated_file_from_the_start() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(first, "the trace already in the file: {stderr}");
     assert!(second, "the trace written after the truncation: {stderr}");
-    assert!(stderr.contains("was truncated; reading it from the start"), "{stderr}");
+    assert!(
+        stderr.contains("was truncated; reading it from the start"),
+        "{stderr}"
+    );
 }
