@@ -80,7 +80,7 @@ fn view_command(args: &[String]) -> ExitCode {
 fn run(args: &[String]) -> Result<ExitCode, String> {
     let (command, rest) = args.split_first().ok_or("no command given")?;
     if command == "--help" || command == "-h" {
-        println!("{USAGE}");
+        println!("{USAGE}\n{VIEW_USAGE}");
         return Ok(ExitCode::SUCCESS);
     }
     if command != "replay" {
