@@ -8,7 +8,8 @@
 //!
 //! With nothing configured the spans go to `flowtrace-traces.jsonl` (OTLP/JSON,
 //! one export request per line); set `OTEL_EXPORTER_OTLP_ENDPOINT` to send
-//! them to a collector instead. The trace is also printed as a tree.
+//! them to a collector instead. The trace is also printed as a tree, and the
+//! last line is the `flowtrace view` command that draws it as a waterfall.
 
 use std::time::Duration;
 
@@ -96,6 +97,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(telemetry);
     if let Some(file) = file {
         println!("spans written to {file} (OTLP/JSON lines)");
+        // The waterfall in the terminal; add `--html trace.html` for a page.
+        println!("see the run: flowtrace view {}", shell_word(&file));
     }
     Ok(())
+}
+
+/// `path` as one shell word, quoted when it needs to be.
+fn shell_word(path: &str) -> String {
+    let plain = path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%,=".contains(c));
+    if plain && !path.is_empty() {
+        path.to_owned()
+    } else {
+        format!("'{}'", path.replace('\'', "'\\''"))
+    }
 }

@@ -103,6 +103,7 @@ mod retry;
 mod run_attributes;
 mod stats;
 mod summary;
+mod view;
 mod warning;
 
 #[cfg(test)]
@@ -119,6 +120,7 @@ pub use guard::Telemetry;
 pub use layer::{FlowtraceLayer, layer};
 pub use replay::{ReplayError, ReplayOptions, ReplayReport, replay};
 pub use stats::ExportStats;
+pub use view::{ColorChoice, VIEW_USAGE, ViewError, ViewOptions, ViewReport, view, view_to};
 pub use warning::{ConfigError, ConfigWarning};
 
 /// Installs telemetry from the `OTEL_*` environment: `builder().init()`.

@@ -1,6 +1,8 @@
 //! `flowtrace replay <file>`: sends a trace file written by flowtrace's file
 //! exporter (OTLP/JSON lines) to a collector, e.g. after a run that spooled
 //! to `OTEL_TRACES_EXPORTER=otlp,file` while the collector was down.
+//! `flowtrace view <file>...`: draws its traces as a waterfall in the
+//! terminal, or writes them as one HTML page (`--html out.html`).
 //!
 //! ```text
 //! flowtrace replay flowtrace-traces.jsonl --endpoint http://localhost:4318
@@ -17,7 +19,9 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use flowtrace_telemetry::{Protocol, ReplayError, ReplayOptions, replay};
+use flowtrace_telemetry::{
+    Protocol, ReplayError, ReplayOptions, VIEW_USAGE, ViewError, ViewOptions, replay, view,
+};
 
 const USAGE: &str = "usage: flowtrace replay <file> [--endpoint URL] \
 [--protocol grpc|http/protobuf|http/json] [--header name=value]... [--timeout MS] \
@@ -25,10 +29,49 @@ const USAGE: &str = "usage: flowtrace replay <file> [--endpoint URL] \
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("view") {
+        return view_command(&args[1..]);
+    }
     match run(&args) {
         Ok(code) => code,
         Err(message) => {
-            let _ = writeln!(std::io::stderr(), "flowtrace: {message}\n{USAGE}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "flowtrace: {message}\n{USAGE}\n{VIEW_USAGE}"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `flowtrace view`: 0 when everything was shown, 1 when lines were skipped
+/// or a file held no spans, 2 for a usage error or an unreadable file.
+fn view_command(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{VIEW_USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let options = match ViewOptions::from_args(args) {
+        Ok(options) => options,
+        Err(message) => {
+            let _ = writeln!(std::io::stderr(), "flowtrace: {message}\n{VIEW_USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match view(&options) {
+        Ok(report) => ExitCode::from(report.exit_code()),
+        // `flowtrace view … | head`: the reader has seen enough.
+        Err(ViewError::Write { path: None, error })
+            if error.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(err @ ViewError::Usage(_)) => {
+            let _ = writeln!(std::io::stderr(), "flowtrace: {err}\n{VIEW_USAGE}");
+            ExitCode::from(2)
+        }
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "flowtrace: {err}");
             ExitCode::from(2)
         }
     }
@@ -37,7 +80,7 @@ fn main() -> ExitCode {
 fn run(args: &[String]) -> Result<ExitCode, String> {
     let (command, rest) = args.split_first().ok_or("no command given")?;
     if command == "--help" || command == "-h" {
-        println!("{USAGE}");
+        println!("{USAGE}\n{VIEW_USAGE}");
         return Ok(ExitCode::SUCCESS);
     }
     if command != "replay" {
