@@ -60,9 +60,12 @@ pub mod event;
 pub mod feedback;
 mod install;
 mod lifecycle;
+pub mod link;
 mod log;
 mod map;
 mod run;
+pub mod running;
+pub mod sampling;
 mod span;
 mod task;
 

@@ -101,6 +101,7 @@ pub(crate) struct Overrides {
     pub(crate) otlp_protocol: Option<Protocol>,
     pub(crate) otlp_certificate: Option<PathBuf>,
     pub(crate) sampler: Option<Sampler>,
+    pub(crate) heartbeat: Option<Duration>,
 }
 
 /// OTLP exporter settings, endpoint already resolved to the URL to call.
@@ -142,6 +143,9 @@ pub(crate) struct Config {
     pub(crate) propagators: Vec<Propagator>,
     pub(crate) trace_file: PathBuf,
     pub(crate) logs: Logs,
+    /// `FLOWTRACE_HEARTBEAT_INTERVAL`: heartbeats of running spans (see
+    /// `flowtrace::running`); `None` is off.
+    pub(crate) heartbeat: Option<Duration>,
 }
 
 /// Where log records go (`OTEL_LOGS_EXPORTER`, the `…_LOGS_…` OTLP
@@ -299,6 +303,16 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         .or_else(|| r.raw("FLOWTRACE_TRACE_FILE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_TRACE_FILE));
     let logs = logs(&mut r, code, &unique, &trace_file);
+    let heartbeat = code
+        .heartbeat
+        .or_else(|| {
+            r.parse(
+                "FLOWTRACE_HEARTBEAT_INTERVAL",
+                parse::millis,
+                "heartbeats stay off",
+            )
+        })
+        .filter(|interval| !interval.is_zero());
 
     let config = Config {
         service_name,
@@ -311,6 +325,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         propagators,
         trace_file,
         logs,
+        heartbeat,
     };
     // The logs read the general OTLP variables again: one warning each.
     let mut warnings: Vec<ConfigWarning> = Vec::with_capacity(r.warnings.len());
