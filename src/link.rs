@@ -5,8 +5,9 @@
 //!
 //! Each link carries `flowtrace.link.reason`: `carrier` (a run started with
 //! [`RunBuilder::new_trace`](crate::RunBuilder::new_trace) under a carried
-//! parent), `resumed` (a resumed run, to the first attempt's run span)
-//! or `retry` (an attempt after a long backoff, to the failed attempt).
+//! parent), `resumed` (a resumed run, to the first attempt's run span),
+//! `retry` (an attempt after a long backoff, to the failed attempt) or
+//! `continue_as_new` (flowtrace-temporal, to the previous run's parent).
 
 use opentelemetry::trace::{Link, SpanContext, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};

@@ -50,6 +50,7 @@ impl ActivityInboundInterceptor for TracingActivityInterceptor {
         ]);
         let name = format!("RunActivity:{}", info.activity_type);
         let received = header::extract(input.headers());
+        attributes.extend(received.run.iter().cloned());
         let cx = span::start(&received.parent, name, SpanKind::Server, attributes);
         let body = span::scoped(cx.clone(), received.entries, next.run(input));
         async move {

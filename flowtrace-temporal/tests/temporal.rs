@@ -320,7 +320,7 @@ fn a_python_client_with_the_temporalio_tracing_interceptor_is_the_parent_of_run_
 }
 
 #[test]
-fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
+fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_links_a_new_one() {
     let deployment = Deployment::start("messages");
     let mut worker = deployment.worker("worker-a", &[]);
     let mut cmd = deployment.command("client");
@@ -341,12 +341,13 @@ fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
     );
 
     // client: run, StartWorkflow, SignalWorkflow, QueryWorkflow, StartWorkflowUpdate;
-    // workflow: 2 × RunWorkflow (before and after continue-as-new), HandleSignal,
-    // HandleQuery, ValidateUpdate, HandleUpdate, StartChildWorkflow; child:
-    // RunWorkflow; 2 × (StartActivity, RunActivity, analyze, score)
-    let spans = settled_trace(&deployment, &started.trace_id, 5 + 7 + 1 + 2 * 4);
+    // workflow: RunWorkflow, HandleSignal, HandleQuery, ValidateUpdate,
+    // HandleUpdate, StartChildWorkflow; child: RunWorkflow, StartActivity,
+    // RunActivity, analyze, score. The run continued as new is a trace of
+    // its own: RunWorkflow, StartActivity, RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 6 + 5);
     let all = summary(&spans);
-    assert_eq!(spans.len(), 21, "{all}");
+    assert_eq!(spans.len(), 16, "{all}");
     assert_unique_span_ids(&spans);
     let root = span_named(&spans, "messages_run");
     let parent_of = |name: &str| -> &Span {
@@ -388,25 +389,94 @@ fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
     }
     let start = span_named(&spans, START_MESSAGES);
     let runs = named(&spans, "RunWorkflow:MessagesWorkflow");
-    assert_eq!(runs.len(), 2, "one RunWorkflow per run: {all}");
-    assert!(
-        runs.iter().all(|r| r.parent_span_id == start.span_id),
-        "continue-as-new keeps the parent: {all}"
-    );
-    assert_ne!(runs[0].attr("temporalRunID"), runs[1].attr("temporalRunID"));
-    let child_start = span_named(&spans, "StartChildWorkflow:ChildWorkflow");
-    for parent in [child_start, start] {
-        let activity = child_of(&spans, parent, START_ACTIVITY);
+    assert_eq!(runs.len(), 1, "the first run only: {all}");
+    assert_eq!(runs[0].parent_span_id, start.span_id, "{all}");
+
+    // Worker-side spans carry the client's run.
+    let run_id = root.attr("flowtrace.run.id").expect("the client's run id");
+    for name in [
+        "RunWorkflow:MessagesWorkflow",
+        "HandleSignal:poke",
+        "HandleUpdate:bump",
+        "StartChildWorkflow:ChildWorkflow",
+        "RunWorkflow:ChildWorkflow",
+        RUN_ACTIVITY,
+    ] {
+        let span = span_named(&spans, name);
+        assert_eq!(span.attr("flowtrace.run.id"), Some(run_id), "{name}: {all}");
         assert_eq!(
-            activity.len(),
-            1,
-            "one StartActivity under {}: {all}",
-            parent.name
+            span.attr("flowtrace.run.name"),
+            Some("messages_run"),
+            "{name}"
         );
-        let run_activity = child_of(&spans, activity[0], RUN_ACTIVITY);
-        assert_eq!(run_activity.len(), 1, "{all}");
-        let analyze = child_of(&spans, run_activity[0], "analyze");
-        assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
     }
+
+    // Continue-as-new: a new trace whose RunWorkflow links to the previous
+    // run's parent, with no error anywhere.
+    let next = deployment
+        .collector
+        .wait_for("the run continued as new", WAIT, |spans| {
+            spans
+                .iter()
+                .any(|s| s.name == "RunWorkflow:MessagesWorkflow" && s.trace_id != started.trace_id)
+        })
+        .into_iter()
+        .find(|s| s.name == "RunWorkflow:MessagesWorkflow" && s.trace_id != started.trace_id)
+        .unwrap();
+    assert_ne!(next.attr("temporalRunID"), runs[0].attr("temporalRunID"));
+    assert_eq!(next.links.len(), 1, "{next:?}");
+    assert_eq!(next.links[0].trace_id, started.trace_id);
+    assert_eq!(next.links[0].span_id, start.span_id);
+    assert!(
+        next.links[0]
+            .attributes
+            .iter()
+            .any(|(k, v)| k == "flowtrace.link.reason" && v == "continue_as_new"),
+        "{next:?}"
+    );
+    assert_eq!(
+        next.attr("flowtrace.run.id"),
+        Some(run_id),
+        "still the client's run"
+    );
+    let next_spans = settled_trace(&deployment, &next.trace_id, 5);
+    let next_all = summary(&next_spans);
+    assert_eq!(next_spans.len(), 5, "{next_all}");
+    assert!(
+        spans
+            .iter()
+            .chain(&next_spans)
+            .all(|s| s.status_code != support::StatusCode::Error),
+        "continue-as-new is not an error: {all}\n{next_all}"
+    );
+    assert!(
+        named(&spans, "CompleteWorkflow:MessagesWorkflow").is_empty()
+            && named(&next_spans, "CompleteWorkflow:MessagesWorkflow").is_empty()
+    );
+    // As in every run: StartActivity beside RunWorkflow, under the run's parent.
+    let next_activity: Vec<&Span> = named(&next_spans, START_ACTIVITY)
+        .into_iter()
+        .filter(|s| s.parent_span_id == next.parent_span_id)
+        .collect();
+    assert_eq!(next_activity.len(), 1, "{next_all}");
+    let run_activity = child_of(&next_spans, next_activity[0], RUN_ACTIVITY);
+    let analyze = child_of(&next_spans, run_activity[0], "analyze");
+    assert_eq!(
+        child_of(&next_spans, analyze[0], "score").len(),
+        1,
+        "{next_all}"
+    );
+
+    let child_start = span_named(&spans, "StartChildWorkflow:ChildWorkflow");
+    let activity = child_of(&spans, child_start, START_ACTIVITY);
+    assert_eq!(
+        activity.len(),
+        1,
+        "one StartActivity under the child: {all}"
+    );
+    let run_activity = child_of(&spans, activity[0], RUN_ACTIVITY);
+    assert_eq!(run_activity.len(), 1, "{all}");
+    let analyze = child_of(&spans, run_activity[0], "analyze");
+    assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
     worker.stop();
 }
