@@ -401,6 +401,8 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
         "StartChildWorkflow:ChildWorkflow",
         "RunWorkflow:ChildWorkflow",
         RUN_ACTIVITY,
+        "analyze",
+        "score",
     ] {
         let span = span_named(&spans, name);
         assert_eq!(span.attr("flowtrace.run.id"), Some(run_id), "{name}: {all}");
