@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Arguments: `worker [--no-cache]` runs a worker until its standard input
-//! closes (or Ctrl-C); `start [--sequential] [--id ID] WORD...` starts a
-//! workflow, waits for it and prints its report and trace id. The word
+//! closes (or Ctrl-C); `start [--sequential] [--sampled] [--id ID] WORD...`
+//! starts a workflow (`--sampled`: in a run forced to be sampled, whatever
+//! the samplers say), waits for it and prints its report and trace id. The word
 //! `slow` makes its first attempt hang (heartbeating) until the worker
 //! running it is killed. `messages [--id ID]` runs `MessagesWorkflow`: a
 //! signal, a query, an update, a child workflow and a continue-as-new.
@@ -375,16 +376,18 @@ async fn worker(no_cache: bool) -> Result<(), Error> {
 async fn start(args: &[String]) -> Result<(), Error> {
     let mut job = Job::default();
     let mut id = format!("fan-out-{}", std::process::id());
+    let mut sampled = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--sequential" => job.sequential = true,
+            "--sampled" => sampled = Some(true),
             "--id" => id = args.next().ok_or("--id needs a value")?.clone(),
             word => job.words.push(word.to_owned()),
         }
     }
     let client = connect(true).await?;
-    run_and_report("start_fan_out", async {
+    run_and_report("start_fan_out", sampled, async {
         let options = WorkflowStartOptions::new(task_queue(), id).build();
         let handle = client
             .start_workflow(FanOutWorkflow::run, job, options)
@@ -400,9 +403,14 @@ async fn start(args: &[String]) -> Result<(), Error> {
 /// `custom_context`, then prints the workflow's report and the trace id.
 async fn run_and_report<T: Serialize>(
     name: &str,
+    sampled: Option<bool>,
     calls: impl Future<Output = Result<T, Error>>,
 ) -> Result<(), Error> {
-    let run = flowtrace::with_runcontext()
+    let mut builder = flowtrace::with_runcontext();
+    if let Some(sampled) = sampled {
+        builder = builder.sampled(sampled);
+    }
+    let run = builder
         .name(name)
         .custom_context([("team", "search"), ("baggage", "tenant=acme")])
         .run(calls)
@@ -420,7 +428,7 @@ async fn messages(args: &[String]) -> Result<(), Error> {
         _ => format!("messages-{}", std::process::id()),
     };
     let client = connect(true).await?;
-    run_and_report("messages_run", async {
+    run_and_report("messages_run", None, async {
         let options = WorkflowStartOptions::new(task_queue(), id).build();
         let handle = client
             .start_workflow(MessagesWorkflow::run, Messages::default(), options)

@@ -72,10 +72,16 @@ impl ActivityInboundInterceptor for TracingActivityInterceptor {
             // continues `RunActivity` and starts no span of its own.
             Some((id, run_name)) => {
                 let mut pairs: Vec<(String, String)> = received.entries.into_iter().collect();
+                let span = cx.span();
+                let sc = span.span_context();
                 pairs.push((
                     flowtrace::propagation::TRACEPARENT.to_owned(),
-                    flowtrace::propagation::format_traceparent(cx.span().span_context()),
+                    flowtrace::propagation::format_traceparent(sc),
                 ));
+                let state = sc.trace_state().header();
+                if !state.is_empty() {
+                    pairs.push((flowtrace::propagation::TRACESTATE.to_owned(), state));
+                }
                 flowtrace::with_runcontext()
                     .run_id(id)
                     .name(run_name)

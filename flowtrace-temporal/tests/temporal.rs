@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::{Span, SpanKind, WAIT, run_bounded, span_named, summary};
-use temporal_support::{Deployment, RUN_TIMEOUT, run_client};
+use temporal_support::{Deployment, RUN_TIMEOUT, WorkerProcess, run_client};
 
 const START_WORKFLOW: &str = "StartWorkflow:FanOutWorkflow";
 const RUN_WORKFLOW: &str = "RunWorkflow:FanOutWorkflow";
@@ -480,5 +480,44 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
     assert_eq!(run_activity.len(), 1, "{all}");
     let analyze = child_of(&spans, run_activity[0], "analyze");
     assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
+    worker.stop();
+}
+
+#[test]
+fn a_run_forced_sampled_is_recorded_on_workers_whose_sampler_drops_everything() {
+    let deployment = Deployment::start("forced-sampled");
+    let mut cmd = deployment.command("worker-off");
+    cmd.arg("worker")
+        .env("WORKER_NAME", "worker-off")
+        .env("OTEL_TRACES_SAMPLER", "always_off");
+    let mut worker = WorkerProcess::spawn("worker-off", cmd);
+    let mut client = deployment.client(&["--sampled", "--id", "forced-sampled", "alpha"]);
+    client.env("OTEL_TRACES_SAMPLER", "always_off");
+    let started = run_client(client);
+
+    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow,
+    // StartActivity; activity: RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 7);
+    let all = summary(&spans);
+    for name in [
+        "start_fan_out",
+        "StartWorkflow:FanOutWorkflow",
+        "RunWorkflow:FanOutWorkflow",
+        START_ACTIVITY,
+        RUN_ACTIVITY,
+        "analyze",
+        "score",
+    ] {
+        let span = span_named(&spans, name);
+        assert!(
+            span.trace_state.contains("flowtrace=s:1"),
+            "{name} carries the decision: {all}"
+        );
+    }
+    assert_eq!(
+        span_named(&spans, RUN_ACTIVITY).service_name,
+        "worker-off",
+        "recorded by the worker whose sampler drops everything"
+    );
     worker.stop();
 }
