@@ -16,7 +16,8 @@
 //! starts a workflow (`--sampled`: in a run forced to be sampled, whatever
 //! the samplers say), waits for it and prints its report and trace id. The word
 //! `slow` makes its first attempt hang (heartbeating) until the worker
-//! running it is killed. `messages [--id ID]` runs `MessagesWorkflow`: a
+//! running it is killed; the word `broken` fails every attempt, and so the
+//! workflow. `messages [--id ID]` runs `MessagesWorkflow`: a
 //! signal, a query, an update, a child workflow and a continue-as-new.
 //! `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
 //! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
@@ -136,6 +137,10 @@ impl Activities {
                 let _ = ctx.record_heartbeat(()).await;
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
+        }
+        if word == "broken" {
+            // Fails every attempt: the workflow fails once the retries are spent.
+            return Err(ActivityError::from(anyhow::anyhow!("broken on purpose")));
         }
         let team_in_activity = team();
         let (score, seen) = analyze(word.clone())
@@ -415,10 +420,9 @@ async fn run_and_report<T: Serialize>(
         .custom_context([("team", "search"), ("baggage", "tenant=acme")])
         .run(calls)
         .await;
-    let trace_id = run.trace_id().to_owned();
+    println!("trace {}", run.trace_id());
     let report = run.into_output()?;
     println!("REPORT {}", serde_json::to_string(&report)?);
-    println!("trace {trace_id}");
     Ok(())
 }
 

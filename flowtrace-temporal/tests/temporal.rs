@@ -521,3 +521,48 @@ fn a_run_forced_sampled_is_recorded_on_workers_whose_sampler_drops_everything() 
     );
     worker.stop();
 }
+
+#[test]
+fn a_failed_workflow_ends_with_complete_workflow_in_error() {
+    let deployment = Deployment::start("failing");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let mut client = deployment.client(&["--id", "failing", "broken"]);
+    let out = run_bounded(&mut client, RUN_TIMEOUT);
+    assert!(
+        !out.status.success(),
+        "the workflow failed, and so the client: {}",
+        out.stdout
+    );
+    let trace_id = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("trace "))
+        .unwrap_or_else(|| panic!("no trace line: {}\n{}", out.stdout, out.stderr))
+        .to_owned();
+
+    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow,
+    // StartActivity, CompleteWorkflow; activity: 5 attempts.
+    let spans = settled_trace(&deployment, &trace_id, 2 + 3 + 5);
+    let all = summary(&spans);
+    let complete = span_named(&spans, "CompleteWorkflow:FanOutWorkflow");
+    assert_eq!(complete.status_code, support::StatusCode::Error, "{all}");
+    assert!(
+        complete.event("exception").is_some(),
+        "the failure is recorded: {all}"
+    );
+    assert_eq!(
+        complete.parent_span_id,
+        span_named(&spans, START_WORKFLOW).span_id,
+        "beside RunWorkflow, under the client's StartWorkflow: {all}"
+    );
+    let attempts = named(&spans, RUN_ACTIVITY);
+    assert_eq!(attempts.len(), 5, "{all}");
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.status_code == support::StatusCode::Error),
+        "{all}"
+    );
+    assert_eq!(named(&spans, "CompleteWorkflow:FanOutWorkflow").len(), 1);
+    worker.stop();
+}
