@@ -12,7 +12,7 @@
 //! ```
 //!
 //! Arguments: `worker [--no-cache]` runs a worker until its standard input
-//! closes (or Ctrl-C); `start [--sequential] [--sampled] [--id ID] WORD...`
+//! closes (or Ctrl-C); `start [--sequential] [--local] [--sampled] [--id ID] WORD...`
 //! starts a workflow (`--sampled`: in a run forced to be sampled, whatever
 //! the samplers say), waits for it and prints its report and trace id. The word
 //! `slow` makes its first attempt hang (heartbeating) until the worker
@@ -38,7 +38,8 @@ use temporalio_common::protos::temporal::api::common::v1::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, Runtime, SyncWorkflowContext,
+    ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, LocalActivityOptions, Runtime,
+    SyncWorkflowContext,
     Worker, WorkerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
 };
 
@@ -51,6 +52,9 @@ pub struct Job {
     /// One activity after the other (a workflow task each) instead of all at once.
     #[serde(default)]
     pub sequential: bool,
+    /// Local activities, one after the other, instead of activities.
+    #[serde(default)]
+    pub local: bool,
 }
 
 /// What one activity saw.
@@ -183,7 +187,17 @@ impl FanOutWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, job: Job) -> WorkflowResult<Report> {
         let mut words = Vec::new();
-        if job.sequential {
+        if job.local {
+            for word in job.words {
+                let options = LocalActivityOptions::builder()
+                    .start_to_close_timeout(Duration::from_secs(30))
+                    .build();
+                words.push(
+                    ctx.execute_local_activity(Activities::process, word, options)
+                        .await?,
+                );
+            }
+        } else if job.sequential {
             for word in job.words {
                 words.push(
                     ctx.execute_activity(Activities::process, word, activity_options())
@@ -386,6 +400,7 @@ async fn start(args: &[String]) -> Result<(), Error> {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--sequential" => job.sequential = true,
+            "--local" => job.local = true,
             "--sampled" => sampled = Some(true),
             "--id" => id = args.next().ok_or("--id needs a value")?.clone(),
             word => job.words.push(word.to_owned()),

@@ -566,3 +566,27 @@ fn a_failed_workflow_ends_with_complete_workflow_in_error() {
     assert_eq!(named(&spans, "CompleteWorkflow:FanOutWorkflow").len(), 1);
     worker.stop();
 }
+
+#[test]
+fn a_local_activity_runs_its_tasks_in_the_trace() {
+    let deployment = Deployment::start("local");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let started = deployment.start_workflow(&["--local", "--id", "local", "alpha"]);
+    assert_eq!(started.report["words"][0]["team_in_task"], "search");
+
+    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow,
+    // StartActivity; the local activity: RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 7);
+    let all = summary(&spans);
+    let start = span_named(&spans, START_WORKFLOW);
+    let scheduled = span_named(&spans, START_ACTIVITY);
+    assert_eq!(scheduled.parent_span_id, start.span_id, "{all}");
+    let run_activity = child_of(&spans, scheduled, RUN_ACTIVITY);
+    assert_eq!(run_activity.len(), 1, "RunActivity under StartActivity: {all}");
+    let analyze = child_of(&spans, run_activity[0], "analyze");
+    assert_eq!(analyze.len(), 1, "{all}");
+    assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
+    let run_id = span_named(&spans, "start_fan_out").attr("flowtrace.run.id");
+    assert_eq!(analyze[0].attr("flowtrace.run.id"), run_id, "{all}");
+    worker.stop();
+}
