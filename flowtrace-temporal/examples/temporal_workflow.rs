@@ -18,7 +18,9 @@
 //! `slow` makes its first attempt hang (heartbeating) until the worker
 //! running it is killed; the word `broken` fails every attempt, and so the
 //! workflow. `messages [--id ID]` runs `MessagesWorkflow`: a
-//! signal, a query, an update, a child workflow and a continue-as-new.
+//! signal, a query, an update, a child workflow and a continue-as-new;
+//! `with-start [--id ID]` starts it with its signal (signal-with-start) and
+//! again with its update (update-with-start).
 //! `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
 //! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
 //! `OTEL_*` variables of `flowtrace_telemetry::init()` configure it.
@@ -32,15 +34,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowExecuteUpdateOptions,
-    WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+    WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowQueryOptions,
+    WorkflowSignalOptions, WorkflowStartOptions, WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::protos::temporal::api::common::v1::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
     ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, LocalActivityOptions, Runtime,
-    SyncWorkflowContext,
-    Worker, WorkerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
+    SyncWorkflowContext, Worker, WorkerOptions, WorkflowContext, WorkflowContextView,
+    WorkflowResult,
 };
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -473,6 +476,62 @@ async fn messages(args: &[String]) -> Result<(), Error> {
     .await
 }
 
+/// `MessagesWorkflow` twice: started with its signal (signal-with-start),
+/// then started with its update (update-with-start).
+async fn with_start(args: &[String]) -> Result<(), Error> {
+    let id = match args {
+        [flag, id] if flag == "--id" => id.clone(),
+        _ => format!("with-start-{}", std::process::id()),
+    };
+    let client = connect(true).await?;
+    run_and_report("with_start_run", None, async {
+        let options = WorkflowStartOptions::new(task_queue(), format!("{id}-signal")).build();
+        let handle = client
+            .signal_with_start_workflow(
+                MessagesWorkflow::run,
+                Messages::default(),
+                MessagesWorkflow::poke,
+                1,
+                options,
+            )
+            .await?;
+        handle
+            .execute_update(
+                MessagesWorkflow::bump,
+                1,
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await?;
+        let signalled = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        let options = WorkflowUpdateWithStartOptions::new(
+            task_queue(),
+            format!("{id}-update"),
+            WorkflowIdConflictPolicy::Fail,
+        )
+        .build();
+        client
+            .execute_update_with_start_workflow(
+                MessagesWorkflow::run,
+                Messages::default(),
+                MessagesWorkflow::bump,
+                1,
+                options,
+            )
+            .await?;
+        let handle = client.get_workflow_handle::<MessagesWorkflow>(format!("{id}-update"));
+        handle
+            .signal(MessagesWorkflow::poke, 1, WorkflowSignalOptions::default())
+            .await?;
+        let updated = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        Ok((signalled, updated))
+    })
+    .await
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // flowtrace_telemetry::init() without the Temporal SDK's internal spans.
@@ -482,6 +541,7 @@ async fn main() -> Result<(), Error> {
         Some("worker") => worker(args.iter().any(|a| a == "--no-cache")).await,
         Some("start") => start(&args[1..]).await,
         Some("messages") => messages(&args[1..]).await,
+        Some("with-start") => with_start(&args[1..]).await,
         _ => Err(
             "usage: temporal_workflow worker [--no-cache] | start [--sequential] [--id ID] WORD... | messages [--id ID]"
                 .into(),

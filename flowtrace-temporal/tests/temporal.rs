@@ -582,11 +582,76 @@ fn a_local_activity_runs_its_tasks_in_the_trace() {
     let scheduled = span_named(&spans, START_ACTIVITY);
     assert_eq!(scheduled.parent_span_id, start.span_id, "{all}");
     let run_activity = child_of(&spans, scheduled, RUN_ACTIVITY);
-    assert_eq!(run_activity.len(), 1, "RunActivity under StartActivity: {all}");
+    assert_eq!(
+        run_activity.len(),
+        1,
+        "RunActivity under StartActivity: {all}"
+    );
     let analyze = child_of(&spans, run_activity[0], "analyze");
     assert_eq!(analyze.len(), 1, "{all}");
     assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
     let run_id = span_named(&spans, "start_fan_out").attr("flowtrace.run.id");
     assert_eq!(analyze[0].attr("flowtrace.run.id"), run_id, "{all}");
     worker.stop();
+}
+
+#[test]
+fn signal_with_start_and_update_with_start_parent_the_workflow_and_its_handler() {
+    let deployment = Deployment::start("with-start");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let mut cmd = deployment.command("client");
+    cmd.args(["with-start", "--id", "with-start"]);
+    let started = run_client(cmd);
+
+    // client: run, SignalWithStartWorkflow, StartWorkflowUpdate,
+    // StartUpdateWithStartWorkflow, SignalWorkflow; per workflow's first run:
+    // RunWorkflow, HandleSignal, ValidateUpdate, HandleUpdate,
+    // StartChildWorkflow, the child's RunWorkflow, StartActivity,
+    // RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 2 * 10);
+    let all = summary(&spans);
+    let root = span_named(&spans, "with_start_run");
+    let signal_with_start = span_named(&spans, "SignalWithStartWorkflow:MessagesWorkflow");
+    let update_with_start = span_named(&spans, "StartUpdateWithStartWorkflow:MessagesWorkflow");
+    for call in [signal_with_start, update_with_start] {
+        assert_eq!(call.parent_span_id, root.span_id, "{}: {all}", call.name);
+        assert_eq!(call.kind, SpanKind::Client);
+    }
+    let parents = |name: &str| -> Vec<&str> {
+        let mut parents: Vec<&str> = named(&spans, name)
+            .iter()
+            .map(|s| s.parent_span_id.as_str())
+            .collect();
+        parents.sort_unstable();
+        parents
+    };
+    let (sws, uws) = (
+        signal_with_start.span_id.as_str(),
+        update_with_start.span_id.as_str(),
+    );
+    assert_eq!(
+        parents("RunWorkflow:MessagesWorkflow"),
+        sorted(vec![sws, uws]),
+        "each workflow under the call that started it: {all}"
+    );
+    let signal = span_named(&spans, "SignalWorkflow:poke").span_id.as_str();
+    assert_eq!(
+        parents("HandleSignal:poke"),
+        sorted(vec![sws, signal]),
+        "the signal that came with the start under signal-with-start: {all}"
+    );
+    let update = span_named(&spans, "StartWorkflowUpdate:bump")
+        .span_id
+        .as_str();
+    assert_eq!(
+        parents("HandleUpdate:bump"),
+        sorted(vec![update, uws]),
+        "the update that came with the start under update-with-start: {all}"
+    );
+    worker.stop();
+}
+
+fn sorted(mut ids: Vec<&str>) -> Vec<&str> {
+    ids.sort_unstable();
+    ids
 }
