@@ -20,7 +20,8 @@
 //! workflow. `messages [--id ID]` runs `MessagesWorkflow`: a
 //! signal, a query, an update, a child workflow and a continue-as-new;
 //! `with-start [--id ID]` starts it with its signal (signal-with-start) and
-//! again with its update (update-with-start).
+//! again with its update (update-with-start); `external [--id ID]` has
+//! another workflow signal it (an external signal).
 //! `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
 //! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
 //! `OTEL_*` variables of `flowtrace_telemetry::init()` configure it.
@@ -42,8 +43,8 @@ use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
     ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, LocalActivityOptions, Runtime,
-    SyncWorkflowContext, Worker, WorkerOptions, WorkflowContext, WorkflowContextView,
-    WorkflowResult,
+    SignalWorkflowOptions, SyncWorkflowContext, Worker, WorkerOptions, WorkflowContext,
+    WorkflowContextView, WorkflowResult,
 };
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -332,6 +333,23 @@ impl ChildWorkflow {
     }
 }
 
+/// Signals the `MessagesWorkflow` `target` from workflow code (an external
+/// signal).
+#[workflow]
+#[derive(Default)]
+pub struct PokerWorkflow;
+
+#[workflow_methods]
+impl PokerWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, target: String) -> WorkflowResult<()> {
+        ctx.external_workflow(target, None)
+            .signal(MessagesWorkflow::poke, 1, SignalWorkflowOptions::default())
+            .await?;
+        Ok(())
+    }
+}
+
 // ---- the processes ----------------------------------------------------------
 
 async fn connect(interceptors: bool) -> Result<Client, Error> {
@@ -367,6 +385,7 @@ async fn worker(no_cache: bool) -> Result<(), Error> {
         .register_workflow::<FanOutWorkflow>()?
         .register_workflow::<MessagesWorkflow>()?
         .register_workflow::<ChildWorkflow>()?
+        .register_workflow::<PokerWorkflow>()?
         .register_activities(Activities)
         // A killed worker's sticky queue hands its workflows on quickly.
         .sticky_queue_schedule_to_start_timeout(Duration::from_secs(1))
@@ -532,6 +551,39 @@ async fn with_start(args: &[String]) -> Result<(), Error> {
     .await
 }
 
+/// `MessagesWorkflow` poked by `PokerWorkflow` (an external signal), then
+/// bumped by the client.
+async fn external(args: &[String]) -> Result<(), Error> {
+    let id = match args {
+        [flag, id] if flag == "--id" => id.clone(),
+        _ => format!("external-{}", std::process::id()),
+    };
+    let client = connect(true).await?;
+    run_and_report("external_run", None, async {
+        let options = WorkflowStartOptions::new(task_queue(), id.clone()).build();
+        let handle = client
+            .start_workflow(MessagesWorkflow::run, Messages::default(), options)
+            .await?;
+        let options = WorkflowStartOptions::new(task_queue(), format!("{id}-poker")).build();
+        client
+            .start_workflow(PokerWorkflow::run, id.clone(), options)
+            .await?
+            .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        handle
+            .execute_update(
+                MessagesWorkflow::bump,
+                1,
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await?;
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
+    })
+    .await
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // flowtrace_telemetry::init() without the Temporal SDK's internal spans.
@@ -542,6 +594,7 @@ async fn main() -> Result<(), Error> {
         Some("start") => start(&args[1..]).await,
         Some("messages") => messages(&args[1..]).await,
         Some("with-start") => with_start(&args[1..]).await,
+        Some("external") => external(&args[1..]).await,
         _ => Err(
             "usage: temporal_workflow worker [--no-cache] | start [--sequential] [--id ID] WORD... | messages [--id ID]"
                 .into(),

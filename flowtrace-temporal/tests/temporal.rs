@@ -655,3 +655,33 @@ fn sorted(mut ids: Vec<&str>) -> Vec<&str> {
     ids.sort_unstable();
     ids
 }
+
+#[test]
+fn an_external_signal_parents_the_handler_on_the_signalling_workflow() {
+    let deployment = Deployment::start("external");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let mut cmd = deployment.command("client");
+    cmd.args(["external", "--id", "external"]);
+    let started = run_client(cmd);
+
+    // client: run, 2 × StartWorkflow, StartWorkflowUpdate; poker:
+    // RunWorkflow, SignalExternalWorkflow; messages: RunWorkflow,
+    // HandleSignal, ValidateUpdate, HandleUpdate, StartChildWorkflow, the
+    // child's RunWorkflow, StartActivity, RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 4 + 2 + 10);
+    let all = summary(&spans);
+    let start_poker = span_named(&spans, "StartWorkflow:PokerWorkflow");
+    let external = span_named(&spans, "SignalExternalWorkflow:poke");
+    assert_eq!(external.kind, SpanKind::Client);
+    assert_eq!(
+        external.parent_span_id, start_poker.span_id,
+        "the signal under the workflow that sent it: {all}"
+    );
+    let handled = named(&spans, "HandleSignal:poke");
+    assert_eq!(handled.len(), 1, "{all}");
+    assert_eq!(
+        handled[0].parent_span_id, external.span_id,
+        "the handler under the external signal: {all}"
+    );
+    worker.stop();
+}
