@@ -5,21 +5,25 @@
 //! and reported.
 //!
 //! ```text
-//! cargo run --release --example fanout_memory
+//! cargo run --release --example fanout_memory          # 1 000 top-level items: 10^5 tasks
+//! cargo run --release --example fanout_memory -- 3000  # 3 × 10^5 tasks
 //! ```
 
 use std::time::Instant;
 
 use flowtrace::{map, spawn, traced, with_runcontext};
 
-/// Items at the top level (a `map`, 64 at a time).
+/// Items at the top level (a `map`, 64 at a time), unless the first
+/// argument says otherwise.
 const TOP: usize = 1_000;
 /// Tasks each top-level task spawns.
 const SPAWNED: usize = 9;
 /// Tasks each spawned task maps over (10 at a time).
 const LEAVES: usize = 10;
-/// 1 000 + 9 000 + 90 000.
-const TASKS: usize = TOP + TOP * SPAWNED + TOP * SPAWNED * LEAVES;
+/// The tasks of a run with `top` items: 1 000 + 9 000 + 90 000 for 1 000.
+fn tasks(top: usize) -> usize {
+    top + top * SPAWNED + top * SPAWNED * LEAVES
+}
 
 #[traced(skip_all)]
 async fn leaf(i: usize) -> usize {
@@ -37,7 +41,7 @@ async fn spawned(i: usize) -> usize {
 }
 
 #[traced(skip_all)]
-async fn top(i: usize) -> usize {
+async fn top_task(i: usize) -> usize {
     let handles: Vec<_> = (0..SPAWNED)
         .map(|j| spawn(spawned(i * SPAWNED + j)))
         .collect();
@@ -59,6 +63,13 @@ fn status_kib(field: &str) -> Option<u64> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let top = match std::env::args().nth(1) {
+        Some(arg) => arg
+            .parse()
+            .map_err(|_| format!("the argument is a number of top-level items, not {arg:?}"))?,
+        None => TOP,
+    };
+    let total = tasks(top);
     let dir = std::env::temp_dir().join(format!("flowtrace-fanout-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("traces.jsonl");
@@ -72,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let run = with_runcontext()
         .name("fanout")
-        .run(map(0..TOP, top, 64))
+        .run(map(0..top, top_task, 64))
         .await;
     let elapsed = started.elapsed();
     telemetry.shutdown().ok();
@@ -83,14 +94,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let written = text.matches("\"spanId\"").count();
     std::fs::remove_dir_all(&dir).ok();
 
-    assert_eq!(run.task_count() as usize, TASKS);
-    println!("tasks              {TASKS} (+1 run span)");
+    assert_eq!(run.task_count() as usize, total);
+    println!("tasks              {total} (+1 run span)");
     println!("time               {:.2} s", elapsed.as_secs_f64());
     println!("RSS before run     {:.1} MiB", before as f64 / 1024.0);
     println!("peak RSS           {:.1} MiB", peak as f64 / 1024.0);
     println!(
         "bytes per task     {:.0}",
-        (peak.saturating_sub(before) * 1024) as f64 / TASKS as f64
+        (peak.saturating_sub(before) * 1024) as f64 / total as f64
     );
     println!("spans in the file  {written}");
     println!("dropped (reported) {}", stats.dropped());
