@@ -54,6 +54,11 @@ pub struct Checkpoint {
     pub run_id: String,
     /// Cache key → the task's output as JSON.
     pub outputs: BTreeMap<String, serde_json::Value>,
+    /// The W3C `traceparent` of the run's span (or of the parent it
+    /// continued): what a resumed run links to, and whose `sampled` flag
+    /// it keeps (see [`crate::sampling`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// The run's checkpoint as it stands. A task that panicked while recording
@@ -63,6 +68,7 @@ pub(crate) fn checkpoint_of(run: &RunInfo) -> Checkpoint {
     Checkpoint {
         run_id: run.id.clone(),
         outputs: outputs.clone(),
+        traceparent: None,
     }
 }
 

@@ -84,10 +84,13 @@ pub mod event;
 pub mod feedback;
 mod install;
 mod lifecycle;
+pub mod link;
 mod log;
 mod map;
 pub mod openinference;
 mod run;
+pub mod running;
+pub mod sampling;
 mod span;
 mod task;
 

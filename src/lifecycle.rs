@@ -153,6 +153,7 @@ pub struct Policy {
     retries: u32,
     backoff: Backoff,
     timeout: Option<Duration>,
+    new_trace_after: Option<Duration>,
 }
 
 impl Policy {
@@ -176,6 +177,14 @@ impl Policy {
     /// A time limit for each attempt.
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.timeout = Some(limit);
+        self
+    }
+
+    /// An attempt that follows a backoff of at least `backoff` starts a new
+    /// trace whose root (the attempt span) links to the failed attempt
+    /// (`flowtrace.link.reason = "retry"`); see [`crate::link`].
+    pub fn new_trace_after(mut self, backoff: Duration) -> Self {
+        self.new_trace_after = Some(backoff);
         self
     }
 }
@@ -226,16 +235,28 @@ where
             .set_attribute(KeyValue::new(TASK_RETRIES, i64::from(policy.retries)));
     }
     let mut attempt = 1;
+    // The failed attempt the next one starts a new trace from.
+    let mut relink: Option<opentelemetry::trace::SpanContext> = None;
     loop {
         let attempt_cx = if policy.retries > 0 {
-            let builder = SpanBuilder::from_name(format!("{name} attempt {attempt}"))
+            let mut builder = SpanBuilder::from_name(format!("{name} attempt {attempt}"))
                 .with_kind(SpanKind::Internal)
                 .with_attributes([KeyValue::new(TASK_ATTEMPT, i64::from(attempt))]);
+            let root;
+            let under = match relink.take() {
+                Some(failed) => {
+                    builder = builder
+                        .with_links(crate::link::link_to(&failed, "retry").into_iter().collect());
+                    root = crate::link::new_root(&task_cx);
+                    &root
+                }
+                None => &task_cx,
+            };
             // The task's map follows the current span, so tasks the body
             // calls are the attempt's children.
             frame
                 .as_ref()
-                .and_then(|frame| open(frame.inner.backend(), builder, &task_cx))
+                .and_then(|frame| open(frame.inner.backend(), builder, under))
                 .map(|opened| opened.cx)
         } else {
             None
@@ -277,6 +298,11 @@ where
                         KeyValue::new("exception.message", message),
                     ],
                 );
+                if policy.new_trace_after.is_some_and(|after| delay >= after) {
+                    relink = attempt_cx
+                        .as_ref()
+                        .map(|cx| cx.span().span_context().clone());
+                }
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
@@ -332,6 +358,13 @@ impl TaskBuilder {
     /// The span kind.
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
+        self
+    }
+
+    /// A retry after a backoff of at least `backoff` starts a new trace
+    /// linked to the failed attempt; see [`Policy::new_trace_after`].
+    pub fn new_trace_after(mut self, backoff: Duration) -> Self {
+        self.policy = self.policy.new_trace_after(backoff);
         self
     }
 

@@ -20,11 +20,13 @@ static LOGGER: RwLock<Option<SdkLogger>> = RwLock::new(None);
 /// Makes `provider` the one [`log`] emits through.
 pub(crate) fn install(provider: &SdkLoggerProvider) {
     let logger = provider.logger("flowtrace");
+    crate::running::set_logger(Some(logger.clone()));
     *LOGGER.write().unwrap_or_else(|e| e.into_inner()) = Some(logger);
 }
 
 /// After shutdown: [`log`] emits nothing.
 pub(crate) fn uninstall() {
+    crate::running::set_logger(None);
     *LOGGER.write().unwrap_or_else(|e| e.into_inner()) = None;
 }
 

@@ -14,7 +14,7 @@ use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use opentelemetry::trace::{SpanId, TraceId};
+use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 
 use crate::backend::Backend;
 use crate::cache::Checkpoint;
@@ -53,6 +53,8 @@ pub struct RunBuilder {
     deterministic_trace_id: bool,
     resume: Option<Checkpoint>,
     params: crate::params::Params,
+    new_trace: bool,
+    sampled: Option<bool>,
 }
 
 impl RunBuilder {
@@ -103,6 +105,36 @@ impl RunBuilder {
         self
     }
 
+    /// Starts the run in a new trace whose root span links to the span it
+    /// would have continued (the carrier's or the current task's), and, on
+    /// [`resume`](Self::resume), to the first attempt's run span; see
+    /// [`crate::link`]. Without a parent or a checkpoint it changes nothing.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let carrier = [("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")];
+    /// let run = flowtrace::with_runcontext()
+    ///     .custom_context(carrier)
+    ///     .new_trace(true)
+    ///     .run(async {})
+    ///     .await;
+    /// # let _ = run;
+    /// # }
+    /// ```
+    pub fn new_trace(mut self, on: bool) -> Self {
+        self.new_trace = on;
+        self
+    }
+
+    /// Forces the sampling decision of every span of the run, here and in
+    /// the processes and workers it reaches, whatever the sampler's ratio;
+    /// see [`crate::sampling`]. A run [resumed](Self::resume) without one
+    /// takes the first attempt's decision.
+    pub fn sampled(mut self, sampled: bool) -> Self {
+        self.sampled = Some(sampled);
+        self
+    }
+
     /// Parameters the run starts with, over the process-wide ones (see
     /// [`crate::params`]); every span of the run records them.
     ///
@@ -141,6 +173,7 @@ struct Started {
     frame: Frame,
     run: Arc<RunInfo>,
     trace_id: String,
+    traceparent: Option<String>,
     started: Instant,
 }
 
@@ -157,9 +190,16 @@ impl RunBuilder {
             self.run_id.unwrap_or_else(new_run_id),
             self.name.unwrap_or_else(|| DEFAULT_RUN_NAME.to_owned()),
         );
+        let mut first_attempt = None;
+        let mut forced = self.sampled;
         if let Some(checkpoint) = self.resume {
             info.resumed = checkpoint.outputs;
+            if let Some(first) = &checkpoint.traceparent {
+                forced = forced.or_else(|| crate::sampling::decision_of(first));
+                first_attempt = crate::propagation::parse_traceparent(first).ok();
+            }
         }
+        let new_trace = self.new_trace;
         info.annotations = crate::annotations::RunAnnotations::new(self.params);
         let run = Arc::new(info);
         let deterministic = self.deterministic_trace_id;
@@ -180,9 +220,15 @@ impl RunBuilder {
                     env.append(&mut pairs);
                     pairs = env;
                 }
-                let (map, scoped) = scoped_map(cx, parent.map(|f| f.map()), pairs);
+                let (mut map, scoped) = scoped_map(cx, parent.map(|f| f.map()), pairs);
                 let base = scoped.as_ref().unwrap_or(cx);
-                let from_carrier = map.span_context().is_some_and(|sc| sc.is_remote());
+                let from_carrier =
+                    !new_trace && map.span_context().is_some_and(|sc| sc.is_remote());
+                if let (true, Some(decided), Some(sc)) = (from_carrier, forced, map.span_context())
+                {
+                    // The run is its carrier's span: the decision goes there.
+                    map = map.with_span_context(crate::sampling::force(sc, decided));
+                }
                 let opened = if from_carrier {
                     None
                 } else {
@@ -191,10 +237,41 @@ impl RunBuilder {
                         KeyValue::new(RUN_NAME, run.name.clone()),
                     ];
                     crate::openinference::on_run_start(&run.name, &map, &mut attributes);
-                    let builder =
+                    let tracked = crate::running::before_start(&attributes);
+                    let mut builder =
                         SpanBuilder::from_name(run.name.clone()).with_attributes(attributes);
+                    let mut under = base.clone();
+                    if new_trace {
+                        let links: Vec<_> = [
+                            crate::link::would_be_parent(base, map.span_context())
+                                .and_then(|sc| crate::link::link_to(&sc, "carrier")),
+                            first_attempt
+                                .as_ref()
+                                .and_then(|sc| crate::link::link_to(sc, "resumed")),
+                        ]
+                        .into_iter()
+                        .flatten()
+                        .collect();
+                        if !links.is_empty() {
+                            builder = builder.with_links(links);
+                        }
+                        under = crate::link::new_root(base);
+                    }
+                    if let Some(decided) = forced {
+                        under = under.with_value(crate::sampling::Forced(decided));
+                    }
                     let _next = deterministic.then(|| NextTraceId::set(trace_id_for(&run.id)));
-                    open(&backend, builder, base)
+                    let opened = open(&backend, builder, &under);
+                    if let Some(opened) = opened.as_ref().filter(|o| o.recording) {
+                        crate::running::started(
+                            &opened.cx,
+                            &under,
+                            &run.name,
+                            Some(&run.id),
+                            tracked,
+                        );
+                    }
+                    opened
                 };
                 run.annotations.set_root(opened.is_some());
                 let (map, cx) = match &opened {
@@ -216,17 +293,24 @@ impl RunBuilder {
                 (active, frame)
             })
         });
-        let trace_id = match (frame.map().span_context(), active.context()) {
-            (Some(parent), _) => parent.trace_id(),
-            (None, Some(cx)) => cx.span().span_context().trace_id(),
-            (None, None) => TraceId::INVALID,
+        let own = active.context().map(|cx| cx.span().span_context().clone());
+        let sc = match (frame.map().span_context(), own) {
+            (Some(parent), _) => Some(parent.clone()),
+            (None, Some(sc)) => Some(sc),
+            (None, None) => None,
         }
-        .to_string();
+        .filter(SpanContext::is_valid);
+        let trace_id = sc
+            .as_ref()
+            .map_or(TraceId::INVALID, SpanContext::trace_id)
+            .to_string();
+        let traceparent = sc.as_ref().map(crate::propagation::format_traceparent);
         Started {
             active,
             frame,
             run,
             trace_id,
+            traceparent,
             started: Instant::now(),
         }
     }
@@ -271,7 +355,8 @@ impl<F: Future> Future for RunFuture<F> {
         };
         crate::annotations::on_run_end(run, &started.active.span_ref());
         started.active.end();
-        let checkpoint = crate::cache::checkpoint_of(run);
+        let mut checkpoint = crate::cache::checkpoint_of(run);
+        checkpoint.traceparent = started.traceparent.take();
         Poll::Ready(Run {
             output,
             run_id: run.id.clone(),

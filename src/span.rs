@@ -54,7 +54,9 @@ impl CurrentSpan {
     /// flowtrace::current_span().set_attribute(opentelemetry::KeyValue::new("rows", 3));
     /// ```
     pub fn set_attribute(&self, attribute: KeyValue) {
-        self.cx.span().set_attribute(attribute);
+        let span = self.cx.span();
+        crate::running::attribute(span.span_context(), &attribute);
+        span.set_attribute(attribute);
     }
 
     /// Sets several attributes.
@@ -64,7 +66,11 @@ impl CurrentSpan {
     /// flowtrace::current_span().set_attributes([KeyValue::new("a", 1), KeyValue::new("b", "x")]);
     /// ```
     pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
-        self.cx.span().set_attributes(attributes);
+        let span = self.cx.span();
+        for attribute in attributes {
+            crate::running::attribute(span.span_context(), &attribute);
+            span.set_attribute(attribute);
+        }
     }
 
     /// Adds an event.

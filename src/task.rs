@@ -216,6 +216,7 @@ impl Active {
         if self.owns_span && !self.ended {
             self.ended = true;
             if let Some(cx) = &self.cx {
+                crate::running::ended(cx);
                 cx.span().end();
             }
         }
@@ -594,6 +595,7 @@ impl TaskStart {
                 crate::annotations::on_task_start(run, &mut attributes);
             }
             crate::openinference::on_task_start(&inner.map, inner.run.is_some(), &mut attributes);
+            let tracked = crate::running::before_start(&attributes);
             let builder = SpanBuilder {
                 span_kind: Some(kind),
                 attributes: Some(attributes),
@@ -603,6 +605,10 @@ impl TaskStart {
             let Some(opened) = open(backend, builder, parent) else {
                 return Started::skipped(inner.clone(), name, caller.cloned(), top_level);
             };
+            if opened.recording {
+                let run_id = inner.run.as_ref().map(|run| run.id.as_str());
+                crate::running::started(&opened.cx, parent, name, run_id, tracked);
+            }
             let inner = match opened.child_map(&inner.map) {
                 Some(map) => Arc::new(inner.with_map(map)),
                 None => inner.clone(),
@@ -625,7 +631,7 @@ impl TaskStart {
 
 /// An explicit parent or a new trace keeps the caller's baggage: `cx`'s
 /// entries under `to`'s own (those win).
-fn keep_baggage(cx: &Context, to: Context) -> Context {
+pub(crate) fn keep_baggage(cx: &Context, to: Context) -> Context {
     use opentelemetry::baggage::BaggageExt as _;
     let current = cx.baggage();
     if current.is_empty() {
@@ -685,12 +691,7 @@ impl Started {
     /// Records `fields(key = value)`.
     pub fn field(&mut self, key: &'static str, value: Captured) {
         let config = self.config();
-        self.active.span_ref().set_attribute(capture::attribute(
-            key.to_owned(),
-            value,
-            &[],
-            &config,
-        ));
+        self.set(capture::attribute(key.to_owned(), value, &[], &config));
     }
 
     /// Records an argument as `flowtrace.input.<name>`; `redact` lists dotted
@@ -701,8 +702,14 @@ impl Started {
             let key = format!("{}{name}", capture::INPUT_PREFIX);
             let kv = capture::attribute(key, value, redact, &config);
             self.inputs.push(name, &kv.value);
-            self.active.span_ref().set_attribute(kv);
+            self.set(kv);
         }
+    }
+
+    fn set(&self, attribute: KeyValue) {
+        let span = self.active.span_ref();
+        crate::running::attribute(span.span_context(), &attribute);
+        span.set_attribute(attribute);
     }
 
     /// Runs an async body under the span.

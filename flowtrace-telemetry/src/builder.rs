@@ -301,6 +301,14 @@ impl TelemetryBuilder {
         self
     }
 
+    /// Heartbeat records for running spans every `interval`, over
+    /// `FLOWTRACE_HEARTBEAT_INTERVAL` (milliseconds; unset or `0`: off). See
+    /// `flowtrace::running` for the records.
+    pub fn heartbeat_interval(mut self, interval: std::time::Duration) -> Self {
+        self.code.heartbeat = Some(interval);
+        self
+    }
+
     /// The sampler, over `OTEL_TRACES_SAMPLER`.
     pub fn sampler(mut self, sampler: Sampler) -> Self {
         self.code.sampler = Some(sampler);
@@ -422,6 +430,7 @@ impl TelemetryBuilder {
             if let Some(logs) = &logs.provider {
                 flowtrace::set_logger_provider(logs);
             }
+            flowtrace::running::set_heartbeat_interval(config.heartbeat);
         }
         if self.install_tracing_subscriber {
             let targets = Targets::new()

@@ -152,6 +152,7 @@ pub(crate) struct Overrides {
     /// like exporters named in code, they replace the environment's choice.
     pub(crate) custom_span_exporters: usize,
     pub(crate) custom_log_exporters: usize,
+    pub(crate) heartbeat: Option<Duration>,
 }
 
 impl std::fmt::Debug for Overrides {
@@ -170,6 +171,7 @@ impl std::fmt::Debug for Overrides {
             .field("otlp_protocol", &self.otlp_protocol)
             .field("otlp_certificate", &self.otlp_certificate)
             .field("sampler", &self.sampler)
+            .field("heartbeat", &self.heartbeat)
             .finish()
     }
 }
@@ -231,6 +233,9 @@ pub(crate) struct Config {
     pub(crate) propagators: Vec<Propagator>,
     pub(crate) trace_file: PathBuf,
     pub(crate) logs: Logs,
+    /// `FLOWTRACE_HEARTBEAT_INTERVAL`: heartbeats of running spans (see
+    /// `flowtrace::running`); `None` is off.
+    pub(crate) heartbeat: Option<Duration>,
 }
 
 /// Where log records go (`OTEL_LOGS_EXPORTER`, the `…_LOGS_…` OTLP
@@ -415,6 +420,16 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         .or_else(|| r.raw("FLOWTRACE_TRACE_FILE").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_TRACE_FILE));
     let logs = logs(&mut r, code, &unique, &trace_file);
+    let heartbeat = code
+        .heartbeat
+        .or_else(|| {
+            r.parse(
+                "FLOWTRACE_HEARTBEAT_INTERVAL",
+                parse::millis,
+                "heartbeats stay off",
+            )
+        })
+        .filter(|interval| !interval.is_zero());
 
     let config = Config {
         service_name,
@@ -427,6 +442,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         propagators,
         trace_file,
         logs,
+        heartbeat,
     };
     // The logs read the general OTLP variables again: one warning each.
     let mut warnings: Vec<ConfigWarning> = Vec::with_capacity(r.warnings.len());

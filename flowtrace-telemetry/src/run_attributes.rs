@@ -10,7 +10,7 @@
 //! attributes can be read only by cloning all of its data — on every span,
 //! which the cost budget does not allow.
 
-use opentelemetry::trace::{Link, SpanKind, TraceId};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt as _, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
@@ -38,9 +38,35 @@ impl ShouldSample for RunAttributes {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        let mut result =
-            self.inner
-                .should_sample(parent_context, trace_id, name, span_kind, attributes, links);
+        let forced = match parent_context {
+            Some(parent) => flowtrace::sampling::forced_decision(parent),
+            None => Context::map_current(flowtrace::sampling::forced_decision),
+        };
+        let mut result = match forced {
+            // A run forced sampled or not: the configured sampler is not asked.
+            Some(decided) => {
+                let state = parent_context
+                    .map(|cx| cx.span().span_context().trace_state().clone())
+                    .unwrap_or_default();
+                SamplingResult {
+                    decision: if decided {
+                        SamplingDecision::RecordAndSample
+                    } else {
+                        SamplingDecision::Drop
+                    },
+                    attributes: Vec::new(),
+                    trace_state: flowtrace::sampling::trace_state(&state, decided),
+                }
+            }
+            None => self.inner.should_sample(
+                parent_context,
+                trace_id,
+                name,
+                span_kind,
+                attributes,
+                links,
+            ),
+        };
         // Nothing to add to a span that will not be recorded, or that
         // flowtrace (or the user) already labelled.
         if matches!(result.decision, SamplingDecision::Drop)

@@ -12,11 +12,16 @@
 //! ```
 //!
 //! Arguments: `worker [--no-cache]` runs a worker until its standard input
-//! closes (or Ctrl-C); `start [--sequential] [--id ID] WORD...` starts a
-//! workflow, waits for it and prints its report and trace id. The word
+//! closes (or Ctrl-C); `start [--sequential] [--local] [--sampled] [--id ID] WORD...`
+//! starts a workflow (`--sampled`: in a run forced to be sampled, whatever
+//! the samplers say), waits for it and prints its report and trace id. The word
 //! `slow` makes its first attempt hang (heartbeating) until the worker
-//! running it is killed. `messages [--id ID]` runs `MessagesWorkflow`: a
-//! signal, a query, an update, a child workflow and a continue-as-new.
+//! running it is killed; the word `broken` fails every attempt, and so the
+//! workflow. `messages [--id ID]` runs `MessagesWorkflow`: a
+//! signal, a query, an update, a child workflow and a continue-as-new;
+//! `with-start [--id ID]` starts it with its signal (signal-with-start) and
+//! again with its update (update-with-start); `external [--id ID]` has
+//! another workflow signal it (an external signal).
 //! `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
 //! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
 //! `OTEL_*` variables of `flowtrace_telemetry::init()` configure it.
@@ -30,14 +35,16 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use temporalio_client::{
     Client, ClientOptions, Connection, ConnectionOptions, Url, WorkflowExecuteUpdateOptions,
-    WorkflowGetResultOptions, WorkflowQueryOptions, WorkflowSignalOptions, WorkflowStartOptions,
+    WorkflowGetResultOptions, WorkflowIdConflictPolicy, WorkflowQueryOptions,
+    WorkflowSignalOptions, WorkflowStartOptions, WorkflowUpdateWithStartOptions,
 };
 use temporalio_common::protos::temporal::api::common::v1::RetryPolicy;
 use temporalio_macros::{activities, workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{
-    ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, Runtime, SyncWorkflowContext,
-    Worker, WorkerOptions, WorkflowContext, WorkflowContextView, WorkflowResult,
+    ActivityOptions, ChildWorkflowOptions, ContinueAsNewOptions, LocalActivityOptions, Runtime,
+    SignalWorkflowOptions, SyncWorkflowContext, Worker, WorkerOptions, WorkflowContext,
+    WorkflowContextView, WorkflowResult,
 };
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -49,6 +56,9 @@ pub struct Job {
     /// One activity after the other (a workflow task each) instead of all at once.
     #[serde(default)]
     pub sequential: bool,
+    /// Local activities, one after the other, instead of activities.
+    #[serde(default)]
+    pub local: bool,
 }
 
 /// What one activity saw.
@@ -136,6 +146,10 @@ impl Activities {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
+        if word == "broken" {
+            // Fails every attempt: the workflow fails once the retries are spent.
+            return Err(ActivityError::from(anyhow::anyhow!("broken on purpose")));
+        }
         let team_in_activity = team();
         let (score, seen) = analyze(word.clone())
             .await
@@ -177,7 +191,17 @@ impl FanOutWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, job: Job) -> WorkflowResult<Report> {
         let mut words = Vec::new();
-        if job.sequential {
+        if job.local {
+            for word in job.words {
+                let options = LocalActivityOptions::builder()
+                    .start_to_close_timeout(Duration::from_secs(30))
+                    .build();
+                words.push(
+                    ctx.execute_local_activity(Activities::process, word, options)
+                        .await?,
+                );
+            }
+        } else if job.sequential {
             for word in job.words {
                 words.push(
                     ctx.execute_activity(Activities::process, word, activity_options())
@@ -309,6 +333,23 @@ impl ChildWorkflow {
     }
 }
 
+/// Signals the `MessagesWorkflow` `target` from workflow code (an external
+/// signal).
+#[workflow]
+#[derive(Default)]
+pub struct PokerWorkflow;
+
+#[workflow_methods]
+impl PokerWorkflow {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, target: String) -> WorkflowResult<()> {
+        ctx.external_workflow(target, None)
+            .signal(MessagesWorkflow::poke, 1, SignalWorkflowOptions::default())
+            .await?;
+        Ok(())
+    }
+}
+
 // ---- the processes ----------------------------------------------------------
 
 async fn connect(interceptors: bool) -> Result<Client, Error> {
@@ -344,6 +385,7 @@ async fn worker(no_cache: bool) -> Result<(), Error> {
         .register_workflow::<FanOutWorkflow>()?
         .register_workflow::<MessagesWorkflow>()?
         .register_workflow::<ChildWorkflow>()?
+        .register_workflow::<PokerWorkflow>()?
         .register_activities(Activities)
         // A killed worker's sticky queue hands its workflows on quickly.
         .sticky_queue_schedule_to_start_timeout(Duration::from_secs(1))
@@ -375,16 +417,19 @@ async fn worker(no_cache: bool) -> Result<(), Error> {
 async fn start(args: &[String]) -> Result<(), Error> {
     let mut job = Job::default();
     let mut id = format!("fan-out-{}", std::process::id());
+    let mut sampled = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--sequential" => job.sequential = true,
+            "--local" => job.local = true,
+            "--sampled" => sampled = Some(true),
             "--id" => id = args.next().ok_or("--id needs a value")?.clone(),
             word => job.words.push(word.to_owned()),
         }
     }
     let client = connect(true).await?;
-    run_and_report("start_fan_out", async {
+    run_and_report("start_fan_out", sampled, async {
         let options = WorkflowStartOptions::new(task_queue(), id).build();
         let handle = client
             .start_workflow(FanOutWorkflow::run, job, options)
@@ -400,9 +445,14 @@ async fn start(args: &[String]) -> Result<(), Error> {
 /// `custom_context`, then prints the workflow's report and the trace id.
 async fn run_and_report<T: Serialize>(
     name: &str,
+    sampled: Option<bool>,
     calls: impl Future<Output = Result<T, Error>>,
 ) -> Result<(), Error> {
-    let run = flowtrace::with_runcontext()
+    let mut builder = flowtrace::with_runcontext();
+    if let Some(sampled) = sampled {
+        builder = builder.sampled(sampled);
+    }
+    let run = builder
         .name(name)
         .custom_context([
             ("team", "search"),
@@ -411,10 +461,9 @@ async fn run_and_report<T: Serialize>(
         ])
         .run(calls)
         .await;
-    let trace_id = run.trace_id().to_owned();
+    println!("trace {}", run.trace_id());
     let report = run.into_output()?;
     println!("REPORT {}", serde_json::to_string(&report)?);
-    println!("trace {trace_id}");
     Ok(())
 }
 
@@ -424,7 +473,7 @@ async fn messages(args: &[String]) -> Result<(), Error> {
         _ => format!("messages-{}", std::process::id()),
     };
     let client = connect(true).await?;
-    run_and_report("messages_run", async {
+    run_and_report("messages_run", None, async {
         let options = WorkflowStartOptions::new(task_queue(), id).build();
         let handle = client
             .start_workflow(MessagesWorkflow::run, Messages::default(), options)
@@ -450,6 +499,95 @@ async fn messages(args: &[String]) -> Result<(), Error> {
     .await
 }
 
+/// `MessagesWorkflow` twice: started with its signal (signal-with-start),
+/// then started with its update (update-with-start).
+async fn with_start(args: &[String]) -> Result<(), Error> {
+    let id = match args {
+        [flag, id] if flag == "--id" => id.clone(),
+        _ => format!("with-start-{}", std::process::id()),
+    };
+    let client = connect(true).await?;
+    run_and_report("with_start_run", None, async {
+        let options = WorkflowStartOptions::new(task_queue(), format!("{id}-signal")).build();
+        let handle = client
+            .signal_with_start_workflow(
+                MessagesWorkflow::run,
+                Messages::default(),
+                MessagesWorkflow::poke,
+                1,
+                options,
+            )
+            .await?;
+        handle
+            .execute_update(
+                MessagesWorkflow::bump,
+                1,
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await?;
+        let signalled = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        let options = WorkflowUpdateWithStartOptions::new(
+            task_queue(),
+            format!("{id}-update"),
+            WorkflowIdConflictPolicy::Fail,
+        )
+        .build();
+        client
+            .execute_update_with_start_workflow(
+                MessagesWorkflow::run,
+                Messages::default(),
+                MessagesWorkflow::bump,
+                1,
+                options,
+            )
+            .await?;
+        let handle = client.get_workflow_handle::<MessagesWorkflow>(format!("{id}-update"));
+        handle
+            .signal(MessagesWorkflow::poke, 1, WorkflowSignalOptions::default())
+            .await?;
+        let updated = handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        Ok((signalled, updated))
+    })
+    .await
+}
+
+/// `MessagesWorkflow` poked by `PokerWorkflow` (an external signal), then
+/// bumped by the client.
+async fn external(args: &[String]) -> Result<(), Error> {
+    let id = match args {
+        [flag, id] if flag == "--id" => id.clone(),
+        _ => format!("external-{}", std::process::id()),
+    };
+    let client = connect(true).await?;
+    run_and_report("external_run", None, async {
+        let options = WorkflowStartOptions::new(task_queue(), id.clone()).build();
+        let handle = client
+            .start_workflow(MessagesWorkflow::run, Messages::default(), options)
+            .await?;
+        let options = WorkflowStartOptions::new(task_queue(), format!("{id}-poker")).build();
+        client
+            .start_workflow(PokerWorkflow::run, id.clone(), options)
+            .await?
+            .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        handle
+            .execute_update(
+                MessagesWorkflow::bump,
+                1,
+                WorkflowExecuteUpdateOptions::default(),
+            )
+            .await?;
+        Ok(handle
+            .get_result(WorkflowGetResultOptions::default())
+            .await?)
+    })
+    .await
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // flowtrace_telemetry::init() without the Temporal SDK's internal spans.
@@ -459,6 +597,8 @@ async fn main() -> Result<(), Error> {
         Some("worker") => worker(args.iter().any(|a| a == "--no-cache")).await,
         Some("start") => start(&args[1..]).await,
         Some("messages") => messages(&args[1..]).await,
+        Some("with-start") => with_start(&args[1..]).await,
+        Some("external") => external(&args[1..]).await,
         _ => Err(
             "usage: temporal_workflow worker [--no-cache] | start [--sequential] [--id ID] WORD... | messages [--id ID]"
                 .into(),

@@ -4,7 +4,7 @@
 
 use futures_util::FutureExt as _;
 use opentelemetry::KeyValue;
-use opentelemetry::trace::SpanKind;
+use opentelemetry::trace::{FutureExt as _, SpanKind, TraceContextExt as _};
 use temporalio_sdk::interceptors::{
     ActivityInboundInterceptor, ExecuteActivityInput, ExecuteActivityOutput, Next,
 };
@@ -31,6 +31,19 @@ use crate::{header, span};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingActivityInterceptor;
 
+/// The client's run id and name, from the attributes the header carried.
+fn client_run(run: &[KeyValue]) -> Option<(String, String)> {
+    let get = |key: &str| {
+        run.iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    Some((
+        get(flowtrace::RUN_ID)?,
+        get(flowtrace::RUN_NAME).unwrap_or_else(|| flowtrace::DEFAULT_RUN_NAME.to_owned()),
+    ))
+}
+
 impl ActivityInboundInterceptor for TracingActivityInterceptor {
     fn execute_activity<'a>(
         &'a self,
@@ -51,8 +64,36 @@ impl ActivityInboundInterceptor for TracingActivityInterceptor {
         let name = format!("RunActivity:{}", info.activity_type);
         let received = header::extract(input.headers());
         attributes.extend(span::session_attributes(&received.entries));
+        attributes.extend(received.run.iter().cloned());
         let cx = span::start(&received.parent, name, SpanKind::Server, attributes);
-        let body = span::scoped(cx.clone(), received.entries, next.run(input));
+        let run = client_run(&received.run);
+        let body = match run {
+            // The activity's tasks belong to the client's run: they carry
+            // its `flowtrace.run.id` / `flowtrace.run.name`. The run
+            // continues `RunActivity` and starts no span of its own.
+            Some((id, run_name)) => {
+                let mut pairs: Vec<(String, String)> = received.entries.into_iter().collect();
+                let span = cx.span();
+                let sc = span.span_context();
+                pairs.push((
+                    flowtrace::propagation::TRACEPARENT.to_owned(),
+                    flowtrace::propagation::format_traceparent(sc),
+                ));
+                let state = sc.trace_state().header();
+                if !state.is_empty() {
+                    pairs.push((flowtrace::propagation::TRACESTATE.to_owned(), state));
+                }
+                flowtrace::with_runcontext()
+                    .run_id(id)
+                    .name(run_name)
+                    .custom_context(pairs)
+                    .run(next.run(input))
+                    .map(flowtrace::Run::into_output)
+                    .with_context(cx.clone())
+                    .boxed()
+            }
+            None => span::scoped(cx.clone(), received.entries, next.run(input)).boxed(),
+        };
         async move {
             let result = body.await;
             span::finish(&cx, &result);

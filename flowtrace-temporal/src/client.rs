@@ -68,8 +68,14 @@ where
         attributes,
     );
     let entries: BTreeMap<String, String> = header::current_entries();
+    let run = header::current_run();
     for header in headers(&mut input) {
-        header::inject(&cx, &entries, &mut header.get_or_insert_default().fields);
+        header::inject(
+            &cx,
+            &entries,
+            &run,
+            &mut header.get_or_insert_default().fields,
+        );
     }
     Box::pin(async move {
         let result = next.run(input).with_context(cx.clone()).await;

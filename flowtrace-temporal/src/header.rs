@@ -8,9 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use flowtrace::propagation::{self, BAGGAGE, TRACEPARENT, TRACESTATE};
-use opentelemetry::Context;
 use opentelemetry::propagation::{Extractor, Injector};
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
+use opentelemetry::{Context, KeyValue};
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 
 /// The header holding the W3C carrier (`traceparent`, `tracestate`,
@@ -72,11 +72,23 @@ pub(crate) fn is_carrier_key(key: &str) -> bool {
     matches!(key, TRACEPARENT | TRACESTATE | BAGGAGE)
 }
 
-/// Writes `cx`'s span context and baggage under [`TRACE_HEADER`] and the user
-/// entries of `entries` under [`CONTEXT_HEADER`] (each only when non-empty).
+/// The header a run continued as new links its new trace to the previous
+/// run's with: `traceparent` (and `tracestate`) of the previous run's parent.
+pub const LINK_HEADER: &str = "flowtrace-link";
+
+/// Whether a [`CONTEXT_HEADER`] key names the client's run
+/// (`flowtrace.run.id`, `flowtrace.run.name`) rather than a user entry.
+fn is_run_key(key: &str) -> bool {
+    key == flowtrace::RUN_ID || key == flowtrace::RUN_NAME
+}
+
+/// Writes `cx`'s span context and baggage under [`TRACE_HEADER`], and the user
+/// entries of `entries` plus the client's `run` attributes under
+/// [`CONTEXT_HEADER`] (each only when non-empty).
 pub(crate) fn inject(
     cx: &Context,
     entries: &BTreeMap<String, String>,
+    run: &[KeyValue],
     headers: &mut HashMap<String, Payload>,
 ) {
     let mut carrier = Carrier::default();
@@ -84,9 +96,37 @@ pub(crate) fn inject(
     if !carrier.0.is_empty() {
         headers.insert(TRACE_HEADER.to_owned(), to_payload(&carrier.0));
     }
-    if !entries.is_empty() {
-        headers.insert(CONTEXT_HEADER.to_owned(), to_payload(entries));
+    let mut entries = entries.clone();
+    for kv in run {
+        entries.insert(kv.key.to_string(), kv.value.to_string());
     }
+    if !entries.is_empty() {
+        headers.insert(CONTEXT_HEADER.to_owned(), to_payload(&entries));
+    }
+}
+
+/// Writes the span context of `cx` under [`LINK_HEADER`].
+pub(crate) fn inject_link(cx: &Context, headers: &mut HashMap<String, Payload>) {
+    let span = cx.span();
+    let sc = span.span_context();
+    if !sc.is_valid() {
+        return;
+    }
+    let mut map = BTreeMap::from([(TRACEPARENT.to_owned(), propagation::format_traceparent(sc))]);
+    let state = sc.trace_state().header();
+    if !state.is_empty() {
+        map.insert(TRACESTATE.to_owned(), state);
+    }
+    headers.insert(LINK_HEADER.to_owned(), to_payload(&map));
+}
+
+/// The span context under [`LINK_HEADER`], if any.
+pub(crate) fn extract_link(headers: &HashMap<String, Payload>) -> Option<SpanContext> {
+    let map = from_payload(headers.get(LINK_HEADER)?)?;
+    let cx = propagation::extract_with_context(&Context::new(), &Carrier(map));
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.clone())
 }
 
 /// What a receiving side reads from headers.
@@ -96,6 +136,8 @@ pub(crate) struct Received {
     pub(crate) parent: Context,
     /// The user entries of the sender's `custom_context`.
     pub(crate) entries: BTreeMap<String, String>,
+    /// The client's `flowtrace.run.id` and `flowtrace.run.name`.
+    pub(crate) run: Vec<KeyValue>,
 }
 
 /// Reads [`TRACE_HEADER`] (through flowtrace's strict W3C propagators) and
@@ -106,7 +148,7 @@ pub(crate) fn extract(headers: &HashMap<String, Payload>) -> Received {
         .and_then(from_payload)
         .map(|map| propagation::extract_with_context(&Context::new(), &Carrier(map)))
         .unwrap_or_default();
-    let entries = headers
+    let mut entries = headers
         .get(CONTEXT_HEADER)
         .and_then(from_payload)
         .map(|mut map| {
@@ -114,7 +156,24 @@ pub(crate) fn extract(headers: &HashMap<String, Payload>) -> Received {
             map
         })
         .unwrap_or_default();
-    Received { parent, entries }
+    let run = [flowtrace::RUN_ID, flowtrace::RUN_NAME]
+        .into_iter()
+        .filter_map(|key| entries.remove(key).map(|value| KeyValue::new(key, value)))
+        .collect();
+    entries.retain(|k, _| !is_run_key(k));
+    Received {
+        parent,
+        entries,
+        run,
+    }
+}
+
+/// The current run's `flowtrace.run.id` and `flowtrace.run.name`, for the
+/// headers of a client call.
+pub(crate) fn current_run() -> Vec<KeyValue> {
+    flowtrace::run_attributes(&Context::current())
+        .map(Vec::from)
+        .unwrap_or_default()
 }
 
 /// The user entries of the current `custom_context`.
@@ -194,7 +253,7 @@ mod tests {
         let cx = Context::new().with_remote_span_context(sc.clone());
         let entries = BTreeMap::from([("team".to_owned(), "search".to_owned())]);
         let mut headers = HashMap::new();
-        inject(&cx, &entries, &mut headers);
+        inject(&cx, &entries, &[], &mut headers);
         let carrier = from_payload(&headers[TRACE_HEADER]).unwrap();
         assert_eq!(
             carrier.get(TRACEPARENT).map(String::as_str),

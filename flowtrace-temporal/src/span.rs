@@ -42,6 +42,24 @@ pub(crate) fn start(
     parent.with_span(span)
 }
 
+/// [`start`] with links.
+pub(crate) fn start_linked(
+    parent: &Context,
+    name: String,
+    kind: SpanKind,
+    attributes: Vec<KeyValue>,
+    links: Vec<opentelemetry::trace::Link>,
+) -> Context {
+    let tracer = global::tracer(INSTRUMENTATION_SCOPE);
+    let span = tracer
+        .span_builder(name)
+        .with_kind(kind)
+        .with_attributes(attributes)
+        .with_links(links)
+        .start_with_context(&tracer, parent);
+    parent.with_span(span)
+}
+
 /// Ends the span of `cx`: status Error and an `exception` event for an `Err`.
 pub(crate) fn finish<T, E: Debug>(cx: &Context, result: &Result<T, E>) {
     let span = cx.span();

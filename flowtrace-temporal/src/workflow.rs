@@ -27,6 +27,12 @@
 //! `CompleteWorkflow:<type>` span with status Error (continue-as-new,
 //! cancellation and eviction do not).
 //!
+//! A run continued as new starts a new trace: its parent is derived from
+//! its own run id as below, and its `RunWorkflow` links to the previous
+//! run's parent (`flowtrace.link.reason = "continue_as_new"`), so a workflow
+//! that continues as new every day is a chain of traces, not one that grows
+//! forever. The map, baggage, client run and sampling decision carry over.
+//!
 //! A workflow started without a trace context gets one of its own: trace id
 //! [`flowtrace::trace_id_for`] of its run id, under a parent span id derived
 //! from the run id too (no span has that id; viewers show the workflow's
@@ -40,7 +46,7 @@ use std::future::Future;
 use futures_util::FutureExt as _;
 
 use opentelemetry::trace::{
-    SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceState,
+    Link, SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceState,
 };
 use opentelemetry::{Context, KeyValue};
 use temporalio_common::protos::temporal::api::common::v1::Payload;
@@ -80,6 +86,8 @@ pub fn workflow_interceptor() -> WorkflowInterceptorConstructor {
 pub struct TracingWorkflowInterceptor {
     /// What the workflow was started with (from history: replay-stable).
     inbound: RefCell<Received>,
+    /// The previous run's parent, for a run continued as new.
+    link: RefCell<Option<SpanContext>>,
 }
 
 impl Debug for TracingWorkflowInterceptor {
@@ -90,29 +98,31 @@ impl Debug for TracingWorkflowInterceptor {
     }
 }
 
-/// A replay-stable parent for a workflow started without a trace context.
-fn synthetic_parent(run_id: &str) -> Context {
+/// A replay-stable parent for a workflow started without a trace context;
+/// a run continued as new keeps the sampling decision of `like`, the
+/// previous run's parent.
+fn synthetic_parent(run_id: &str, like: Option<&SpanContext>) -> Context {
     let trace_id = flowtrace::trace_id_for(run_id);
     let bytes = trace_id.to_bytes();
     let mut low = [0u8; 8];
     low.copy_from_slice(&bytes[8..]);
     let span_id = SpanId::from_bytes(u64::from_be_bytes(low).max(1).to_be_bytes());
-    Context::new().with_remote_span_context(SpanContext::new(
-        trace_id,
-        span_id,
-        TraceFlags::SAMPLED,
-        true,
-        TraceState::default(),
-    ))
+    let (flags, state) = like.map_or((TraceFlags::SAMPLED, TraceState::default()), |sc| {
+        (sc.trace_flags(), sc.trace_state().clone())
+    });
+    Context::new().with_remote_span_context(SpanContext::new(trace_id, span_id, flags, true, state))
 }
 
 impl TracingWorkflowInterceptor {
     fn remember(&self, headers: &HashMap<String, Payload>, run_id: &str) {
         let mut received = header::extract(headers);
+        let link = header::extract_link(headers);
         if !received.parent.span().span_context().is_valid() {
-            received.parent = synthetic_parent(run_id).with_baggage_of(&received.parent);
+            received.parent =
+                synthetic_parent(run_id, link.as_ref()).with_baggage_of(&received.parent);
         }
         *self.inbound.borrow_mut() = received;
+        *self.link.borrow_mut() = link;
     }
 
     /// The parent and entries for an inbound handler: its own header when it
@@ -127,7 +137,16 @@ impl TracingWorkflowInterceptor {
         } else {
             inbound.parent.clone()
         };
-        Received { parent, entries }
+        let run = if own.run.is_empty() {
+            inbound.run.clone()
+        } else {
+            own.run
+        };
+        Received {
+            parent,
+            entries,
+            run,
+        }
     }
 
     /// The `custom_context` entries for an outbound command: the workflow's,
@@ -148,16 +167,18 @@ impl TracingWorkflowInterceptor {
         headers: &mut HashMap<String, Payload>,
     ) {
         let parent = self.inbound.borrow().parent.clone();
+        let run = self.inbound.borrow().run.clone();
         let entries = self.outbound_entries();
         if ctx.is_replaying_history_events() {
             // Replayed commands are matched against history, never sent.
-            header::inject(&parent, &entries, headers);
+            header::inject(&parent, &entries, &run, headers);
             return;
         }
         attributes.extend(span::workflow_attributes(ctx.workflow_id(), ctx.run_id()));
         attributes.extend(span::session_attributes(&entries));
+        attributes.extend(run.iter().cloned());
         let cx = span::start(&parent, name, SpanKind::Client, attributes);
-        header::inject(&cx, &entries, headers);
+        header::inject(&cx, &entries, &run, headers);
         cx.span().end();
     }
 
@@ -167,7 +188,7 @@ impl TracingWorkflowInterceptor {
         &self,
         ctx: &WorkflowInterceptorContext,
         name: String,
-        attributes: Vec<KeyValue>,
+        (attributes, links): (Vec<KeyValue>, Vec<Link>),
         headers: &HashMap<String, Payload>,
         body: impl FnOnce() -> WorkflowInterceptorFuture<'a, Result<T, E>>,
     ) -> impl Future<Output = Result<T, E>> + 'a {
@@ -178,7 +199,9 @@ impl TracingWorkflowInterceptor {
             let mut attributes = attributes;
             attributes.extend(span::workflow_attributes(ctx.workflow_id(), ctx.run_id()));
             attributes.extend(span::session_attributes(&received.entries));
-            let cx = span::start(&received.parent, name, SpanKind::Server, attributes);
+            attributes.extend(received.run.iter().cloned());
+            let cx =
+                span::start_linked(&received.parent, name, SpanKind::Server, attributes, links);
             cx.span().end();
             cx
         };
@@ -200,6 +223,7 @@ impl TracingWorkflowInterceptor {
             let mut attributes = attributes;
             attributes.extend(span::workflow_attributes(ctx.workflow_id(), ctx.run_id()));
             attributes.extend(span::session_attributes(&received.entries));
+            attributes.extend(received.run.iter().cloned());
             span::start(&received.parent, name, SpanKind::Server, attributes)
         });
         let current = cx.clone().unwrap_or_else(|| received.parent.clone());
@@ -261,8 +285,19 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
         let name = format!("RunWorkflow:{workflow_type}");
         let attributes = vec![KeyValue::new(span::TASK_QUEUE, ctx.task_queue().to_owned())];
         let headers = input.headers().clone();
-        let body = self.inbound_handler(&ctx, name, attributes, &headers, move || next.run(input));
+        // A run continued as new: a new trace, linked to the previous run's.
+        let links = self
+            .link
+            .borrow()
+            .as_ref()
+            .and_then(|sc| flowtrace::link::link_to(sc, "continue_as_new"))
+            .into_iter()
+            .collect();
+        let body = self.inbound_handler(&ctx, name, (attributes, links), &headers, move || {
+            next.run(input)
+        });
         let parent = self.inbound.borrow().parent.clone();
+        let run = self.inbound.borrow().run.clone();
         WorkflowInterceptorFuture::new(async move {
             let result = body.await;
             // Continue-as-new and eviction end the body with an `Err` too;
@@ -270,7 +305,8 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
             if let Err(error @ WorkflowTermination::Failed(_)) = &result
                 && !ctx.is_replaying_history_events()
             {
-                let attributes = span::workflow_attributes(ctx.workflow_id(), ctx.run_id());
+                let mut attributes = span::workflow_attributes(ctx.workflow_id(), ctx.run_id());
+                attributes.extend(run);
                 let name = format!("CompleteWorkflow:{workflow_type}");
                 let cx = span::start(&parent, name, SpanKind::Internal, attributes);
                 span::finish(&cx, &Err::<(), _>(error));
@@ -294,7 +330,7 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
         WorkflowInterceptorFuture::new(self.inbound_handler(
             &ctx,
             name,
-            Vec::new(),
+            (Vec::new(), Vec::new()),
             &headers,
             move || next.run(input),
         ))
@@ -316,7 +352,7 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
         WorkflowInterceptorFuture::new(self.inbound_handler(
             &ctx,
             name,
-            attributes,
+            (attributes, Vec::new()),
             &headers,
             move || next.run(input),
         ))
@@ -432,9 +468,15 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
         mut input: ContinueAsNewInput,
         next: WorkflowNext<'static, ContinueAsNewInput, ContinueAsNewResult>,
     ) -> ContinueAsNewResult {
-        // The next run continues this one's trace and map.
-        let parent = self.inbound.borrow().parent.clone();
-        header::inject(&parent, &self.outbound_entries(), input.headers_mut());
+        // The next run starts a new trace linked to this one's, with this
+        // run's baggage, map and client run.
+        let inbound = self.inbound.borrow();
+        let fresh = Context::new().with_baggage_of(&inbound.parent);
+        let headers = input.headers_mut();
+        headers.remove(header::TRACE_HEADER);
+        header::inject(&fresh, &self.outbound_entries(), &inbound.run, headers);
+        header::inject_link(&inbound.parent, headers);
+        drop(inbound);
         next.run(input)
     }
 }
@@ -445,9 +487,9 @@ mod tests {
 
     #[test]
     fn a_workflow_without_a_trace_context_gets_a_replay_stable_one() {
-        let first = synthetic_parent("0190-run");
-        let again = synthetic_parent("0190-run");
-        let other = synthetic_parent("0191-run");
+        let first = synthetic_parent("0190-run", None);
+        let again = synthetic_parent("0190-run", None);
+        let other = synthetic_parent("0191-run", None);
         let sc = first.span().span_context().clone();
         assert!(sc.is_valid() && sc.is_remote() && sc.is_sampled());
         assert_eq!(&sc, again.span().span_context(), "the same on every replay");

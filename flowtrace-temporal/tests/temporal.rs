@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use support::{Span, SpanKind, WAIT, run_bounded, span_named, summary};
-use temporal_support::{Deployment, RUN_TIMEOUT, run_client};
+use temporal_support::{Deployment, RUN_TIMEOUT, WorkerProcess, run_client};
 
 const START_WORKFLOW: &str = "StartWorkflow:FanOutWorkflow";
 const RUN_WORKFLOW: &str = "RunWorkflow:FanOutWorkflow";
@@ -331,7 +331,7 @@ fn a_python_client_with_the_temporalio_tracing_interceptor_is_the_parent_of_run_
 }
 
 #[test]
-fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
+fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_links_a_new_one() {
     let deployment = Deployment::start("messages");
     let mut worker = deployment.worker("worker-a", &[]);
     let mut cmd = deployment.command("client");
@@ -352,12 +352,13 @@ fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
     );
 
     // client: run, StartWorkflow, SignalWorkflow, QueryWorkflow, StartWorkflowUpdate;
-    // workflow: 2 × RunWorkflow (before and after continue-as-new), HandleSignal,
-    // HandleQuery, ValidateUpdate, HandleUpdate, StartChildWorkflow; child:
-    // RunWorkflow; 2 × (StartActivity, RunActivity, analyze, score)
-    let spans = settled_trace(&deployment, &started.trace_id, 5 + 7 + 1 + 2 * 4);
+    // workflow: RunWorkflow, HandleSignal, HandleQuery, ValidateUpdate,
+    // HandleUpdate, StartChildWorkflow; child: RunWorkflow, StartActivity,
+    // RunActivity, analyze, score. The run continued as new is a trace of
+    // its own: RunWorkflow, StartActivity, RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 6 + 5);
     let all = summary(&spans);
-    assert_eq!(spans.len(), 21, "{all}");
+    assert_eq!(spans.len(), 16, "{all}");
     assert_unique_span_ids(&spans);
     let root = span_named(&spans, "messages_run");
     let parent_of = |name: &str| -> &Span {
@@ -399,25 +400,299 @@ fn signal_query_update_child_workflow_and_continue_as_new_stay_in_the_trace() {
     }
     let start = span_named(&spans, START_MESSAGES);
     let runs = named(&spans, "RunWorkflow:MessagesWorkflow");
-    assert_eq!(runs.len(), 2, "one RunWorkflow per run: {all}");
-    assert!(
-        runs.iter().all(|r| r.parent_span_id == start.span_id),
-        "continue-as-new keeps the parent: {all}"
-    );
-    assert_ne!(runs[0].attr("temporalRunID"), runs[1].attr("temporalRunID"));
-    let child_start = span_named(&spans, "StartChildWorkflow:ChildWorkflow");
-    for parent in [child_start, start] {
-        let activity = child_of(&spans, parent, START_ACTIVITY);
+    assert_eq!(runs.len(), 1, "the first run only: {all}");
+    assert_eq!(runs[0].parent_span_id, start.span_id, "{all}");
+
+    // Worker-side spans carry the client's run.
+    let run_id = root.attr("flowtrace.run.id").expect("the client's run id");
+    for name in [
+        "RunWorkflow:MessagesWorkflow",
+        "HandleSignal:poke",
+        "HandleUpdate:bump",
+        "StartChildWorkflow:ChildWorkflow",
+        "RunWorkflow:ChildWorkflow",
+        RUN_ACTIVITY,
+        "analyze",
+        "score",
+    ] {
+        let span = span_named(&spans, name);
+        assert_eq!(span.attr("flowtrace.run.id"), Some(run_id), "{name}: {all}");
         assert_eq!(
-            activity.len(),
-            1,
-            "one StartActivity under {}: {all}",
-            parent.name
+            span.attr("flowtrace.run.name"),
+            Some("messages_run"),
+            "{name}"
         );
-        let run_activity = child_of(&spans, activity[0], RUN_ACTIVITY);
-        assert_eq!(run_activity.len(), 1, "{all}");
-        let analyze = child_of(&spans, run_activity[0], "analyze");
-        assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
     }
+
+    // Continue-as-new: a new trace whose RunWorkflow links to the previous
+    // run's parent, with no error anywhere.
+    let next = deployment
+        .collector
+        .wait_for("the run continued as new", WAIT, |spans| {
+            spans
+                .iter()
+                .any(|s| s.name == "RunWorkflow:MessagesWorkflow" && s.trace_id != started.trace_id)
+        })
+        .into_iter()
+        .find(|s| s.name == "RunWorkflow:MessagesWorkflow" && s.trace_id != started.trace_id)
+        .unwrap();
+    assert_ne!(next.attr("temporalRunID"), runs[0].attr("temporalRunID"));
+    assert_eq!(next.links.len(), 1, "{next:?}");
+    assert_eq!(next.links[0].trace_id, started.trace_id);
+    assert_eq!(next.links[0].span_id, start.span_id);
+    assert!(
+        next.links[0]
+            .attributes
+            .iter()
+            .any(|(k, v)| k == "flowtrace.link.reason" && v == "continue_as_new"),
+        "{next:?}"
+    );
+    assert_eq!(
+        next.attr("flowtrace.run.id"),
+        Some(run_id),
+        "still the client's run"
+    );
+    let next_spans = settled_trace(&deployment, &next.trace_id, 5);
+    let next_all = summary(&next_spans);
+    assert_eq!(next_spans.len(), 5, "{next_all}");
+    assert!(
+        spans
+            .iter()
+            .chain(&next_spans)
+            .all(|s| s.status_code != support::StatusCode::Error),
+        "continue-as-new is not an error: {all}\n{next_all}"
+    );
+    assert!(
+        named(&spans, "CompleteWorkflow:MessagesWorkflow").is_empty()
+            && named(&next_spans, "CompleteWorkflow:MessagesWorkflow").is_empty()
+    );
+    // As in every run: StartActivity beside RunWorkflow, under the run's parent.
+    let next_activity: Vec<&Span> = named(&next_spans, START_ACTIVITY)
+        .into_iter()
+        .filter(|s| s.parent_span_id == next.parent_span_id)
+        .collect();
+    assert_eq!(next_activity.len(), 1, "{next_all}");
+    let run_activity = child_of(&next_spans, next_activity[0], RUN_ACTIVITY);
+    let analyze = child_of(&next_spans, run_activity[0], "analyze");
+    assert_eq!(
+        child_of(&next_spans, analyze[0], "score").len(),
+        1,
+        "{next_all}"
+    );
+
+    let child_start = span_named(&spans, "StartChildWorkflow:ChildWorkflow");
+    let activity = child_of(&spans, child_start, START_ACTIVITY);
+    assert_eq!(
+        activity.len(),
+        1,
+        "one StartActivity under the child: {all}"
+    );
+    let run_activity = child_of(&spans, activity[0], RUN_ACTIVITY);
+    assert_eq!(run_activity.len(), 1, "{all}");
+    let analyze = child_of(&spans, run_activity[0], "analyze");
+    assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
+    worker.stop();
+}
+
+#[test]
+fn a_run_forced_sampled_is_recorded_on_workers_whose_sampler_drops_everything() {
+    let deployment = Deployment::start("forced-sampled");
+    let mut cmd = deployment.command("worker-off");
+    cmd.arg("worker")
+        .env("WORKER_NAME", "worker-off")
+        .env("OTEL_TRACES_SAMPLER", "always_off");
+    let mut worker = WorkerProcess::spawn("worker-off", cmd);
+    let mut client = deployment.client(&["--sampled", "--id", "forced-sampled", "alpha"]);
+    client.env("OTEL_TRACES_SAMPLER", "always_off");
+    let started = run_client(client);
+
+    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow,
+    // StartActivity; activity: RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 7);
+    let all = summary(&spans);
+    for name in [
+        "start_fan_out",
+        "StartWorkflow:FanOutWorkflow",
+        "RunWorkflow:FanOutWorkflow",
+        START_ACTIVITY,
+        RUN_ACTIVITY,
+        "analyze",
+        "score",
+    ] {
+        let span = span_named(&spans, name);
+        assert!(
+            span.trace_state.contains("flowtrace=s:1"),
+            "{name} carries the decision: {all}"
+        );
+    }
+    assert_eq!(
+        span_named(&spans, RUN_ACTIVITY).service_name,
+        "worker-off",
+        "recorded by the worker whose sampler drops everything"
+    );
+    worker.stop();
+}
+
+#[test]
+fn a_failed_workflow_ends_with_complete_workflow_in_error() {
+    let deployment = Deployment::start("failing");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let mut client = deployment.client(&["--id", "failing", "broken"]);
+    let out = run_bounded(&mut client, RUN_TIMEOUT);
+    assert!(
+        !out.status.success(),
+        "the workflow failed, and so the client: {}",
+        out.stdout
+    );
+    let trace_id = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("trace "))
+        .unwrap_or_else(|| panic!("no trace line: {}\n{}", out.stdout, out.stderr))
+        .to_owned();
+
+    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow,
+    // StartActivity, CompleteWorkflow; activity: 5 attempts.
+    let spans = settled_trace(&deployment, &trace_id, 2 + 3 + 5);
+    let all = summary(&spans);
+    let complete = span_named(&spans, "CompleteWorkflow:FanOutWorkflow");
+    assert_eq!(complete.status_code, support::StatusCode::Error, "{all}");
+    assert!(
+        complete.event("exception").is_some(),
+        "the failure is recorded: {all}"
+    );
+    assert_eq!(
+        complete.parent_span_id,
+        span_named(&spans, START_WORKFLOW).span_id,
+        "beside RunWorkflow, under the client's StartWorkflow: {all}"
+    );
+    let attempts = named(&spans, RUN_ACTIVITY);
+    assert_eq!(attempts.len(), 5, "{all}");
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a.status_code == support::StatusCode::Error),
+        "{all}"
+    );
+    assert_eq!(named(&spans, "CompleteWorkflow:FanOutWorkflow").len(), 1);
+    worker.stop();
+}
+
+#[test]
+fn a_local_activity_runs_its_tasks_in_the_trace() {
+    let deployment = Deployment::start("local");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let started = deployment.start_workflow(&["--local", "--id", "local", "alpha"]);
+    assert_eq!(started.report["words"][0]["team_in_task"], "search");
+
+    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow,
+    // StartActivity; the local activity: RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 7);
+    let all = summary(&spans);
+    let start = span_named(&spans, START_WORKFLOW);
+    let scheduled = span_named(&spans, START_ACTIVITY);
+    assert_eq!(scheduled.parent_span_id, start.span_id, "{all}");
+    let run_activity = child_of(&spans, scheduled, RUN_ACTIVITY);
+    assert_eq!(
+        run_activity.len(),
+        1,
+        "RunActivity under StartActivity: {all}"
+    );
+    let analyze = child_of(&spans, run_activity[0], "analyze");
+    assert_eq!(analyze.len(), 1, "{all}");
+    assert_eq!(child_of(&spans, analyze[0], "score").len(), 1, "{all}");
+    let run_id = span_named(&spans, "start_fan_out").attr("flowtrace.run.id");
+    assert_eq!(analyze[0].attr("flowtrace.run.id"), run_id, "{all}");
+    worker.stop();
+}
+
+#[test]
+fn signal_with_start_and_update_with_start_parent_the_workflow_and_its_handler() {
+    let deployment = Deployment::start("with-start");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let mut cmd = deployment.command("client");
+    cmd.args(["with-start", "--id", "with-start"]);
+    let started = run_client(cmd);
+
+    // client: run, SignalWithStartWorkflow, StartWorkflowUpdate,
+    // StartUpdateWithStartWorkflow, SignalWorkflow; per workflow's first run:
+    // RunWorkflow, HandleSignal, ValidateUpdate, HandleUpdate,
+    // StartChildWorkflow, the child's RunWorkflow, StartActivity,
+    // RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 2 * 10);
+    let all = summary(&spans);
+    let root = span_named(&spans, "with_start_run");
+    let signal_with_start = span_named(&spans, "SignalWithStartWorkflow:MessagesWorkflow");
+    let update_with_start = span_named(&spans, "StartUpdateWithStartWorkflow:MessagesWorkflow");
+    for call in [signal_with_start, update_with_start] {
+        assert_eq!(call.parent_span_id, root.span_id, "{}: {all}", call.name);
+        assert_eq!(call.kind, SpanKind::Client);
+    }
+    let parents = |name: &str| -> Vec<&str> {
+        let mut parents: Vec<&str> = named(&spans, name)
+            .iter()
+            .map(|s| s.parent_span_id.as_str())
+            .collect();
+        parents.sort_unstable();
+        parents
+    };
+    let (sws, uws) = (
+        signal_with_start.span_id.as_str(),
+        update_with_start.span_id.as_str(),
+    );
+    assert_eq!(
+        parents("RunWorkflow:MessagesWorkflow"),
+        sorted(vec![sws, uws]),
+        "each workflow under the call that started it: {all}"
+    );
+    let signal = span_named(&spans, "SignalWorkflow:poke").span_id.as_str();
+    assert_eq!(
+        parents("HandleSignal:poke"),
+        sorted(vec![sws, signal]),
+        "the signal that came with the start under signal-with-start: {all}"
+    );
+    let update = span_named(&spans, "StartWorkflowUpdate:bump")
+        .span_id
+        .as_str();
+    assert_eq!(
+        parents("HandleUpdate:bump"),
+        sorted(vec![update, uws]),
+        "the update that came with the start under update-with-start: {all}"
+    );
+    worker.stop();
+}
+
+fn sorted(mut ids: Vec<&str>) -> Vec<&str> {
+    ids.sort_unstable();
+    ids
+}
+
+#[test]
+fn an_external_signal_parents_the_handler_on_the_signalling_workflow() {
+    let deployment = Deployment::start("external");
+    let mut worker = deployment.worker("worker-a", &[]);
+    let mut cmd = deployment.command("client");
+    cmd.args(["external", "--id", "external"]);
+    let started = run_client(cmd);
+
+    // client: run, 2 × StartWorkflow, StartWorkflowUpdate; poker:
+    // RunWorkflow, SignalExternalWorkflow; messages: RunWorkflow,
+    // HandleSignal, ValidateUpdate, HandleUpdate, StartChildWorkflow, the
+    // child's RunWorkflow, StartActivity, RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 4 + 2 + 10);
+    let all = summary(&spans);
+    let start_poker = span_named(&spans, "StartWorkflow:PokerWorkflow");
+    let external = span_named(&spans, "SignalExternalWorkflow:poke");
+    assert_eq!(external.kind, SpanKind::Client);
+    assert_eq!(
+        external.parent_span_id, start_poker.span_id,
+        "the signal under the workflow that sent it: {all}"
+    );
+    let handled = named(&spans, "HandleSignal:poke");
+    assert_eq!(handled.len(), 1, "{all}");
+    assert_eq!(
+        handled[0].parent_span_id, external.span_id,
+        "the handler under the external signal: {all}"
+    );
     worker.stop();
 }

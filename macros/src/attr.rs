@@ -9,7 +9,7 @@ pub(crate) const ACCEPTED: &str = "accepted options: `name = \"...\"`, `kind = i
 `skip(arg, ...)`, `skip_all`, `fields(key = expr, key.nested = %expr, key = ?expr)`, `ret`, `err`, \
 `parent = expr`, `follows_from = expr`, `new_trace`, `capture = json|debug`, `redact(arg, arg.field.path)`, \
 `retries = N`, `backoff = fixed|exponential`, `retry_delay = \"100ms\"`, `max_delay = \"10s\"`, `jitter = true|false`, \
-`timeout = \"30s\"`, `cache = key_expr`, `crate = path`";
+`new_trace_after = \"10m\"`, `timeout = \"30s\"`, `cache = key_expr`, `crate = path`";
 
 pub(crate) const KINDS: [&str; 5] = ["internal", "server", "client", "producer", "consumer"];
 
@@ -32,6 +32,7 @@ mod kw {
     syn::custom_keyword!(max_delay);
     syn::custom_keyword!(jitter);
     syn::custom_keyword!(timeout);
+    syn::custom_keyword!(new_trace_after);
     syn::custom_keyword!(cache);
 }
 
@@ -190,6 +191,7 @@ pub(crate) struct Args {
     pub(crate) max_delay: Option<Millis>,
     pub(crate) jitter: Option<syn::LitBool>,
     pub(crate) timeout: Option<Millis>,
+    pub(crate) new_trace_after: Option<Millis>,
     pub(crate) cache: Option<Expr>,
 }
 
@@ -380,6 +382,11 @@ impl Parse for Args {
                 duplicate(&args.jitter, span, "jitter")?;
                 input.parse::<Token![=]>()?;
                 args.jitter = Some(input.parse()?);
+            } else if lookahead.peek(kw::new_trace_after) {
+                input.parse::<kw::new_trace_after>()?;
+                duplicate(&args.new_trace_after, span, "new_trace_after")?;
+                input.parse::<Token![=]>()?;
+                args.new_trace_after = Some(input.parse()?);
             } else if lookahead.peek(kw::timeout) {
                 input.parse::<kw::timeout>()?;
                 duplicate(&args.timeout, span, "timeout")?;
@@ -422,6 +429,10 @@ impl Parse for Args {
                 ("retry_delay", args.retry_delay.as_ref().map(|d| d.span)),
                 ("max_delay", args.max_delay.as_ref().map(|d| d.span)),
                 ("jitter", args.jitter.as_ref().map(|j| j.span)),
+                (
+                    "new_trace_after",
+                    args.new_trace_after.as_ref().map(|d| d.span),
+                ),
             ];
             if let Some((name, Some(span))) = needs.into_iter().find(|(_, s)| s.is_some()) {
                 return Err(syn::Error::new(

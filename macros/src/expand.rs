@@ -421,7 +421,11 @@ impl Expansion<'_> {
                 quote!(.max_delay(::core::time::Duration::from_millis(#ms)))
             });
             let jitter = args.jitter.as_ref().map(|j| quote!(.jitter(#j)));
-            quote!(.backoff(#base #max #jitter))
+            let relink = args.new_trace_after.as_ref().map(|d| {
+                let ms = d.millis;
+                quote!(.new_trace_after(::core::time::Duration::from_millis(#ms)))
+            });
+            quote!(.backoff(#base #max #jitter) #relink)
         });
         let timeout = args.timeout.as_ref().map(|t| {
             let ms = t.millis;

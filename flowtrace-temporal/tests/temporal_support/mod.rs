@@ -242,7 +242,7 @@ pub struct WorkerProcess {
 }
 
 impl WorkerProcess {
-    fn spawn(name: &str, mut cmd: Command) -> WorkerProcess {
+    pub fn spawn(name: &str, mut cmd: Command) -> WorkerProcess {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
