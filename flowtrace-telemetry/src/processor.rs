@@ -273,10 +273,10 @@ impl<T: Item> Processor<T> {
             if left.is_zero() {
                 return false;
             }
-            // Bounded wait: a wake-up lost between the check and the wait
-            // costs a millisecond, not the deadline.
+            // The worker notifies under the lock, so no wake-up is lost; the
+            // bound only re-checks shutdown now and then.
             guard = room
-                .wait_timeout(guard, left.min(Duration::from_millis(1)))
+                .wait_timeout(guard, left.min(Duration::from_millis(50)))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -754,18 +754,24 @@ impl<T: Item, E: Export<T>> Worker<E, T> {
             }
         }
         self.state.held.fetch_sub(n, Ordering::AcqRel);
-        if self.state.settings.when_full == WhenFull::Wait {
-            self.state.room.1.notify_all();
-        }
+        self.made_room();
         (n, false)
+    }
+
+    /// Wakes the producers waiting for room ([`WhenFull::Wait`]). Under the
+    /// lock, so a producer between its check and its wait cannot miss it.
+    fn made_room(&self) {
+        if self.state.settings.when_full == WhenFull::Wait {
+            let (lock, room) = &self.state.room;
+            let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            room.notify_all();
+        }
     }
 
     fn settle(&mut self, n: usize) {
         self.pending.drain(..n);
         self.state.held.fetch_sub(n, Ordering::AcqRel);
-        if self.state.settings.when_full == WhenFull::Wait {
-            self.state.room.1.notify_all();
-        }
+        self.made_room();
     }
 }
 
