@@ -26,7 +26,8 @@
 //! `FLOWTRACE_BENCH_STEP_SECS` (default 3), and
 //! `FLOWTRACE_BENCH_BSP="OTEL_BSP_MAX_QUEUE_SIZE=8192,..."` to measure other
 //! batch settings than the shipped ones (results then go to
-//! `export_throughput-custom.{md,json}`).
+//! `export_throughput-custom.{md,json}`), and `FLOWTRACE_BENCH_ONLY=<text>`
+//! to measure only the set-ups whose name contains it.
 
 #[path = "../tests/support/mod.rs"]
 mod support;

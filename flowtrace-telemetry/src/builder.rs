@@ -493,7 +493,8 @@ fn build_exporters(config: &Config, custom: Vec<CustomSpans>) -> Built {
         match exporter {
             Exporter::Otlp => {
                 let timeout = otlp::attempt_timeout(&config.otlp, config.batch.export_timeout);
-                let otlp_settings = settings(&config.batch, timeout, WhenFull::Drop);
+                let mut otlp_settings = settings(&config.batch, timeout, WhenFull::Drop);
+                otlp_settings.io_thread = config.otlp.protocol == Protocol::Grpc;
                 let started = Processor::start(otlp_settings, || OtlpExporter::new(&config.otlp));
                 match started {
                     Ok(processor) => built.processors.push(("otlp", processor)),
@@ -563,6 +564,7 @@ fn settings(batch: &Batch, export_timeout: Duration, when_full: WhenFull) -> Set
         schedule_delay: batch.schedule_delay,
         export_timeout,
         when_full,
+        io_thread: false,
     }
 }
 

@@ -369,3 +369,110 @@ fn otlp_headers_and_timeout() {
     );
     assert_eq!(got.len(), 1, "and reported");
 }
+
+#[test]
+fn compression_insecure_and_client_identity_resolve_per_signal() {
+    type Row<'a> = (
+        Env<'a>,
+        bool,
+        bool,
+        &'a str,
+        Option<(&'a str, &'a str)>,
+        &'a str,
+    );
+    let cases: [Row; 7] = [
+        (
+            &[],
+            false,
+            false,
+            "http://localhost:4318/v1/traces",
+            None,
+            "defaults",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_COMPRESSION", "GZIP")],
+            true,
+            true,
+            "http://localhost:4318/v1/traces",
+            None,
+            "general gzip, case-insensitive, for both signals",
+        ),
+        (
+            &[
+                ("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip"),
+                ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "none"),
+            ],
+            false,
+            true,
+            "http://localhost:4318/v1/traces",
+            None,
+            "the per-signal value wins",
+        ),
+        (
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ],
+            false,
+            false,
+            "https://collector:4317",
+            None,
+            "gRPC without a scheme is secure by default",
+        ),
+        (
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+                ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"),
+            ],
+            false,
+            false,
+            "http://collector:4317",
+            None,
+            "insecure: plain text",
+        ),
+        (
+            &[
+                ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+                ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+            ],
+            false,
+            false,
+            "https://collector:4317",
+            None,
+            "an explicit scheme wins over insecure",
+        ),
+        (
+            &[
+                ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/a.pem"),
+                ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/a.key"),
+                ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE", "/t.pem"),
+                ("OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY", "/t.key"),
+            ],
+            false,
+            false,
+            "http://localhost:4318/v1/traces",
+            Some(("/t.pem", "/t.key")),
+            "the per-signal pair wins as a pair",
+        ),
+    ];
+    for (vars, gzip, logs_gzip, endpoint, identity, reason) in cases {
+        let (config, warnings) = resolve_env(vars);
+        assert!(warnings.is_empty(), "{reason}: {warnings:?}");
+        assert_eq!(config.otlp.gzip, gzip, "{reason}");
+        assert_eq!(config.logs.otlp.gzip, logs_gzip, "{reason}: logs");
+        assert_eq!(config.otlp.endpoint, endpoint, "{reason}");
+        let expected = identity.map(|(c, k)| (PathBuf::from(c), PathBuf::from(k)));
+        assert_eq!(config.otlp.client_identity, expected, "{reason}");
+    }
+    let (config, _) = resolve_env(&[
+        ("OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE", "/a.pem"),
+        ("OTEL_EXPORTER_OTLP_CLIENT_KEY", "/a.key"),
+    ]);
+    assert_eq!(
+        config.logs.otlp.client_identity,
+        Some((PathBuf::from("/a.pem"), PathBuf::from("/a.key"))),
+        "the general pair reaches the logs"
+    );
+}

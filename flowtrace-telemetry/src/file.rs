@@ -22,7 +22,13 @@ pub(crate) struct JsonLines {
     path: PathBuf,
     /// `None` once shut down: later exports are errors, as the trait requires.
     file: Mutex<Option<File>>,
+    /// The line being encoded, kept between lines so that encoding does
+    /// not regrow it from nothing each time.
+    line: Mutex<Vec<u8>>,
 }
+
+/// A line buffer larger than this is not kept for the next line.
+const KEEP_LINE_BYTES: usize = 4 << 20;
 
 impl JsonLines {
     /// Opens (creating, appending) `path` now, so a bad path is reported by
@@ -32,16 +38,27 @@ impl JsonLines {
         Ok(Self {
             path: path.to_owned(),
             file: Mutex::new(Some(file)),
+            line: Mutex::new(Vec::new()),
         })
     }
 
     /// Appends `request` as one line of JSON; `what` names the content in
     /// an encoding error.
     pub(crate) fn append(&self, request: &impl serde::Serialize, what: &str) -> OTelSdkResult {
-        let mut line = serde_json::to_vec(request).map_err(|e| {
+        let mut line = self.line.lock().unwrap_or_else(|e| e.into_inner());
+        line.clear();
+        serde_json::to_writer(&mut *line, request).map_err(|e| {
             OTelSdkError::InternalFailure(format!("encoding {what} as OTLP/JSON: {e}"))
         })?;
         line.push(b'\n');
+        let written = self.write_line(&line);
+        if line.capacity() > KEEP_LINE_BYTES {
+            *line = Vec::new();
+        }
+        written
+    }
+
+    fn write_line(&self, line: &[u8]) -> OTelSdkResult {
         let mut guard = self
             .file
             .lock()
@@ -49,7 +66,7 @@ impl JsonLines {
         let file = guard.as_mut().ok_or(OTelSdkError::AlreadyShutdown)?;
         // One write of the whole line: with O_APPEND, concurrent writers
         // (several processes sharing the file) do not interleave inside a line.
-        file.write_all(&line).map_err(|e| {
+        file.write_all(line).map_err(|e| {
             OTelSdkError::InternalFailure(format!("writing {}: {e}", self.path.display()))
         })
     }

@@ -59,6 +59,7 @@ fn settings(batch: &Batch, export_timeout: Duration, when_full: WhenFull) -> Set
         schedule_delay: batch.schedule_delay,
         export_timeout,
         when_full,
+        io_thread: false,
     }
 }
 
@@ -94,10 +95,9 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource, custom: Vec<
             },
             Exporter::Otlp => {
                 let timeout = attempt_timeout(&logs.otlp, batch.export_timeout);
-                Processor::start(settings(batch, timeout, WhenFull::Drop), || {
-                    LogOtlp::new(&logs.otlp)
-                })
-                .map_err(|err| {
+                let mut otlp = settings(batch, timeout, WhenFull::Drop);
+                otlp.io_thread = logs.otlp.protocol == super::Protocol::Grpc;
+                Processor::start(otlp, || LogOtlp::new(&logs.otlp)).map_err(|err| {
                     (
                         "OTLP log exporter",
                         format!(

@@ -67,6 +67,10 @@ pub(crate) struct Settings {
     pub(crate) export_timeout: Duration,
     /// What a new item meets when the queue is full.
     pub(crate) when_full: WhenFull,
+    /// Whether the exporter's runtime gets a thread of its own for the
+    /// tasks the exporter spawns (tonic's HTTP/2 connection): they then run
+    /// beside the worker's encoding instead of only while it waits.
+    pub(crate) io_thread: bool,
 }
 
 /// The policy for an item that arrives while the queue holds
@@ -166,12 +170,28 @@ impl<T: Item> Processor<T> {
         settings: Settings,
         make: impl FnOnce() -> Result<E, String>,
     ) -> Result<Processor<T>, String> {
-        let runtime = OwnRuntime(Some(
+        let mut builder = if settings.io_thread {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder
+                .worker_threads(1)
+                .thread_name("flowtrace-export-io")
+                // As on the worker thread: what the transport logs or traces
+                // here is not recorded (no feedback loop through the exporter).
+                // The thread lives as long as the runtime: the guards are
+                // never to be dropped.
+                .on_thread_start(|| {
+                    ON_WORKER.with(|w| w.set(true));
+                    std::mem::forget(tracing::dispatcher::set_default(&tracing::Dispatch::none()));
+                    std::mem::forget(Context::enter_telemetry_suppressed_scope());
+                });
+            builder
+        } else {
             tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the exporter's runtime: {e}"))?,
-        ));
+        };
+        let runtime =
+            OwnRuntime(Some(builder.enable_all().build().map_err(|e| {
+                format!("cannot start the exporter's runtime: {e}")
+            })?));
         let exporter = {
             let _entered = runtime.handle().enter();
             make()?
@@ -273,10 +293,10 @@ impl<T: Item> Processor<T> {
             if left.is_zero() {
                 return false;
             }
-            // Bounded wait: a wake-up lost between the check and the wait
-            // costs a millisecond, not the deadline.
+            // The worker notifies under the lock, so no wake-up is lost; the
+            // bound only re-checks shutdown now and then.
             guard = room
-                .wait_timeout(guard, left.min(Duration::from_millis(1)))
+                .wait_timeout(guard, left.min(Duration::from_millis(50)))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
@@ -764,18 +784,24 @@ impl<T: Item, E: Export<T>> Worker<E, T> {
             }
         }
         self.state.held.fetch_sub(n, Ordering::AcqRel);
-        if self.state.settings.when_full == WhenFull::Wait {
-            self.state.room.1.notify_all();
-        }
+        self.made_room();
         (n, false)
+    }
+
+    /// Wakes the producers waiting for room ([`WhenFull::Wait`]). Under the
+    /// lock, so a producer between its check and its wait cannot miss it.
+    fn made_room(&self) {
+        if self.state.settings.when_full == WhenFull::Wait {
+            let (lock, room) = &self.state.room;
+            let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            room.notify_all();
+        }
     }
 
     fn settle(&mut self, n: usize) {
         self.pending.drain(..n);
         self.state.held.fetch_sub(n, Ordering::AcqRel);
-        if self.state.settings.when_full == WhenFull::Wait {
-            self.state.room.1.notify_all();
-        }
+        self.made_room();
     }
 }
 

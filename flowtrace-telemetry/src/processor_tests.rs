@@ -71,6 +71,7 @@ fn settings(queue: usize, batch: usize, delay_ms: u64, timeout_ms: u64) -> Setti
         schedule_delay: Duration::from_millis(delay_ms),
         export_timeout: Duration::from_millis(timeout_ms),
         when_full: WhenFull::Drop,
+        io_thread: false,
     }
 }
 
