@@ -62,6 +62,7 @@ mod install;
 mod lifecycle;
 mod log;
 mod map;
+pub mod metrics;
 mod run;
 mod span;
 mod task;

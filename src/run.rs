@@ -142,6 +142,16 @@ struct Started {
     run: Arc<RunInfo>,
     trace_id: String,
     started: Instant,
+    /// The run's metrics, when a meter provider is installed.
+    timer: Option<crate::metrics::RunTimer>,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.end("cancelled", std::time::SystemTime::now());
+        }
+    }
 }
 
 fn new_run_id() -> String {
@@ -165,6 +175,8 @@ impl RunBuilder {
         let deterministic = self.deterministic_trace_id;
         // Once per run: the tracer every task of the run uses.
         let backend = Backend::resolve();
+        let timer = crate::metrics::RunTimer::start(&run.name);
+        let start_time = timer.as_ref().map(crate::metrics::RunTimer::start_time);
         let (active, frame) = Context::map_current(|cx| {
             let mut pairs = self.pairs;
             current::with(|parent| {
@@ -186,10 +198,12 @@ impl RunBuilder {
                 let opened = if from_carrier {
                     None
                 } else {
-                    let builder = SpanBuilder::from_name(run.name.clone()).with_attributes(vec![
-                        KeyValue::new(RUN_ID, run.id.clone()),
-                        KeyValue::new(RUN_NAME, run.name.clone()),
-                    ]);
+                    let mut builder =
+                        SpanBuilder::from_name(run.name.clone()).with_attributes(vec![
+                            KeyValue::new(RUN_ID, run.id.clone()),
+                            KeyValue::new(RUN_NAME, run.name.clone()),
+                        ]);
+                    builder.start_time = start_time;
                     let _next = deterministic.then(|| NextTraceId::set(trace_id_for(&run.id)));
                     open(&backend, builder, base)
                 };
@@ -224,6 +238,7 @@ impl RunBuilder {
             run,
             trace_id,
             started: Instant::now(),
+            timer,
         }
     }
 }
@@ -266,7 +281,15 @@ impl<F: Future> Future for RunFuture<F> {
             RunStatus::Succeeded
         };
         crate::annotations::on_run_end(run, &started.active.span_ref());
-        started.active.end();
+        let end = started.timer.as_ref().map(|_| std::time::SystemTime::now());
+        started.active.end_at(end);
+        if let (Some(timer), Some(end)) = (started.timer.take(), end) {
+            let status = match status {
+                RunStatus::Succeeded => "succeeded",
+                RunStatus::Failed => "failed",
+            };
+            timer.end(status, end);
+        }
         let checkpoint = Checkpoint {
             run_id: run.id.clone(),
             outputs: run.checkpoint.lock().map(|c| c.clone()).unwrap_or_default(),

@@ -283,6 +283,9 @@ impl TelemetryBuilder {
         let logs = super::logs::build(&config.logs, &config.log_batch, resource.clone());
         warnings.extend(logs.warnings);
         self.check(&warnings)?;
+        let metrics = super::metrics::build(&config.metrics, resource.clone(), &built.processors);
+        warnings.extend(metrics.warnings);
+        self.check(&warnings)?;
         let mut provider = SdkTracerProvider::builder()
             .with_resource(resource)
             .with_sampler(RunAttributes::new(config.sampler.clone()))
@@ -300,6 +303,10 @@ impl TelemetryBuilder {
             global::set_text_map_propagator(propagator(&config.propagators));
             if let Some(logs) = &logs.provider {
                 flowtrace::set_logger_provider(logs);
+            }
+            if let Some(metrics) = &metrics.pipeline {
+                flowtrace::metrics::set_meter_provider(metrics.provider());
+                global::set_meter_provider(metrics.provider().clone());
             }
         }
         if self.install_tracing_subscriber {
@@ -326,7 +333,8 @@ impl TelemetryBuilder {
         report(&mut warnings);
         Ok(
             Telemetry::new(provider, built.processors, warnings, built.trace_file)
-                .with_logs(logs.provider, logs.file),
+                .with_logs(logs.provider, logs.file)
+                .with_metrics(metrics.pipeline, metrics.file),
         )
     }
 

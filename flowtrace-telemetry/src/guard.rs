@@ -50,6 +50,9 @@ pub struct Telemetry {
     /// The log records' provider and file (`telemetry::logs`).
     logs: Option<SdkLoggerProvider>,
     log_file: Option<PathBuf>,
+    /// The meter provider and its file (`telemetry::metrics`).
+    metrics: Option<crate::metrics::Pipeline>,
+    metrics_file: Option<PathBuf>,
     /// `false` for the inert guard of `OTEL_SDK_DISABLED=true`.
     active: bool,
     shut_down: AtomicBool,
@@ -69,6 +72,8 @@ impl Telemetry {
             trace_file,
             logs: None,
             log_file: None,
+            metrics: None,
+            metrics_file: None,
             active: true,
             shut_down: AtomicBool::new(false),
         }
@@ -85,6 +90,17 @@ impl Telemetry {
         self
     }
 
+    /// Adds the meter provider, flushed and shut down with the spans.
+    pub(crate) fn with_metrics(
+        mut self,
+        metrics: Option<crate::metrics::Pipeline>,
+        file: Option<PathBuf>,
+    ) -> Self {
+        self.metrics = metrics;
+        self.metrics_file = file;
+        self
+    }
+
     /// The guard of a disabled SDK: installs nothing, exports nothing.
     pub(crate) fn inert(warnings: Vec<ConfigWarning>) -> Self {
         Self {
@@ -95,6 +111,8 @@ impl Telemetry {
             trace_file: None,
             logs: None,
             log_file: None,
+            metrics: None,
+            metrics_file: None,
             active: false,
             shut_down: AtomicBool::new(false),
         }
@@ -115,6 +133,7 @@ impl Telemetry {
         self.processors
             .iter()
             .map(Processor::timeout)
+            .chain(self.metrics.as_ref().map(crate::metrics::Pipeline::timeout))
             .max()
             .unwrap_or(Duration::ZERO)
     }
@@ -136,7 +155,17 @@ impl Telemetry {
             .map(|p| p.begin_flush(now + p.timeout()))
             .collect();
         let logs = self.logs.as_ref().map(SdkLoggerProvider::force_flush);
-        first_error(pending.into_iter().map(Pending::wait).chain(logs))
+        let metrics = self
+            .metrics
+            .as_ref()
+            .map(crate::metrics::Pipeline::force_flush);
+        first_error(
+            pending
+                .into_iter()
+                .map(Pending::wait)
+                .chain(logs)
+                .chain(metrics),
+        )
     }
 
     /// Exports what is still queued, then shuts the exporters down, waiting
@@ -160,6 +189,11 @@ impl Telemetry {
             flowtrace::remove_logger_provider();
             std::thread::spawn(move || provider.shutdown_with_timeout(bound))
         });
+        // Metrics: the final collection, against the same deadline.
+        let metrics = self
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.begin_shutdown(now + bound));
         let logs = logs.map(|thread| {
             thread.join().unwrap_or_else(|_| {
                 Err(OTelSdkError::InternalFailure(
@@ -167,7 +201,13 @@ impl Telemetry {
                 ))
             })
         });
-        let result = first_error(pending.into_iter().map(Pending::wait).chain(logs));
+        let result = first_error(
+            pending
+                .into_iter()
+                .map(Pending::wait)
+                .chain(logs)
+                .chain(metrics.map(crate::metrics::Shutdown::wait)),
+        );
         // The processors are done; this only marks the provider shut down
         // (its tracers become no-ops) and returns at once.
         let _ = self
@@ -223,6 +263,22 @@ impl Telemetry {
     /// (`FLOWTRACE_LOG_FILE`, default next to the trace file).
     pub fn log_file(&self) -> Option<&Path> {
         self.log_file.as_deref()
+    }
+
+    /// The file the file exporter appends metrics to, when it is active
+    /// (`FLOWTRACE_METRICS_FILE`, default next to the trace file:
+    /// `flowtrace-metrics.jsonl`).
+    pub fn metrics_file(&self) -> Option<&Path> {
+        self.metrics_file.as_deref()
+    }
+
+    /// The meter provider flowtrace built, when a metrics exporter is
+    /// active (also installed for flowtrace's tasks and runs, and as the
+    /// global one).
+    pub fn meter_provider(&self) -> Option<&opentelemetry_sdk::metrics::SdkMeterProvider> {
+        self.metrics
+            .as_ref()
+            .map(crate::metrics::Pipeline::provider)
     }
 
     /// The logger provider flowtrace built, when a log exporter is active.

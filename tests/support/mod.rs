@@ -23,6 +23,7 @@
 pub mod alloc;
 pub mod collector;
 pub mod fake_otlp;
+pub mod metrics;
 pub mod otlp_json;
 pub mod process;
 pub mod proxy;
