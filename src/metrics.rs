@@ -179,8 +179,10 @@ static SCOPE: LazyLock<InstrumentationScope> = LazyLock::new(|| {
 pub fn set_meter_provider<P: MeterProvider + ?Sized>(provider: &P) {
     let meter = provider.meter_with_scope(SCOPE.clone());
     let mut slot = INSTALLED.write().unwrap_or_else(|e| e.into_inner());
-    let generation = slot.as_ref().map_or(0, |i| i.generation) + 1;
-    let generation = generation.max(GENERATION.load(Ordering::Relaxed) + 1);
+    // Never reused: a call site's handles of an earlier provider must not
+    // match a later one.
+    static INSTALLATIONS: AtomicU64 = AtomicU64::new(0);
+    let generation = INSTALLATIONS.fetch_add(1, Ordering::Relaxed) + 1;
     let installed = build(&meter, generation);
     *slot = Some(Arc::new(installed));
     GENERATION.store(generation, Ordering::Release);

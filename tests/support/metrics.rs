@@ -183,7 +183,7 @@ pub fn read_metrics_file(path: &Path) -> Vec<ExportMetricsServiceRequest> {
 
 /// The points of `metric` in the latest request that has any (cumulative:
 /// the totals).
-pub fn latest<'a>(requests: &'a [ExportMetricsServiceRequest], metric: &str) -> Vec<Point> {
+pub fn latest(requests: &[ExportMetricsServiceRequest], metric: &str) -> Vec<Point> {
     requests
         .iter()
         .rev()

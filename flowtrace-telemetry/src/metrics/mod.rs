@@ -259,6 +259,8 @@ fn exponential(instrument: &Instrument) -> Option<Stream> {
 
 /// Where a request goes.
 #[derive(Debug)]
+// One per exporter, built once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Sink {
     File(JsonLines),
     Otlp(MetricsOtlp),
