@@ -74,6 +74,13 @@ fn quickstart_writes_the_metrics_file_and_prints_the_table() {
         .map(|p| p.count)
         .sum();
     assert_eq!(fetches, 3);
+    for metric in [
+        "otel.sdk.exporter.span.exported",
+        "otel.sdk.processor.span.processed",
+        "otel.sdk.exporter.log.exported",
+    ] {
+        assert!(!latest(&requests, metric).is_empty(), "no {metric}");
+    }
     let spans = read_otlp_json_file(&dir.join("flowtrace-traces.jsonl"));
     let exemplars = all_exemplars(&requests, "flowtrace.task.duration");
     assert_eq!(

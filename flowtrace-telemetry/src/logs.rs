@@ -28,6 +28,7 @@ use opentelemetry_sdk::logs::{
 use super::Exporter;
 use super::config::{Batch, Logs, Otlp};
 use super::file::JsonLines;
+use super::metrics::Counted;
 use super::otlp::{Transport, attempt_timeout};
 use super::retry::{Backoff, Outcome};
 use super::warning::ConfigWarning;
@@ -60,7 +61,7 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
             Exporter::File => match JsonLines::open(&logs.file) {
                 Ok(lines) => {
                     built.file = Some(logs.file.clone());
-                    BatchLogProcessor::builder(LogFile::new(lines))
+                    BatchLogProcessor::builder(Counted(LogFile::new(lines)))
                         .with_batch_config(config())
                         .build()
                 }
@@ -76,7 +77,7 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
             Exporter::Otlp => {
                 let timeout = attempt_timeout(&logs.otlp, batch.export_timeout);
                 match LogOtlp::new(&logs.otlp, timeout) {
-                    Ok(exporter) => BatchLogProcessor::builder(exporter)
+                    Ok(exporter) => BatchLogProcessor::builder(Counted(exporter))
                         .with_batch_config(config())
                         .build(),
                     Err(err) => {
@@ -92,7 +93,7 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource) -> Built {
                     }
                 }
             }
-            Exporter::Console => BatchLogProcessor::builder(LogConsole)
+            Exporter::Console => BatchLogProcessor::builder(Counted(LogConsole))
                 .with_batch_config(config())
                 .build(),
             Exporter::None => continue,

@@ -8,10 +8,19 @@
 //! | `otel.sdk.processor.span.processed` | `{span}` | `error.type` (`queue_full`, `shutdown`) on spans the processor dropped; none on those it handed to its exporter |
 //! | `otel.sdk.processor.span.queue.size` | `{span}` | — |
 //!
-//! Each carries `otel.component.type` = `batching_span_processor`.
+//! | `otel.sdk.exporter.log.exported` | `{log_record}` | `error.type` (`export_failed`) on records an exporter failed to deliver |
+//!
+//! The span instruments carry `otel.component.type` =
+//! `batching_span_processor`, the log one `batching_log_processor`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{MeterProvider as _, ObservableCounter, ObservableUpDownCounter};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{LogBatch, LogExporter};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 
 use crate::processor::Processor;
@@ -24,7 +33,49 @@ pub(crate) struct Observed {
         ObservableCounter<u64>,
         ObservableCounter<u64>,
         ObservableUpDownCounter<i64>,
+        ObservableCounter<u64>,
     ),
+}
+
+/// Log records the log exporters delivered and failed to deliver.
+static LOG_RECORDS_EXPORTED: AtomicU64 = AtomicU64::new(0);
+static LOG_RECORDS_FAILED: AtomicU64 = AtomicU64::new(0);
+
+/// A log exporter whose deliveries are counted.
+#[derive(Debug)]
+pub(crate) struct Counted<E>(pub(crate) E);
+
+impl<E: LogExporter> LogExporter for Counted<E> {
+    fn export(&self, batch: LogBatch<'_>) -> impl Future<Output = OTelSdkResult> + Send {
+        let records = batch.iter().count() as u64;
+        let exported = self.0.export(batch);
+        async move {
+            let result = exported.await;
+            let counter = match result {
+                Ok(()) => &LOG_RECORDS_EXPORTED,
+                Err(_) => &LOG_RECORDS_FAILED,
+            };
+            counter.fetch_add(records, Ordering::Relaxed);
+            result
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn event_enabled(
+        &self,
+        level: opentelemetry::logs::Severity,
+        target: &str,
+        name: Option<&str>,
+    ) -> bool {
+        self.0.event_enabled(level, target, name)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
+    }
 }
 
 fn total(processors: &[Processor]) -> ExportStats {
@@ -95,7 +146,23 @@ pub(crate) fn observe(provider: &SdkMeterProvider, processors: &[Processor]) -> 
             })
             .build()
     };
+    let logs = meter
+        .u64_observable_counter("otel.sdk.exporter.log.exported")
+        .with_unit("{log_record}")
+        .with_description("Log records whose export finished, delivered or failed.")
+        .with_callback(|observer| {
+            let component = KeyValue::new("otel.component.type", "batching_log_processor");
+            observer.observe(
+                LOG_RECORDS_EXPORTED.load(Ordering::Relaxed),
+                std::slice::from_ref(&component),
+            );
+            observer.observe(
+                LOG_RECORDS_FAILED.load(Ordering::Relaxed),
+                &[component, KeyValue::new("error.type", "export_failed")],
+            );
+        })
+        .build();
     Observed {
-        _instruments: (exported, processed, queued),
+        _instruments: (exported, processed, queued, logs),
     }
 }

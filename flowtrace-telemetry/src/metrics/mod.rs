@@ -21,6 +21,7 @@
 
 pub(crate) mod config;
 mod delivery;
+pub(crate) use delivery::Counted;
 mod exemplars;
 mod table;
 
