@@ -284,7 +284,16 @@ pub(crate) struct Bound {
     name_attribute: [KeyValue; 1],
     attempt_attributes: [[KeyValue; 2]; 2],
     /// Per outcome and bucket, the last sampled measurement.
-    exemplars: Mutex<Vec<Option<Exemplar>>>,
+    exemplars: Mutex<Vec<Option<Kept>>>,
+}
+
+/// An exemplar as a call site keeps it (nothing allocated per task).
+#[derive(Clone, Copy)]
+struct Kept {
+    value: f64,
+    time: SystemTime,
+    trace_id: TraceId,
+    span_id: SpanId,
 }
 
 impl Bound {
@@ -329,12 +338,7 @@ impl Bound {
         if slots.is_empty() {
             slots.resize(Outcome::ALL.len() * buckets, None);
         }
-        slots[outcome.index() * buckets + bucket] = Some(Exemplar {
-            instrument: TASK_DURATION,
-            attributes: vec![
-                KeyValue::new(TASK_NAME, self.name),
-                KeyValue::new(TASK_OUTCOME, outcome.as_str()),
-            ],
+        slots[outcome.index() * buckets + bucket] = Some(Kept {
             value,
             time,
             trace_id: sc.trace_id(),
@@ -575,10 +579,26 @@ pub fn take_exemplars() -> Vec<Exemplar> {
         .lock()
         .map(|every| every.clone())
         .unwrap_or_default();
+    let buckets = DURATION_BOUNDARIES.len() + 1;
     let mut out = Vec::new();
     for bound in every {
-        if let Ok(mut slots) = bound.exemplars.lock() {
-            out.extend(slots.iter_mut().filter_map(Option::take));
+        let Ok(mut slots) = bound.exemplars.lock() else {
+            continue;
+        };
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let Some(kept) = slot.take() else { continue };
+            let outcome = Outcome::ALL[i / buckets];
+            out.push(Exemplar {
+                instrument: TASK_DURATION,
+                attributes: vec![
+                    KeyValue::new(TASK_NAME, bound.name),
+                    KeyValue::new(TASK_OUTCOME, outcome.as_str()),
+                ],
+                value: kept.value,
+                time: kept.time,
+                trace_id: kept.trace_id,
+                span_id: kept.span_id,
+            });
         }
     }
     out
