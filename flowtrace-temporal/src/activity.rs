@@ -4,7 +4,7 @@
 
 use futures_util::FutureExt as _;
 use opentelemetry::KeyValue;
-use opentelemetry::trace::SpanKind;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use temporalio_sdk::interceptors::{
     ActivityInboundInterceptor, ExecuteActivityInput, ExecuteActivityOutput, Next,
 };
@@ -50,11 +50,17 @@ impl ActivityInboundInterceptor for TracingActivityInterceptor {
         ]);
         let name = format!("RunActivity:{}", info.activity_type);
         let received = header::extract(input.headers());
+        let measured = flowtrace::metrics::measure_task(&info.activity_type, info.attempt);
         let cx = span::start(&received.parent, name, SpanKind::Server, attributes);
         let body = span::scoped(cx.clone(), received.entries, next.run(input));
         async move {
             let result = body.await;
             span::finish(&cx, &result);
+            let span = cx.span();
+            measured.end(
+                crate::metrics::activity_outcome(&result),
+                Some(span.span_context()),
+            );
             result
         }
         .boxed()

@@ -260,8 +260,18 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
         let headers = input.headers().clone();
         let body = self.inbound_handler(&ctx, name, attributes, &headers, move || next.run(input));
         let parent = self.inbound.borrow().parent.clone();
+        let run = crate::metrics::WorkflowRun::start(
+            &workflow_type,
+            !ctx.is_replaying_history_events(),
+            ctx.workflow_time(),
+        );
         WorkflowInterceptorFuture::new(async move {
             let result = body.await;
+            run.end(
+                &result,
+                !ctx.is_replaying_history_events(),
+                ctx.workflow_time(),
+            );
             // Continue-as-new and eviction end the body with an `Err` too;
             // only a failure is one.
             if let Err(error @ WorkflowTermination::Failed(_)) = &result
