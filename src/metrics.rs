@@ -604,70 +604,6 @@ pub fn take_exemplars() -> Vec<Exemplar> {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-
-    #[crate::traced(crate = crate)]
-    async fn measured() {}
-
-    fn provider() -> (SdkMeterProvider, InMemoryMetricExporter) {
-        let exporter = InMemoryMetricExporter::default();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(exporter.clone()).build())
-            .build();
-        (provider, exporter)
-    }
-
-    /// The count of `flowtrace.task.duration` for task `measured`.
-    fn count(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> u64 {
-        provider.force_flush().unwrap();
-        let Some(last) = exporter.get_finished_metrics().unwrap().pop() else {
-            return 0;
-        };
-        let mut count = 0;
-        for metric in last.scope_metrics().flat_map(|s| s.metrics()) {
-            if metric.name() != TASK_DURATION {
-                continue;
-            }
-            if let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() {
-                count += h
-                    .data_points()
-                    .filter(|p| {
-                        p.attributes().any(|kv| {
-                            kv.key.as_str() == TASK_NAME && kv.value.as_str() == "measured"
-                        })
-                    })
-                    .map(|p| p.count())
-                    .sum::<u64>();
-            }
-        }
-        count
-    }
-
-    #[tokio::test]
-    async fn each_installed_provider_gets_the_tasks_that_end_under_it() {
-        let (first, first_out) = provider();
-        set_meter_provider(&first);
-        measured().await;
-        measured().await;
-        remove_meter_provider();
-        measured().await;
-        let (second, second_out) = provider();
-        set_meter_provider(&second);
-        measured().await;
-        remove_meter_provider();
-        assert_eq!(count(&first, &first_out), 2);
-        assert_eq!(
-            count(&second, &second_out),
-            1,
-            "not the first provider's handles"
-        );
-    }
-}
-
 /// Task names measured by [`measure_task`], each kept once for the process.
 fn intern(name: &str) -> &'static str {
     static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
@@ -776,6 +712,70 @@ pub fn record_run(name: &str, active: i64, ended: Option<(&'static str, std::tim
         installed.run_duration.record(
             duration.as_secs_f64(),
             &[name, KeyValue::new(RUN_STATUS, status)],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    #[crate::traced(crate = crate)]
+    async fn measured() {}
+
+    fn provider() -> (SdkMeterProvider, InMemoryMetricExporter) {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        (provider, exporter)
+    }
+
+    /// The count of `flowtrace.task.duration` for task `measured`.
+    fn count(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> u64 {
+        provider.force_flush().unwrap();
+        let Some(last) = exporter.get_finished_metrics().unwrap().pop() else {
+            return 0;
+        };
+        let mut count = 0;
+        for metric in last.scope_metrics().flat_map(|s| s.metrics()) {
+            if metric.name() != TASK_DURATION {
+                continue;
+            }
+            if let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() {
+                count += h
+                    .data_points()
+                    .filter(|p| {
+                        p.attributes().any(|kv| {
+                            kv.key.as_str() == TASK_NAME && kv.value.as_str() == "measured"
+                        })
+                    })
+                    .map(|p| p.count())
+                    .sum::<u64>();
+            }
+        }
+        count
+    }
+
+    #[tokio::test]
+    async fn each_installed_provider_gets_the_tasks_that_end_under_it() {
+        let (first, first_out) = provider();
+        set_meter_provider(&first);
+        measured().await;
+        measured().await;
+        remove_meter_provider();
+        measured().await;
+        let (second, second_out) = provider();
+        set_meter_provider(&second);
+        measured().await;
+        remove_meter_provider();
+        assert_eq!(count(&first, &first_out), 2);
+        assert_eq!(
+            count(&second, &second_out),
+            1,
+            "not the first provider's handles"
         );
     }
 }
