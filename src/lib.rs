@@ -87,6 +87,7 @@ mod lifecycle;
 pub mod link;
 mod log;
 mod map;
+pub mod metrics;
 pub mod openinference;
 mod run;
 pub mod running;

@@ -225,6 +225,7 @@ where
             if let Some(out) = (hooks.load)(json) {
                 let attribute = if replayed { TASK_REPLAYED } else { TASK_CACHED };
                 task_cx.span().set_attribute(KeyValue::new(attribute, true));
+                crate::metrics::decide(name, crate::metrics::Outcome::Cached);
                 return out;
             }
         }
@@ -263,10 +264,12 @@ where
         };
         let cx = attempt_cx.clone().unwrap_or_else(|| task_cx.clone());
         let body = make(attempt).with_context(cx.clone());
+        let mut timed_out = false;
         let out = match (policy.timeout, &hooks.timeout) {
             (Some(limit), Some(on_timeout)) => match tokio::time::timeout(limit, body).await {
                 Ok(out) => out,
                 Err(_) => {
+                    timed_out = true;
                     let span = cx.span();
                     span.set_attribute(KeyValue::new(TASK_TIMEOUT, true));
                     task_cx
@@ -305,8 +308,14 @@ where
                 }
                 tokio::time::sleep(delay).await;
                 attempt += 1;
+                crate::metrics::retried(name);
             }
-            Some(_) => return out,
+            Some(_) => {
+                if timed_out {
+                    crate::metrics::decide(name, crate::metrics::Outcome::Timeout);
+                }
+                return out;
+            }
             None => {
                 if let Some(key) = &cache_key {
                     if let Some(json) = (hooks.store)(&out) {

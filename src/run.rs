@@ -175,6 +175,16 @@ struct Started {
     trace_id: String,
     traceparent: Option<String>,
     started: Instant,
+    /// The run's metrics, when a meter provider is installed.
+    timer: Option<crate::metrics::RunTimer>,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.end("cancelled", std::time::SystemTime::now());
+        }
+    }
 }
 
 fn new_run_id() -> String {
@@ -205,6 +215,8 @@ impl RunBuilder {
         let deterministic = self.deterministic_trace_id;
         // Once per run: the tracer every task of the run uses.
         let backend = Backend::resolve();
+        let timer = crate::metrics::RunTimer::start(&run.name);
+        let start_time = timer.as_ref().map(crate::metrics::RunTimer::start_time);
         let (active, frame) = Context::map_current(|cx| {
             let mut pairs = self.pairs;
             current::with(|parent| {
@@ -240,6 +252,7 @@ impl RunBuilder {
                     let tracked = crate::running::before_start(&attributes);
                     let mut builder =
                         SpanBuilder::from_name(run.name.clone()).with_attributes(attributes);
+                    builder.start_time = start_time;
                     let mut under = base.clone();
                     if new_trace {
                         let links: Vec<_> = [
@@ -312,6 +325,7 @@ impl RunBuilder {
             trace_id,
             traceparent,
             started: Instant::now(),
+            timer,
         }
     }
 }
@@ -354,7 +368,15 @@ impl<F: Future> Future for RunFuture<F> {
             RunStatus::Succeeded
         };
         crate::annotations::on_run_end(run, &started.active.span_ref());
-        started.active.end();
+        let end = started.timer.as_ref().map(|_| std::time::SystemTime::now());
+        started.active.end_at(end);
+        if let (Some(timer), Some(end)) = (started.timer.take(), end) {
+            let status = match status {
+                RunStatus::Succeeded => "succeeded",
+                RunStatus::Failed => "failed",
+            };
+            timer.end(status, end);
+        }
         let mut checkpoint = crate::cache::checkpoint_of(run);
         checkpoint.traceparent = started.traceparent.take();
         Poll::Ready(Run {

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{
     Link, SpanBuilder, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer,
@@ -24,6 +24,7 @@ use crate::capture::{self, CaptureConfig, Captured};
 use crate::carry::{Caller, Resolved};
 use crate::context::{CustomContext, Frame, FrameInner, MapItem, RunInfo, parent_context};
 use crate::current;
+use crate::metrics::{Outcome, Site, TaskTimer};
 
 /// The attribute naming the task.
 pub const TASK_NAME: &str = "flowtrace.task.name";
@@ -130,6 +131,8 @@ pub(crate) struct Active {
     /// Whether `cx` holds a span this task started and must end.
     owns_span: bool,
     ended: bool,
+    /// The task's metrics, when a meter provider is installed.
+    timer: Option<TaskTimer>,
 }
 
 impl Active {
@@ -139,6 +142,7 @@ impl Active {
             cx: Some(cx),
             owns_span: true,
             ended: false,
+            timer: None,
         }
     }
 
@@ -148,6 +152,7 @@ impl Active {
             cx,
             owns_span: false,
             ended: false,
+            timer: None,
         }
     }
 
@@ -187,7 +192,7 @@ impl Active {
             Ok(out) => out,
             Err(payload) => {
                 record_exception(&self.span_ref(), "panic", panic_message(&*payload));
-                self.end();
+                self.end_as(Some(Outcome::Error));
                 resume_unwind(payload)
             }
         }
@@ -204,20 +209,44 @@ impl Active {
     ) where
         R: FnOnce(&T, &SpanRef<'_>) -> bool,
     {
-        if record(out, &self.span_ref()) {
+        let error = record(out, &self.span_ref());
+        if error {
             if let Some(run) = run {
                 run.task_failed(top_level);
             }
         }
-        self.end();
+        let outcome = self.timer.as_ref().map(|timer| timer.outcome(error));
+        self.end_as(outcome);
     }
 
     pub(crate) fn end(&mut self) {
+        self.end_as(None);
+    }
+
+    /// Ends the span and the task's metrics (`outcome`: `ok` when `None`),
+    /// at one instant.
+    fn end_as(&mut self, outcome: Option<Outcome>) {
+        let timer = self.timer.take();
+        let now = timer.as_ref().map(|_| SystemTime::now());
+        self.end_at(now);
+        if let (Some(timer), Some(end)) = (timer, now) {
+            let span = self.span_ref();
+            let sc = span.span_context();
+            let sampled = (self.owns_span && sc.is_sampled()).then_some(sc);
+            timer.end(outcome.unwrap_or(Outcome::Ok), end, sampled);
+        }
+    }
+
+    /// Ends the span at `end` (now when `None`).
+    pub(crate) fn end_at(&mut self, end: Option<SystemTime>) {
         if self.owns_span && !self.ended {
             self.ended = true;
             if let Some(cx) = &self.cx {
                 crate::running::ended(cx);
-                cx.span().end();
+                match end {
+                    Some(end) => cx.span().end_with_timestamp(end),
+                    None => cx.span().end(),
+                }
             }
         }
     }
@@ -230,7 +259,9 @@ impl Drop for Active {
             if span.is_recording() {
                 span.set_attribute(KeyValue::new(TASK_CANCELLED, true));
             }
-            self.end();
+        }
+        if (self.owns_span && !self.ended) || self.timer.is_some() {
+            self.end_as(Some(Outcome::Cancelled));
         }
     }
 }
@@ -240,12 +271,17 @@ impl Drop for Active {
 pub struct TaskMeta {
     name: &'static str,
     function: fn() -> &'static str,
+    metrics: Site,
 }
 
 impl TaskMeta {
     /// `name` is the span name; `function` returns the fully qualified path.
     pub const fn new(name: &'static str, function: fn() -> &'static str) -> Self {
-        Self { name, function }
+        Self {
+            name,
+            function,
+            metrics: Site::new(),
+        }
     }
 
     /// The span / task name.
@@ -392,6 +428,7 @@ pub struct TaskStart {
     parent: Option<Context>,
     links: Vec<Link>,
     new_trace: bool,
+    site: Option<&'static Site>,
 }
 
 impl TaskStart {
@@ -404,6 +441,7 @@ impl TaskStart {
             parent: None,
             links: Vec::new(),
             new_trace: false,
+            site: Some(&meta.metrics),
         }
     }
 
@@ -416,6 +454,7 @@ impl TaskStart {
             parent: None,
             links: Vec::new(),
             new_trace: false,
+            site: None,
         }
     }
 
@@ -514,6 +553,32 @@ impl TaskStart {
         caller: Option<&Context>,
         waited: Option<Duration>,
     ) -> Started {
+        if let Some(run) = &inner.run {
+            run.tasks.fetch_add(1, Ordering::Relaxed);
+        }
+        let timer = crate::metrics::task_started(self.site, self.name);
+        let Some(timer) = timer else {
+            return self.open_under(inner, top_level, item, caller, waited, None);
+        };
+        if let Some(wait) = item.map(|item| item.queue_wait).or(waited) {
+            timer.queue_wait(wait);
+        }
+        let mut started =
+            self.open_under(inner, top_level, item, caller, waited, Some(timer.start()));
+        started.active.timer = Some(timer);
+        started
+    }
+
+    /// Starts the span (at `start_time`, now when `None`).
+    fn open_under(
+        self,
+        inner: &Arc<FrameInner>,
+        top_level: bool,
+        item: Option<MapItem>,
+        caller: Option<&Context>,
+        waited: Option<Duration>,
+        start_time: Option<SystemTime>,
+    ) -> Started {
         let Self {
             name,
             function,
@@ -521,10 +586,8 @@ impl TaskStart {
             parent: explicit,
             mut links,
             new_trace,
+            site: _,
         } = self;
-        if let Some(run) = &inner.run {
-            run.tasks.fetch_add(1, Ordering::Relaxed);
-        }
         let backend = inner.backend();
         if matches!(backend, Backend::Noop) {
             // No provider: nothing records, the map is all there is to carry.
@@ -600,6 +663,7 @@ impl TaskStart {
                 span_kind: Some(kind),
                 attributes: Some(attributes),
                 links: (!links.is_empty()).then_some(links),
+                start_time,
                 ..SpanBuilder::from_name(name)
             };
             let Some(opened) = open(backend, builder, parent) else {

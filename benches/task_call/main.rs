@@ -165,8 +165,13 @@ fn profile(spec: &str) {
 }
 
 fn install(global: Global, provider: &opentelemetry_sdk::trace::SdkTracerProvider) {
+    if global == Global::SdkMetrics {
+        pipeline::install_metrics();
+    } else {
+        flowtrace::metrics::remove_meter_provider();
+    }
     match global {
-        Global::Sdk => pipeline::install(provider),
+        Global::Sdk | Global::SdkMetrics => pipeline::install(provider),
         Global::SdkDirect => pipeline::install_directly(provider),
         Global::Noop => pipeline::uninstall(),
     }

@@ -66,6 +66,25 @@ pub fn install_directly(provider: &SdkTracerProvider) {
     global::set_tracer_provider(provider.clone());
 }
 
+/// Installs an SDK meter provider (a periodic reader with an hour's
+/// interval: nothing collects during the measurement) for flowtrace's task
+/// and run metrics.
+pub fn install_metrics() {
+    use std::sync::LazyLock;
+    static METERS: LazyLock<opentelemetry_sdk::metrics::SdkMeterProvider> = LazyLock::new(|| {
+        opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_reader(
+                opentelemetry_sdk::metrics::PeriodicReader::builder(
+                    opentelemetry_sdk::metrics::InMemoryMetricExporter::default(),
+                )
+                .with_interval(Duration::from_secs(3600))
+                .build(),
+            )
+            .build()
+    });
+    flowtrace::metrics::set_meter_provider(&*METERS);
+}
+
 /// Puts the global no-op provider back: "no provider installed".
 pub fn uninstall() {
     global::set_tracer_provider(NoopTracerProvider::new());

@@ -46,6 +46,8 @@ const SAMPLED_BUDGET: f64 = 2.0;
 const SAMPLED_AIM: f64 = 1.5;
 const UNSAMPLED_BUDGET: f64 = 1.3;
 const NO_PROVIDER_BUDGET_NS: f64 = 50.0;
+/// What task and run metrics may add to a task call, meter provider installed.
+const METRICS_BUDGET_NS: f64 = 60.0;
 
 fn target_dir() -> PathBuf {
     // CARGO_TARGET_TMPDIR is `<target>/tmp`.
@@ -255,6 +257,25 @@ pub fn write(measured: &[Measured]) -> std::io::Result<()> {
             list(&each, &|v| format!("+{}", ns(v))),
             check(over <= NO_PROVIDER_BUDGET_NS)
         );
+    }
+
+    for (with, without, what) in [
+        ("flowtrace_sampled_metrics", "flowtrace_sampled", "sampled"),
+        (
+            "flowtrace_unsampled_metrics",
+            "flowtrace_unsampled",
+            "unsampled",
+        ),
+    ] {
+        if let Some((over, each)) = paired(with, without, |a, b| a - b) {
+            let _ = writeln!(
+                md,
+                "| metrics, {what}: ≤ {METRICS_BUDGET_NS} ns over the same call without a meter provider | +{} | {} | {} |",
+                ns(over),
+                list(&each, &|v| format!("{v:+.0} ns")),
+                check(over <= METRICS_BUDGET_NS)
+            );
+        }
     }
 
     let _ = writeln!(md, "\n### What each row measures\n");

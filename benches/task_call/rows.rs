@@ -34,6 +34,8 @@ pub enum Global {
     SdkDirect,
     /// None installed (the global no-op).
     Noop,
+    /// [`Global::Sdk`] plus an SDK meter provider for flowtrace's metrics.
+    SdkMetrics,
 }
 
 /// How many spans a row exports: `per_call` per timed call, `per_loop` once
@@ -481,6 +483,24 @@ pub fn task_call(provider: &SdkTracerProvider) -> Group {
             "flowtrace `#[traced]`, unsampled",
             "the same, the run's carrier an unsampled `traceparent` (flags `00`): the parent-based sampler drops every task span",
             Global::Sdk,
+            Some(UNSAMPLED_TRACEPARENT),
+            0,
+            0,
+        ),
+        (
+            "flowtrace_sampled_metrics",
+            "flowtrace `#[traced]`, sampled, meter provider installed",
+            "the sampled row with an SDK meter provider (a manual reader) installed by `flowtrace::metrics::set_meter_provider`: the task's duration, attempt and in-flight counts recorded through its call site's bound handles, and its exemplar kept",
+            Global::SdkMetrics,
+            None,
+            1,
+            1,
+        ),
+        (
+            "flowtrace_unsampled_metrics",
+            "flowtrace `#[traced]`, unsampled, meter provider installed",
+            "the unsampled row with the meter provider installed: every task is measured, sampled or not",
+            Global::SdkMetrics,
             Some(UNSAMPLED_TRACEPARENT),
             0,
             0,

@@ -405,6 +405,14 @@ impl TelemetryBuilder {
         );
         warnings.extend(logs.warnings);
         self.check(&warnings)?;
+        let metrics = super::metrics::build(
+            &config.metrics,
+            resource.clone(),
+            built.processors.iter().map(|(_, p)| p.clone()).collect(),
+            logs.processors.iter().map(|(_, p)| p.clone()).collect(),
+        );
+        warnings.extend(metrics.warnings);
+        self.check(&warnings)?;
         let mut provider = SdkTracerProvider::builder()
             .with_resource(resource)
             .with_sampler(RunAttributes::new(config.sampler.clone()))
@@ -431,6 +439,10 @@ impl TelemetryBuilder {
                 flowtrace::set_logger_provider(logs);
             }
             flowtrace::running::set_heartbeat_interval(config.heartbeat);
+            if let Some(metrics) = &metrics.pipeline {
+                flowtrace::metrics::set_meter_provider(metrics.provider());
+                global::set_meter_provider(metrics.provider().clone());
+            }
         }
         if self.install_tracing_subscriber {
             let targets = Targets::new()
@@ -455,11 +467,9 @@ impl TelemetryBuilder {
 
         report(&mut warnings);
         Ok(
-            Telemetry::new(provider, built.processors, warnings, built.trace_file).with_logs(
-                logs.provider,
-                logs.processors,
-                logs.file,
-            ),
+            Telemetry::new(provider, built.processors, warnings, built.trace_file)
+                .with_logs(logs.provider, logs.processors, logs.file)
+                .with_metrics(metrics.pipeline, metrics.file),
         )
     }
 

@@ -72,6 +72,19 @@ pub(crate) const LOGS: Signal = Signal {
     path: "/v1/logs",
 };
 
+pub(crate) const METRICS: Signal = Signal {
+    endpoint: "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    protocol: "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    headers: "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    timeout: "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+    certificate: "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+    client_certificate: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+    client_key: "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+    compression: "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+    insecure: "OTEL_EXPORTER_OTLP_METRICS_INSECURE",
+    path: "/v1/metrics",
+};
+
 /// Where settings are read from: the process environment, or (for tests) a map.
 #[derive(Clone, Default)]
 pub(crate) enum EnvSource {
@@ -236,6 +249,8 @@ pub(crate) struct Config {
     /// `FLOWTRACE_HEARTBEAT_INTERVAL`: heartbeats of running spans (see
     /// `flowtrace::running`); `None` is off.
     pub(crate) heartbeat: Option<Duration>,
+    /// `OTEL_METRICS_EXPORTER` and co. (`crate::metrics::config`).
+    pub(crate) metrics: crate::metrics::config::Metrics,
 }
 
 /// Where log records go (`OTEL_LOGS_EXPORTER`, the `…_LOGS_…` OTLP
@@ -249,13 +264,13 @@ pub(crate) struct Logs {
 }
 
 /// Reads one variable at a time and collects warnings on the way.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     env: &'a EnvSource,
-    warnings: Vec<ConfigWarning>,
+    pub(crate) warnings: Vec<ConfigWarning>,
 }
 
 impl Reader<'_> {
-    fn raw(&mut self, var: &'static str) -> Option<String> {
+    pub(crate) fn raw(&mut self, var: &'static str) -> Option<String> {
         match self.env.get(var) {
             Ok(value) => value,
             Err(lossy) => {
@@ -271,7 +286,7 @@ impl Reader<'_> {
     }
 
     /// Reads and parses `var`; a rejected value is reported and ignored.
-    fn parse<T>(
+    pub(crate) fn parse<T>(
         &mut self,
         var: &'static str,
         parser: impl FnOnce(&str) -> Result<T, parse::Rejected>,
@@ -296,7 +311,7 @@ impl Reader<'_> {
     /// A comma list of enum members: bad members are reported one by one and
     /// skipped. `None` when unset or when no member was usable (so the caller
     /// falls back to its default); `Some(vec![])` only for an explicit `none`.
-    fn members<T: PartialEq>(
+    pub(crate) fn members<T: PartialEq>(
         &mut self,
         var: &'static str,
         accepted: &'static str,
@@ -430,6 +445,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
             )
         })
         .filter(|interval| !interval.is_zero());
+    let metrics = crate::metrics::config::resolve(&mut r, code, &unique, &trace_file);
 
     let config = Config {
         service_name,
@@ -443,6 +459,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         trace_file,
         logs,
         heartbeat,
+        metrics,
     };
     // The logs read the general OTLP variables again: one warning each.
     let mut warnings: Vec<ConfigWarning> = Vec::with_capacity(r.warnings.len());
@@ -454,7 +471,7 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
     (Some(config), warnings)
 }
 
-fn dedup(exporters: Vec<Exporter>) -> Vec<Exporter> {
+pub(crate) fn dedup(exporters: Vec<Exporter>) -> Vec<Exporter> {
     let mut unique = Vec::new();
     for e in exporters {
         if e != Exporter::None && !unique.contains(&e) {
@@ -561,7 +578,7 @@ fn default_service_name() -> String {
         .unwrap_or_else(|| "unknown_service".to_owned())
 }
 
-fn otlp(r: &mut Reader<'_>, code: &Overrides, vars: &Signal) -> Otlp {
+pub(crate) fn otlp(r: &mut Reader<'_>, code: &Overrides, vars: &Signal) -> Otlp {
     const KEPT: &str = "the setting is ignored";
     let signal_protocol = r.parse(vars.protocol, parse::protocol, KEPT);
     let base_protocol = r.parse("OTEL_EXPORTER_OTLP_PROTOCOL", parse::protocol, KEPT);

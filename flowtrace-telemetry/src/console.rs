@@ -509,6 +509,7 @@ handler  10.0 ms  (parent 000000000000004d)
             schedule_delay: Duration::from_secs(60),
             export_timeout: Duration::from_secs(5),
             when_full: WhenFull::Drop,
+            io_thread: false,
         };
         let processor = Processor::start(settings, move || Ok(Sdk::local(console))).unwrap();
         processor.on_end(span("child", 2, 1));

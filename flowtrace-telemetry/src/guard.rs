@@ -67,6 +67,9 @@ pub struct Telemetry {
     /// Each log processor's exporter, as named in `OTEL_LOGS_EXPORTER`.
     log_exporters: Vec<&'static str>,
     log_file: Option<PathBuf>,
+    /// The meter provider and its file (`telemetry::metrics`).
+    metrics: Option<crate::metrics::Pipeline>,
+    metrics_file: Option<PathBuf>,
     /// `false` for the inert guard of `OTEL_SDK_DISABLED=true`.
     active: bool,
     shut_down: AtomicBool,
@@ -90,6 +93,8 @@ impl Telemetry {
             log_processors: Vec::new(),
             log_exporters: Vec::new(),
             log_file: None,
+            metrics: None,
+            metrics_file: None,
             active: true,
             shut_down: AtomicBool::new(false),
         }
@@ -108,6 +113,17 @@ impl Telemetry {
         self
     }
 
+    /// Adds the meter provider, flushed and shut down with the spans.
+    pub(crate) fn with_metrics(
+        mut self,
+        metrics: Option<crate::metrics::Pipeline>,
+        file: Option<PathBuf>,
+    ) -> Self {
+        self.metrics = metrics;
+        self.metrics_file = file;
+        self
+    }
+
     /// The guard of a disabled SDK: installs nothing, exports nothing.
     pub(crate) fn inert(warnings: Vec<ConfigWarning>) -> Self {
         Self {
@@ -121,6 +137,8 @@ impl Telemetry {
             log_processors: Vec::new(),
             log_exporters: Vec::new(),
             log_file: None,
+            metrics: None,
+            metrics_file: None,
             active: false,
             shut_down: AtomicBool::new(false),
         }
@@ -140,7 +158,12 @@ impl Telemetry {
     pub fn timeout(&self) -> Duration {
         let spans = self.processors.iter().map(Processor::timeout);
         let logs = self.log_processors.iter().map(Processor::timeout);
-        spans.chain(logs).max().unwrap_or(Duration::ZERO)
+        let metrics = self.metrics.as_ref().map(crate::metrics::Pipeline::timeout);
+        spans
+            .chain(logs)
+            .chain(metrics)
+            .max()
+            .unwrap_or(Duration::ZERO)
     }
 
     /// Exports every span that has ended so far, all exporters in parallel,
@@ -160,7 +183,11 @@ impl Telemetry {
             .map(|p| p.begin_flush(now + p.timeout()));
         let logs = (self.log_processors.iter()).map(|p| p.begin_flush(now + p.timeout()));
         let pending: Vec<Pending> = spans.chain(logs).collect();
-        first_error(pending.into_iter().map(Pending::wait))
+        let metrics = self
+            .metrics
+            .as_ref()
+            .map(crate::metrics::Pipeline::force_flush);
+        first_error(pending.into_iter().map(Pending::wait).chain(metrics))
     }
 
     /// Exports what is still queued, then shuts the exporters down, waiting
@@ -177,10 +204,21 @@ impl Telemetry {
         if self.logs.is_some() {
             flowtrace::remove_logger_provider();
         }
+        let bound = self.timeout().max(Duration::from_secs(1));
         let spans = (self.processors.iter()).filter_map(|p| p.begin_shutdown(now + p.timeout()));
         let logs = (self.log_processors.iter()).filter_map(|p| p.begin_shutdown(now + p.timeout()));
         let pending: Vec<Pending> = spans.chain(logs).collect();
-        let result = first_error(pending.into_iter().map(Pending::wait));
+        // Metrics: the final collection, against the same deadline.
+        let metrics = self
+            .metrics
+            .as_ref()
+            .map(|metrics| metrics.begin_shutdown(now + bound));
+        let result = first_error(
+            pending
+                .into_iter()
+                .map(Pending::wait)
+                .chain(metrics.map(crate::metrics::Shutdown::wait)),
+        );
         // The processors are done; this only marks the providers shut down
         // (their tracers and loggers become no-ops) and returns at once.
         let _ = self
@@ -266,6 +304,22 @@ impl Telemetry {
     /// (`FLOWTRACE_LOG_FILE`, default next to the trace file).
     pub fn log_file(&self) -> Option<&Path> {
         self.log_file.as_deref()
+    }
+
+    /// The file the file exporter appends metrics to, when it is active
+    /// (`FLOWTRACE_METRICS_FILE`, default next to the trace file:
+    /// `flowtrace-metrics.jsonl`).
+    pub fn metrics_file(&self) -> Option<&Path> {
+        self.metrics_file.as_deref()
+    }
+
+    /// The meter provider flowtrace built, when a metrics exporter is
+    /// active (also installed for flowtrace's tasks and runs, and as the
+    /// global one).
+    pub fn meter_provider(&self) -> Option<&opentelemetry_sdk::metrics::SdkMeterProvider> {
+        self.metrics
+            .as_ref()
+            .map(crate::metrics::Pipeline::provider)
     }
 
     /// The logger provider flowtrace built, when a log exporter is active.

@@ -98,6 +98,7 @@ mod file;
 mod guard;
 mod layer;
 mod logs;
+mod metrics;
 mod otlp;
 mod panic_hook;
 mod parse;

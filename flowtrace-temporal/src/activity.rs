@@ -65,6 +65,7 @@ impl ActivityInboundInterceptor for TracingActivityInterceptor {
         let received = header::extract(input.headers());
         attributes.extend(span::session_attributes(&received.entries));
         attributes.extend(received.run.iter().cloned());
+        let measured = flowtrace::metrics::measure_task(&info.activity_type, info.attempt);
         let cx = span::start(&received.parent, name, SpanKind::Server, attributes);
         let run = client_run(&received.run);
         let body = match run {
@@ -97,6 +98,11 @@ impl ActivityInboundInterceptor for TracingActivityInterceptor {
         async move {
             let result = body.await;
             span::finish(&cx, &result);
+            let span = cx.span();
+            measured.end(
+                crate::metrics::activity_outcome(&result),
+                Some(span.span_context()),
+            );
             result
         }
         .boxed()

@@ -102,6 +102,7 @@
 mod activity;
 mod client;
 pub mod header;
+mod metrics;
 pub mod span;
 pub mod telemetry;
 pub mod workflow;

@@ -297,16 +297,26 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
             next.run(input)
         });
         let parent = self.inbound.borrow().parent.clone();
-        let run = self.inbound.borrow().run.clone();
+        let run_attributes = self.inbound.borrow().run.clone();
+        let measured = crate::metrics::WorkflowRun::start(
+            &workflow_type,
+            !ctx.is_replaying_history_events(),
+            ctx.workflow_time(),
+        );
         WorkflowInterceptorFuture::new(async move {
             let result = body.await;
+            measured.end(
+                &result,
+                !ctx.is_replaying_history_events(),
+                ctx.workflow_time(),
+            );
             // Continue-as-new and eviction end the body with an `Err` too;
             // only a failure is one.
             if let Err(error @ WorkflowTermination::Failed(_)) = &result
                 && !ctx.is_replaying_history_events()
             {
                 let mut attributes = span::workflow_attributes(ctx.workflow_id(), ctx.run_id());
-                attributes.extend(run);
+                attributes.extend(run_attributes);
                 let name = format!("CompleteWorkflow:{workflow_type}");
                 let cx = span::start(&parent, name, SpanKind::Internal, attributes);
                 span::finish(&cx, &Err::<(), _>(error));

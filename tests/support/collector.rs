@@ -269,6 +269,7 @@ fn spawn(
         // Forward within milliseconds instead of the default 200 ms batches.
         .args(["--traces-batch-timeout", "10ms"])
         .args(["--logs-batch-timeout", "10ms"])
+        .args(["--metrics-batch-timeout", "10ms"])
         .args(["--otlp-exporter-retry-initial-backoff", "100ms"])
         .args(["--otlp-exporter-retry-max-backoff", "500ms"])
         .args(["--otlp-exporter-retry-max-elapsed-time", "10s"])

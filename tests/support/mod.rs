@@ -25,6 +25,7 @@
 pub mod alloc;
 pub mod collector;
 pub mod fake_otlp;
+pub mod metrics;
 pub mod otlp_json;
 pub mod phoenix;
 pub mod process;

@@ -15,6 +15,12 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -31,6 +37,7 @@ const POLL: Duration = Duration::from_millis(20);
 
 type Requests = Arc<Mutex<Vec<ExportTraceServiceRequest>>>;
 type LogRequests = Arc<Mutex<Vec<ExportLogsServiceRequest>>>;
+type MetricRequests = Arc<Mutex<Vec<ExportMetricsServiceRequest>>>;
 
 /// An OTLP/gRPC trace service on `127.0.0.1:<free port>` that keeps every
 /// `ExportTraceServiceRequest` it receives. Stops on drop.
@@ -38,6 +45,7 @@ pub struct Receiver {
     addr: SocketAddr,
     requests: Requests,
     log_requests: LogRequests,
+    metric_requests: MetricRequests,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     /// Disconnects when the server thread ends: lets drop bound its wait.
@@ -46,6 +54,20 @@ pub struct Receiver {
 
 struct Sink(Requests);
 struct LogSink(LogRequests);
+struct MetricSink(MetricRequests);
+
+#[tonic::async_trait]
+impl MetricsService for MetricSink {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        lock(&self.0).push(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
 
 #[tonic::async_trait]
 impl LogsService for LogSink {
@@ -90,6 +112,8 @@ impl Receiver {
         let sink = Sink(requests.clone());
         let log_requests = LogRequests::default();
         let log_sink = LogSink(log_requests.clone());
+        let metric_requests = MetricRequests::default();
+        let metric_sink = MetricSink(metric_requests.clone());
         let (finishing, finished) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("otlp-receiver-{}", addr.port()))
@@ -110,9 +134,13 @@ impl Receiver {
                     let logs = LogsServiceServer::new(log_sink)
                         .accept_compressed(CompressionEncoding::Gzip)
                         .max_decoding_message_size(64 << 20);
+                    let metrics = MetricsServiceServer::new(metric_sink)
+                        .accept_compressed(CompressionEncoding::Gzip)
+                        .max_decoding_message_size(64 << 20);
                     let served = tonic::transport::Server::builder()
                         .add_service(service)
                         .add_service(logs)
+                        .add_service(metrics)
                         .serve_with_incoming_shutdown(incoming, async {
                             let _ = stopped.await;
                         })
@@ -127,6 +155,7 @@ impl Receiver {
             addr,
             requests,
             log_requests,
+            metric_requests,
             shutdown: Some(shutdown),
             thread: Some(thread),
             finished,
@@ -145,6 +174,36 @@ impl Receiver {
     /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<ExportTraceServiceRequest> {
         lock(&self.requests).clone()
+    }
+
+    /// Every metrics request received so far, in arrival order.
+    pub fn metric_requests(&self) -> Vec<ExportMetricsServiceRequest> {
+        lock(&self.metric_requests).clone()
+    }
+
+    /// Polls until `done(requests)` holds and returns the requests then;
+    /// panics after `timeout` with `what` and how many arrived.
+    pub fn wait_for_metrics(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&[ExportMetricsServiceRequest]) -> bool,
+    ) -> Vec<ExportMetricsServiceRequest> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let requests = self.metric_requests();
+            if done(&requests) {
+                return requests;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "test receiver {}: waited {timeout:?} for {what}; received {} metrics requests: {requests:#?}",
+                    self.endpoint(),
+                    requests.len()
+                );
+            }
+            std::thread::sleep(POLL);
+        }
     }
 
     /// Every log record received so far, flattened, in arrival order.

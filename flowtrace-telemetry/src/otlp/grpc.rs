@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use tonic::codec::CompressionEncoding;
@@ -103,6 +105,21 @@ impl Grpc {
                 .into_inner()
                 .partial_success
                 .map_or(0, |p| p.rejected_log_records.max(0) as u64)
+        }))
+    }
+}
+
+impl Grpc {
+    /// One `MetricsService/Export` call on the same channel.
+    pub(crate) async fn send_metrics(&self, request: ExportMetricsServiceRequest) -> Outcome {
+        let sent = MetricsServiceClient::new(self.channel.clone())
+            .export(self.call(request))
+            .await;
+        classify(sent.map(|response| {
+            response
+                .into_inner()
+                .partial_success
+                .map_or(0, |p| p.rejected_data_points.max(0) as u64)
         }))
     }
 }

@@ -16,6 +16,9 @@ use hyper_util::rt::TokioExecutor;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -106,6 +109,15 @@ impl Http {
         self.post(request, |r: ExportLogsServiceResponse| {
             r.partial_success
                 .map_or(0, |p| p.rejected_log_records.max(0) as u64)
+        })
+        .await
+    }
+
+    /// One POST of data points (to the metrics URL this client was built for).
+    pub(crate) async fn send_metrics(&self, request: &ExportMetricsServiceRequest) -> Outcome {
+        self.post(request, |r: ExportMetricsServiceResponse| {
+            r.partial_success
+                .map_or(0, |p| p.rejected_data_points.max(0) as u64)
         })
         .await
     }

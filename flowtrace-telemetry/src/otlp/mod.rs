@@ -17,6 +17,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
 use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
@@ -71,6 +72,17 @@ impl Transport {
         match self {
             Transport::Grpc(grpc) => grpc.send_logs(request).await,
             Transport::Http(http) => http.send_logs(&request).await,
+        }
+    }
+}
+
+impl Transport {
+    /// One attempt at sending data points (a transport built from the
+    /// metrics settings, so HTTP posts to `/v1/metrics`).
+    pub(crate) async fn send_metrics(&self, request: ExportMetricsServiceRequest) -> Outcome {
+        match self {
+            Transport::Grpc(grpc) => grpc.send_metrics(request).await,
+            Transport::Http(http) => http.send_metrics(&request).await,
         }
     }
 }

@@ -1,0 +1,781 @@
+//! Task and run metrics, from the same instrumentation as the spans: every
+//! task and run records them, sampled or not, through the OpenTelemetry
+//! metrics API once a meter provider is installed with
+//! [`set_meter_provider`] (flowtrace-telemetry's `init()` does).
+//!
+//! | instrument | kind | unit | attributes |
+//! |---|---|---|---|
+//! | [`TASK_DURATION`] `flowtrace.task.duration` | histogram | `s` | [`TASK_NAME`](crate::TASK_NAME), [`TASK_OUTCOME`] (`ok`, `error`, `cancelled`, `timeout`, `cached`) |
+//! | [`TASK_ATTEMPTS`] `flowtrace.task.attempts` | counter | `{attempt}` | task name, [`TASK_RETRY`] (`true` for an attempt after the first) |
+//! | [`TASK_QUEUE_WAIT`] `flowtrace.task.queue_wait` | histogram | `s` | task name |
+//! | [`TASK_ACTIVE`] `flowtrace.task.active` | up-down counter | `{task}` | task name |
+//! | [`RUN_DURATION`] `flowtrace.run.duration` | histogram | `s` | [`RUN_NAME`](crate::RUN_NAME), [`RUN_STATUS`] (`succeeded`, `failed`, `cancelled`) |
+//! | [`RUN_ACTIVE`] `flowtrace.run.active` | up-down counter | `{run}` | run name |
+//!
+//! The histograms' explicit buckets ([`DURATION_BOUNDARIES`]) span a
+//! millisecond to four hours. A task's duration is its span's: both are
+//! taken from the same two clock readings.
+//!
+//! **Cost.** With no meter provider installed a task call reads one atomic.
+//! With one, each `#[traced]` call site binds its instruments once (the
+//! first time it runs) and a call then records through the bound handles:
+//! no attribute set is built or hashed, nothing is allocated. The in-flight
+//! and attempt counts are atomics of the call site, observed at collection.
+//!
+//! **Exemplars.** The duration of a sampled task is kept, per bucket, as an
+//! [`Exemplar`] naming its trace and span (the last one in each bucket,
+//! the way OpenTelemetry's aligned-histogram reservoir keeps them). The SDK
+//! attaches none itself; an exporter takes them with [`take_exemplars`]
+//! and puts them on the data point with the same attributes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock};
+use std::time::SystemTime;
+
+use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, MeterProvider};
+use opentelemetry::trace::{SpanContext, SpanId, TraceId};
+use opentelemetry::{InstrumentationScope, KeyValue};
+
+use crate::task::TASK_NAME;
+
+/// A task's duration, from its first poll to its end, in seconds.
+pub const TASK_DURATION: &str = "flowtrace.task.duration";
+/// Attempts of a task's body: one per call, plus one per retry.
+pub const TASK_ATTEMPTS: &str = "flowtrace.task.attempts";
+/// How long a task waited for a slot (a `flowtrace::map` item) or for its
+/// first poll (a spawned task), in seconds.
+pub const TASK_QUEUE_WAIT: &str = "flowtrace.task.queue_wait";
+/// Tasks started and not yet ended.
+pub const TASK_ACTIVE: &str = "flowtrace.task.active";
+/// A run's duration, in seconds.
+pub const RUN_DURATION: &str = "flowtrace.run.duration";
+/// Runs started and not yet ended.
+pub const RUN_ACTIVE: &str = "flowtrace.run.active";
+
+/// How a task ended: `ok`, `error`, `cancelled`, `timeout` or `cached`.
+pub const TASK_OUTCOME: &str = "flowtrace.task.outcome";
+/// On [`TASK_ATTEMPTS`]: `true` for a retry (an attempt after the first).
+pub const TASK_RETRY: &str = "flowtrace.task.retry";
+/// How a run ended: `succeeded`, `failed` or `cancelled`.
+pub const RUN_STATUS: &str = "flowtrace.run.status";
+
+/// The explicit bucket boundaries of the duration histograms, in seconds:
+/// 1 ms to 4 h.
+pub const DURATION_BOUNDARIES: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0,
+];
+
+/// How a task ended, as [`TASK_OUTCOME`] names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Returned a value that is not an error.
+    Ok,
+    /// Returned an `Err`, or panicked.
+    Error,
+    /// Dropped before it ended.
+    Cancelled,
+    /// Its last attempt ran out of time.
+    Timeout,
+    /// Served from the cache without running.
+    Cached,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 5] = [
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Cancelled,
+        Outcome::Timeout,
+        Outcome::Cached,
+    ];
+
+    /// The attribute value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Timeout => "timeout",
+            Outcome::Cached => "cached",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// One sampled measurement of [`TASK_DURATION`], with the span it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exemplar {
+    /// The instrument: [`TASK_DURATION`].
+    pub instrument: &'static str,
+    /// The attributes of the data point it belongs to (task name, outcome).
+    pub attributes: Vec<KeyValue>,
+    /// The measurement, in seconds.
+    pub value: f64,
+    /// When it was measured.
+    pub time: SystemTime,
+    /// The task span's trace.
+    pub trace_id: TraceId,
+    /// The task span.
+    pub span_id: SpanId,
+}
+
+/// The instruments of the installed provider.
+struct Installed {
+    generation: u64,
+    duration: Histogram<f64>,
+    queue_wait: Histogram<f64>,
+    run_duration: Histogram<f64>,
+    run_active: opentelemetry::metrics::UpDownCounter<i64>,
+    sites: Arc<Sites>,
+    _observed: (
+        opentelemetry::metrics::ObservableCounter<u64>,
+        opentelemetry::metrics::ObservableUpDownCounter<i64>,
+    ),
+}
+
+/// The bound handles of every task name, for the installed provider.
+#[derive(Default)]
+struct Sites {
+    by_name: Mutex<HashMap<&'static str, &'static Bound>>,
+}
+
+impl Sites {
+    fn all(&self) -> Vec<&'static Bound> {
+        self.by_name
+            .lock()
+            .map(|sites| sites.values().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// 0: no provider installed; else the installation the bound handles of a
+/// call site must belong to.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// Every call site's handles of every installation, for [`take_exemplars`]
+/// (also after the provider was removed, for its final collection).
+static EVERY_BOUND: Mutex<Vec<&'static Bound>> = Mutex::new(Vec::new());
+static INSTALLED: RwLock<Option<Arc<Installed>>> = RwLock::new(None);
+
+static SCOPE: LazyLock<InstrumentationScope> = LazyLock::new(|| {
+    InstrumentationScope::builder("flowtrace")
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+});
+
+/// Makes `provider` the one every task and run records its metrics with
+/// (see the [module docs](self)); tasks already running record there too
+/// from their end on.
+///
+/// ```
+/// let provider = opentelemetry::metrics::noop::NoopMeterProvider::new();
+/// flowtrace::metrics::set_meter_provider(&provider);
+/// flowtrace::metrics::remove_meter_provider();
+/// ```
+pub fn set_meter_provider<P: MeterProvider + ?Sized>(provider: &P) {
+    let meter = provider.meter_with_scope(SCOPE.clone());
+    let mut slot = INSTALLED.write().unwrap_or_else(|e| e.into_inner());
+    // Never reused: a call site's handles of an earlier provider must not
+    // match a later one.
+    static INSTALLATIONS: AtomicU64 = AtomicU64::new(0);
+    let generation = INSTALLATIONS.fetch_add(1, Ordering::Relaxed) + 1;
+    let installed = build(&meter, generation);
+    *slot = Some(Arc::new(installed));
+    GENERATION.store(generation, Ordering::Release);
+}
+
+/// After the meter provider is shut down: tasks and runs record nothing.
+pub fn remove_meter_provider() {
+    let mut slot = INSTALLED.write().unwrap_or_else(|e| e.into_inner());
+    *slot = None;
+    GENERATION.store(0, Ordering::Release);
+}
+
+fn build(meter: &Meter, generation: u64) -> Installed {
+    let sites = Arc::new(Sites::default());
+    let attempts = {
+        let sites = sites.clone();
+        meter
+            .u64_observable_counter(TASK_ATTEMPTS)
+            .with_unit("{attempt}")
+            .with_description("Attempts of a task's body: one per call, plus one per retry.")
+            .with_callback(move |observer| {
+                for bound in sites.all() {
+                    let first = bound.attempts.load(Ordering::Relaxed);
+                    let retries = bound.retries.load(Ordering::Relaxed);
+                    if first > 0 {
+                        observer.observe(first, &bound.attempt_attributes[0]);
+                    }
+                    if retries > 0 {
+                        observer.observe(retries, &bound.attempt_attributes[1]);
+                    }
+                }
+            })
+            .build()
+    };
+    let active = {
+        let sites = sites.clone();
+        meter
+            .i64_observable_up_down_counter(TASK_ACTIVE)
+            .with_unit("{task}")
+            .with_description("Tasks started and not yet ended.")
+            .with_callback(move |observer| {
+                for bound in sites.all() {
+                    observer.observe(bound.active.load(Ordering::Relaxed), &bound.name_attribute);
+                }
+            })
+            .build()
+    };
+    Installed {
+        generation,
+        duration: meter
+            .f64_histogram(TASK_DURATION)
+            .with_unit("s")
+            .with_description("A task's duration, from its first poll to its end.")
+            .with_boundaries(DURATION_BOUNDARIES.to_vec())
+            .build(),
+        queue_wait: meter
+            .f64_histogram(TASK_QUEUE_WAIT)
+            .with_unit("s")
+            .with_description("How long a task waited for a slot or for its first poll.")
+            .with_boundaries(DURATION_BOUNDARIES.to_vec())
+            .build(),
+        run_duration: meter
+            .f64_histogram(RUN_DURATION)
+            .with_unit("s")
+            .with_description("A run's duration.")
+            .with_boundaries(DURATION_BOUNDARIES.to_vec())
+            .build(),
+        run_active: meter
+            .i64_up_down_counter(RUN_ACTIVE)
+            .with_unit("{run}")
+            .with_description("Runs started and not yet ended.")
+            .build(),
+        sites,
+        _observed: (attempts, active),
+    }
+}
+
+fn installed() -> Option<Arc<Installed>> {
+    INSTALLED
+        .read()
+        .ok()
+        .and_then(|slot| slot.as_ref().cloned())
+}
+
+/// The handles of one task name, bound once per installed provider. Kept
+/// for the life of the process (about a kilobyte per task name and
+/// installation), so a call site refers to them without counting references.
+pub(crate) struct Bound {
+    generation: u64,
+    name: &'static str,
+    /// The instruments, for binding an outcome the first time it occurs
+    /// (a point bound but never recorded would be exported as zeros).
+    installed: Arc<Installed>,
+    duration: [OnceLock<BoundHistogram<f64>>; 5],
+    queue_wait: OnceLock<BoundHistogram<f64>>,
+    active: AtomicI64,
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    name_attribute: [KeyValue; 1],
+    attempt_attributes: [[KeyValue; 2]; 2],
+    /// Per outcome and bucket, the last sampled measurement.
+    exemplars: Mutex<Vec<Option<Kept>>>,
+}
+
+/// An exemplar as a call site keeps it (nothing allocated per task).
+#[derive(Clone, Copy)]
+struct Kept {
+    value: f64,
+    time: SystemTime,
+    trace_id: TraceId,
+    span_id: SpanId,
+}
+
+impl Bound {
+    fn new(installed: &Arc<Installed>, name: &'static str) -> Self {
+        let attempt = |retry: bool| {
+            [
+                KeyValue::new(TASK_NAME, name),
+                KeyValue::new(TASK_RETRY, retry),
+            ]
+        };
+        Self {
+            generation: installed.generation,
+            name,
+            installed: installed.clone(),
+            duration: Default::default(),
+            queue_wait: OnceLock::new(),
+            active: AtomicI64::new(0),
+            attempts: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            name_attribute: [KeyValue::new(TASK_NAME, name)],
+            attempt_attributes: [attempt(false), attempt(true)],
+            exemplars: Mutex::new(Vec::new()),
+        }
+    }
+
+    #[inline]
+    fn duration(&self, outcome: Outcome) -> &BoundHistogram<f64> {
+        self.duration[outcome.index()].get_or_init(|| {
+            self.installed.duration.bind(&[
+                KeyValue::new(TASK_NAME, self.name),
+                KeyValue::new(TASK_OUTCOME, outcome.as_str()),
+            ])
+        })
+    }
+
+    fn keep_exemplar(&self, outcome: Outcome, value: f64, time: SystemTime, sc: &SpanContext) {
+        let buckets = DURATION_BOUNDARIES.len() + 1;
+        let bucket = DURATION_BOUNDARIES.partition_point(|bound| *bound < value);
+        let Ok(mut slots) = self.exemplars.lock() else {
+            return;
+        };
+        if slots.is_empty() {
+            slots.resize(Outcome::ALL.len() * buckets, None);
+        }
+        slots[outcome.index() * buckets + bucket] = Some(Kept {
+            value,
+            time,
+            trace_id: sc.trace_id(),
+            span_id: sc.span_id(),
+        });
+    }
+}
+
+/// The bound handles of `name` for the installation `generation`.
+#[cold]
+fn bound_for(name: &'static str, generation: u64) -> Option<&'static Bound> {
+    let installed = installed()?;
+    if installed.generation != generation {
+        return None;
+    }
+    let mut sites = installed.sites.by_name.lock().ok()?;
+    let bound = *sites.entry(name).or_insert_with(|| {
+        let bound: &'static Bound = Box::leak(Box::new(Bound::new(&installed, name)));
+        if let Ok(mut every) = EVERY_BOUND.lock() {
+            every.push(bound);
+        }
+        bound
+    });
+    Some(bound)
+}
+
+/// A `#[traced]` call site's handles, bound the first time it runs under
+/// each installed provider.
+pub(crate) struct Site {
+    /// Null, or a leaked `&'static Bound`.
+    bound: AtomicPtr<Bound>,
+}
+
+impl Site {
+    pub(crate) const fn new() -> Self {
+        Self {
+            bound: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    #[inline]
+    fn get(&self, name: &'static str, generation: u64) -> Option<&'static Bound> {
+        let ptr = self.bound.load(Ordering::Acquire);
+        // SAFETY: the only pointers stored are of leaked, never freed
+        // `Bound`s (`bind`), so a non-null one is valid for 'static.
+        match unsafe { ptr.as_ref() } {
+            Some(bound) if bound.generation == generation => Some(bound),
+            _ => self.bind(name, generation),
+        }
+    }
+
+    #[cold]
+    fn bind(&self, name: &'static str, generation: u64) -> Option<&'static Bound> {
+        let bound = bound_for(name, generation)?;
+        self.bound
+            .store(std::ptr::from_ref(bound).cast_mut(), Ordering::Release);
+        Some(bound)
+    }
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site")
+            .field("bound", &!self.bound.load(Ordering::Relaxed).is_null())
+            .finish()
+    }
+}
+
+/// A task being measured: started by [`task_started`], ended by
+/// [`TaskTimer::end`] (or counted as cancelled when dropped).
+pub(crate) struct TaskTimer {
+    bound: &'static Bound,
+    start: SystemTime,
+    /// An attempt after the first (an execution of a retry).
+    retry: bool,
+}
+
+/// Starts measuring a task: `None` (one atomic read) with no provider.
+#[inline]
+pub(crate) fn task_started(site: Option<&'static Site>, name: &'static str) -> Option<TaskTimer> {
+    let generation = GENERATION.load(Ordering::Relaxed);
+    if generation == 0 {
+        return None;
+    }
+    task_started_slow(site, name, generation)
+}
+
+fn task_started_slow(
+    site: Option<&'static Site>,
+    name: &'static str,
+    generation: u64,
+) -> Option<TaskTimer> {
+    let bound = match site {
+        Some(site) => site.get(name, generation)?,
+        None => bound_for(name, generation)?,
+    };
+    bound.active.fetch_add(1, Ordering::Relaxed);
+    Some(TaskTimer {
+        bound,
+        start: SystemTime::now(),
+        retry: false,
+    })
+}
+
+impl TaskTimer {
+    /// When the task started (its span's start time).
+    pub(crate) fn start(&self) -> SystemTime {
+        self.start
+    }
+
+    /// Records the task's end at `end` (its span's end time); `sampled`:
+    /// its span, when it was sampled, for an exemplar.
+    pub(crate) fn end(self, outcome: Outcome, end: SystemTime, sampled: Option<&SpanContext>) {
+        let bound = self.bound;
+        let seconds = end
+            .duration_since(self.start)
+            .map_or(0.0, |d| d.as_secs_f64());
+        bound.active.fetch_sub(1, Ordering::Relaxed);
+        match (outcome, self.retry) {
+            (Outcome::Cached, _) => {}
+            (_, false) => {
+                bound.attempts.fetch_add(1, Ordering::Relaxed);
+            }
+            (_, true) => {
+                bound.retries.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        bound.duration(outcome).record(seconds);
+        if let Some(sc) = sampled {
+            bound.keep_exemplar(outcome, seconds, end, sc);
+        }
+    }
+
+    /// Records how long the task waited for its slot or first poll.
+    pub(crate) fn queue_wait(&self, waited: std::time::Duration) {
+        let bound = self.bound;
+        bound
+            .queue_wait
+            .get_or_init(|| {
+                bound
+                    .installed
+                    .queue_wait
+                    .bind(&[KeyValue::new(TASK_NAME, bound.name)])
+            })
+            .record(waited.as_secs_f64());
+    }
+}
+
+/// Counts a retry of `name` (an attempt after the first).
+pub(crate) fn retried(name: &'static str) {
+    let generation = GENERATION.load(Ordering::Relaxed);
+    if generation == 0 {
+        return;
+    }
+    if let Some(bound) = bound_for(name, generation) {
+        bound.retries.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+thread_local! {
+    /// The outcome the lifecycle executor decided (`timeout`, `cached`),
+    /// for the task whose body it is: set just before it returns, taken by
+    /// that task's span in the same poll.
+    static DECIDED: std::cell::Cell<Option<(&'static str, Outcome)>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// The executor of task `name` ends it with `outcome`.
+pub(crate) fn decide(name: &'static str, outcome: Outcome) {
+    if GENERATION.load(Ordering::Relaxed) != 0 {
+        DECIDED.with(|decided| decided.set(Some((name, outcome))));
+    }
+}
+
+/// The outcome the executor of `name` decided, if it decided one.
+fn decided(name: &'static str) -> Option<Outcome> {
+    DECIDED.with(|decided| match decided.take() {
+        Some((of, outcome)) if std::ptr::eq(of, name) || of == name => Some(outcome),
+        _ => None,
+    })
+}
+
+impl TaskTimer {
+    /// The outcome of a task that returned: what its executor decided, else
+    /// `error` or `ok`.
+    pub(crate) fn outcome(&self, error: bool) -> Outcome {
+        decided(self.bound.name).unwrap_or(if error { Outcome::Error } else { Outcome::Ok })
+    }
+}
+
+/// A run being measured.
+pub(crate) struct RunTimer {
+    installed: Arc<Installed>,
+    name: KeyValue,
+    start: SystemTime,
+}
+
+impl RunTimer {
+    /// Starts measuring the run `name`: `None` with no provider.
+    pub(crate) fn start(name: &str) -> Option<Self> {
+        if GENERATION.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let installed = installed()?;
+        let name = KeyValue::new(crate::context::RUN_NAME, name.to_owned());
+        installed.run_active.add(1, std::slice::from_ref(&name));
+        Some(Self {
+            installed,
+            name,
+            start: SystemTime::now(),
+        })
+    }
+
+    /// When the run started (its span's start time).
+    pub(crate) fn start_time(&self) -> SystemTime {
+        self.start
+    }
+
+    /// Records the run's end at `end` with `status` (`succeeded`, `failed`,
+    /// `cancelled`).
+    pub(crate) fn end(self, status: &'static str, end: SystemTime) {
+        let seconds = end
+            .duration_since(self.start)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let name = std::slice::from_ref(&self.name);
+        self.installed.run_active.add(-1, name);
+        self.installed.run_duration.record(
+            seconds,
+            &[self.name.clone(), KeyValue::new(RUN_STATUS, status)],
+        );
+    }
+}
+
+/// Takes the exemplars kept since the last call, for an exporter to put on
+/// the data points with the same instrument and attributes.
+pub fn take_exemplars() -> Vec<Exemplar> {
+    let every = EVERY_BOUND
+        .lock()
+        .map(|every| every.clone())
+        .unwrap_or_default();
+    let buckets = DURATION_BOUNDARIES.len() + 1;
+    let mut out = Vec::new();
+    for bound in every {
+        let Ok(mut slots) = bound.exemplars.lock() else {
+            continue;
+        };
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let Some(kept) = slot.take() else { continue };
+            let outcome = Outcome::ALL[i / buckets];
+            out.push(Exemplar {
+                instrument: TASK_DURATION,
+                attributes: vec![
+                    KeyValue::new(TASK_NAME, bound.name),
+                    KeyValue::new(TASK_OUTCOME, outcome.as_str()),
+                ],
+                value: kept.value,
+                time: kept.time,
+                trace_id: kept.trace_id,
+                span_id: kept.span_id,
+            });
+        }
+    }
+    out
+}
+
+/// Task names measured by [`measure_task`], each kept once for the process.
+fn intern(name: &str) -> &'static str {
+    static NAMES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let Ok(mut names) = NAMES.lock() else {
+        return "unknown";
+    };
+    if let Some(known) = names.iter().find(|known| **known == name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.push(leaked);
+    leaked
+}
+
+/// A task measured by code that runs it without `#[traced]` (a Temporal
+/// activity, a job of another scheduler): the same instruments as a
+/// `#[traced]` task. End it with [`end`](Self::end); dropped without, it
+/// counts as `cancelled`. Measuring nothing when no meter provider is
+/// installed.
+///
+/// ```
+/// use flowtrace::metrics::{Outcome, measure_task};
+///
+/// let measured = measure_task("resize_image", 1);
+/// // ... run the job ...
+/// measured.end(Outcome::Ok, None);
+/// ```
+#[must_use = "a measurement dropped at once counts as a cancelled task"]
+pub struct TaskMeasurement {
+    timer: Option<TaskTimer>,
+}
+
+/// Starts measuring one execution of task `name`; `attempt` is 1 for the
+/// first, more for a retry (counted with [`TASK_RETRY`] `true`).
+pub fn measure_task(name: &str, attempt: u32) -> TaskMeasurement {
+    let generation = GENERATION.load(Ordering::Relaxed);
+    if generation == 0 {
+        return TaskMeasurement { timer: None };
+    }
+    let timer = bound_for(intern(name), generation).map(|bound| {
+        bound.active.fetch_add(1, Ordering::Relaxed);
+        TaskTimer {
+            bound,
+            start: SystemTime::now(),
+            retry: attempt > 1,
+        }
+    });
+    TaskMeasurement { timer }
+}
+
+impl TaskMeasurement {
+    /// Records the end with `outcome`; `span`: the task's span, whose
+    /// context becomes the exemplar when it is sampled.
+    pub fn end(mut self, outcome: Outcome, span: Option<&SpanContext>) {
+        if let Some(timer) = self.timer.take() {
+            timer.end(
+                outcome,
+                SystemTime::now(),
+                span.filter(|sc| sc.is_sampled()),
+            );
+        }
+    }
+}
+
+impl Drop for TaskMeasurement {
+    fn drop(&mut self) {
+        if let Some(timer) = self.timer.take() {
+            timer.end(Outcome::Cancelled, SystemTime::now(), None);
+        }
+    }
+}
+
+impl std::fmt::Debug for TaskMeasurement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskMeasurement")
+            .field("measuring", &self.timer.is_some())
+            .finish()
+    }
+}
+
+/// Records a run that ran elsewhere than in [`with_runcontext`](crate::with_runcontext)
+/// (a Temporal workflow, measured with its history's times): `active` adds
+/// it to (`1`) or removes it from (`-1`) [`RUN_ACTIVE`] (`0`: neither);
+/// `ended`: its status (`succeeded`, `failed`, `cancelled`) and duration.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// flowtrace::metrics::record_run("nightly_import", 1, None);
+/// flowtrace::metrics::record_run("nightly_import", -1, Some(("succeeded", Duration::from_secs(3))));
+/// ```
+pub fn record_run(name: &str, active: i64, ended: Option<(&'static str, std::time::Duration)>) {
+    if GENERATION.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let Some(installed) = installed() else {
+        return;
+    };
+    let name = KeyValue::new(crate::context::RUN_NAME, name.to_owned());
+    if active != 0 {
+        installed
+            .run_active
+            .add(active, std::slice::from_ref(&name));
+    }
+    if let Some((status, duration)) = ended {
+        installed.run_duration.record(
+            duration.as_secs_f64(),
+            &[name, KeyValue::new(RUN_STATUS, status)],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    #[crate::traced(crate = crate)]
+    async fn measured() {}
+
+    fn provider() -> (SdkMeterProvider, InMemoryMetricExporter) {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        (provider, exporter)
+    }
+
+    /// The count of `flowtrace.task.duration` for task `measured`.
+    fn count(provider: &SdkMeterProvider, exporter: &InMemoryMetricExporter) -> u64 {
+        provider.force_flush().unwrap();
+        let Some(last) = exporter.get_finished_metrics().unwrap().pop() else {
+            return 0;
+        };
+        let mut count = 0;
+        for metric in last.scope_metrics().flat_map(|s| s.metrics()) {
+            if metric.name() != TASK_DURATION {
+                continue;
+            }
+            if let AggregatedMetrics::F64(MetricData::Histogram(h)) = metric.data() {
+                count += h
+                    .data_points()
+                    .filter(|p| {
+                        p.attributes().any(|kv| {
+                            kv.key.as_str() == TASK_NAME && kv.value.as_str() == "measured"
+                        })
+                    })
+                    .map(|p| p.count())
+                    .sum::<u64>();
+            }
+        }
+        count
+    }
+
+    #[tokio::test]
+    async fn each_installed_provider_gets_the_tasks_that_end_under_it() {
+        let (first, first_out) = provider();
+        set_meter_provider(&first);
+        measured().await;
+        measured().await;
+        remove_meter_provider();
+        measured().await;
+        let (second, second_out) = provider();
+        set_meter_provider(&second);
+        measured().await;
+        remove_meter_provider();
+        assert_eq!(count(&first, &first_out), 2);
+        assert_eq!(
+            count(&second, &second_out),
+            1,
+            "not the first provider's handles"
+        );
+    }
+}
