@@ -1,4 +1,4 @@
-//! DESIGN.md's cost budget, the part that is not a timing: a task call whose
+//! The task call's cost budget, the part that is not a timing: a task call whose
 //! span will not record allocates nothing, with no provider installed and
 //! under an unsampled parent with a parent-based sampler; a recorded one
 //! allocates only what the OpenTelemetry context and the SDK need (span box,

@@ -94,6 +94,8 @@ fn phoenix_shows_every_step_of_the_rag_example() {
     cmd.current_dir(&dir)
         .env("OTEL_TRACES_EXPORTER", "otlp")
         .env("OTEL_LOGS_EXPORTER", "none")
+        // Phoenix takes traces only: it answers 405 to /v1/metrics.
+        .env("OTEL_METRICS_EXPORTER", "none")
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &base)
         .env(

@@ -41,7 +41,7 @@ fn middle(mut values: Vec<f64>) -> Option<f64> {
     }
 }
 
-/// The DESIGN.md budget.
+/// The cost budget of a task call (README, "Reliability and cost").
 const SAMPLED_BUDGET: f64 = 2.0;
 const SAMPLED_AIM: f64 = 1.5;
 const UNSAMPLED_BUDGET: f64 = 1.3;
@@ -202,7 +202,7 @@ pub fn write(measured: &[Measured]) -> std::io::Result<()> {
         }
     }
 
-    let _ = writeln!(md, "\n### The DESIGN.md budget, from this run\n");
+    let _ = writeln!(md, "\n### The cost budget, from this run\n");
     let _ = writeln!(
         md,
         "Each ratio is taken within a round (the two rows ran one after the other), \

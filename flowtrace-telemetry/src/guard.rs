@@ -73,6 +73,8 @@ pub struct Telemetry {
     /// `false` for the inert guard of `OTEL_SDK_DISABLED=true`.
     active: bool,
     shut_down: AtomicBool,
+    /// Whether shutdown printed its line about lost telemetry.
+    reported: AtomicBool,
 }
 
 impl Telemetry {
@@ -97,6 +99,7 @@ impl Telemetry {
             metrics_file: None,
             active: true,
             shut_down: AtomicBool::new(false),
+            reported: AtomicBool::new(false),
         }
     }
 
@@ -141,6 +144,7 @@ impl Telemetry {
             metrics_file: None,
             active: false,
             shut_down: AtomicBool::new(false),
+            reported: AtomicBool::new(false),
         }
     }
 
@@ -213,12 +217,12 @@ impl Telemetry {
             .metrics
             .as_ref()
             .map(|metrics| metrics.begin_shutdown(now + bound));
-        let result = first_error(
-            pending
-                .into_iter()
-                .map(Pending::wait)
-                .chain(metrics.map(crate::metrics::Shutdown::wait)),
-        );
+        let result = first_error(pending.into_iter().map(Pending::wait));
+        let (metrics_result, metrics_lost) = match metrics {
+            Some(metrics) => metrics.wait(),
+            None => (Ok(()), None),
+        };
+        let result = first_error([result, metrics_result].into_iter());
         // The processors are done; this only marks the providers shut down
         // (their tracers and loggers become no-ops) and returns at once.
         let _ = self
@@ -227,9 +231,19 @@ impl Telemetry {
         if let Some(logs) = &self.logs {
             let _ = logs.shutdown_with_timeout(Duration::from_millis(1));
         }
-        if let Some(line) = summary::line(&self.span_deliveries(), &self.log_deliveries()) {
-            // `writeln!`, not `eprintln!`, which panics when stderr is closed.
+        let line = match (
+            summary::line(&self.span_deliveries(), &self.log_deliveries()),
+            metrics_lost,
+        ) {
+            (Some(line), Some(metrics)) => Some(format!("{line}; metrics: {metrics}")),
+            (line, None) => line,
+            (None, Some(metrics)) => Some(format!("metrics: {metrics}")),
+        };
+        if let Some(line) = line {
+            // One line for every signal. `writeln!`, not `eprintln!`, which
+            // panics when stderr is closed.
             let _ = writeln!(std::io::stderr(), "flowtrace: {line}");
+            self.reported.store(true, Ordering::Release);
         }
         result
     }
@@ -240,11 +254,6 @@ impl Telemetry {
 
     fn log_deliveries(&self) -> Vec<Delivery> {
         deliveries(&self.log_exporters, &self.log_processors)
-    }
-
-    /// Whether any span or log record was lost so far (or is still queued).
-    fn lost_any(&self) -> bool {
-        summary::line(&self.span_deliveries(), &self.log_deliveries()).is_some()
     }
 
     /// What the exporters did so far: spans exported, and spans dropped by
@@ -364,7 +373,7 @@ impl Drop for Telemetry {
         if let Err(err) = self.shutdown() {
             // Nobody is left to return an error to. Lost spans and log
             // records were reported by `shutdown` already: one line, not two.
-            if !self.lost_any() {
+            if !self.reported.load(Ordering::Acquire) {
                 let _ = writeln!(std::io::stderr(), "flowtrace: telemetry shutdown: {err}");
             }
         }

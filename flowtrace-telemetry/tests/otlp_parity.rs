@@ -29,6 +29,8 @@ fn telemetry(protocol: Protocol, endpoint: &str, env: &[(&str, String)]) -> Tele
     let mut vars: Vec<(String, String)> = vec![
         ("OTEL_BSP_SCHEDULE_DELAY".into(), "20".into()),
         ("OTEL_BLRP_SCHEDULE_DELAY".into(), "20".into()),
+        // Only spans and log records reach the counting proxy.
+        ("OTEL_METRICS_EXPORTER".into(), "none".into()),
         ("OTEL_EXPORTER_OTLP_TIMEOUT".into(), "2000".into()),
     ];
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
@@ -157,6 +159,8 @@ fn a_grpc_endpoint_without_a_scheme_follows_insecure() {
                 (var, "true".into()),
                 ("OTEL_TRACES_EXPORTER", "otlp".into()),
                 ("OTEL_LOGS_EXPORTER", "none".into()),
+            ("OTEL_METRICS_EXPORTER", "none".into()),
+                ("OTEL_METRICS_EXPORTER", "none".into()),
                 ("OTEL_BSP_SCHEDULE_DELAY", "20".into()),
             ])
             .install_tracing_subscriber(false)
@@ -181,6 +185,7 @@ fn a_grpc_endpoint_without_a_scheme_follows_insecure() {
             ),
             ("OTEL_TRACES_EXPORTER", "otlp".into()),
             ("OTEL_LOGS_EXPORTER", "none".into()),
+            ("OTEL_METRICS_EXPORTER", "none".into()),
             ("OTEL_BSP_SCHEDULE_DELAY", "20".into()),
         ])
         .install_tracing_subscriber(false)
@@ -238,6 +243,9 @@ fn mutual_tls_presents_the_client_certificate_general_and_per_signal() {
                     (cert_var, cert.clone()),
                     (key_var, key.clone()),
                     ("OTEL_LOGS_EXPORTER", "none".into()),
+                    ("OTEL_METRICS_EXPORTER", "none".into()),
+            ("OTEL_METRICS_EXPORTER", "none".into()),
+                ("OTEL_METRICS_EXPORTER", "none".into()),
                 ],
             );
             let prefix = format!("{protocol}-{cert_var}");
@@ -256,6 +264,7 @@ fn mutual_tls_presents_the_client_certificate_general_and_per_signal() {
                 ("OTEL_EXPORTER_OTLP_LOGS_CLIENT_KEY", key.clone()),
                 ("OTEL_TRACES_EXPORTER", "none".into()),
                 ("OTEL_LOGS_EXPORTER", "otlp".into()),
+                ("OTEL_METRICS_EXPORTER", "none".into()),
             ],
         );
         let body = format!("{protocol} over mutual TLS");

@@ -24,6 +24,8 @@ fn telemetry(protocol: Protocol, endpoint: &str) -> Telemetry {
             ("OTEL_EXPORTER_OTLP_TIMEOUT", "3000"),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=secret%20key"),
             ("OTEL_BSP_SCHEDULE_DELAY", "20"),
+            // The scripted endpoint counts span exports only.
+            ("OTEL_METRICS_EXPORTER", "none"),
         ])
         .exporter(Exporter::Otlp)
         .otlp_protocol(protocol)

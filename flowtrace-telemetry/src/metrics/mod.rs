@@ -136,8 +136,9 @@ pub(crate) struct Shutdown {
 }
 
 impl Shutdown {
-    /// Waits until the deadline at most; reports failed exports on stderr.
-    pub(crate) fn wait(self) -> OTelSdkResult {
+    /// Waits until the deadline at most; with the result, what was lost
+    /// (failed exports and the last error) for the shutdown line.
+    pub(crate) fn wait(self) -> (OTelSdkResult, Option<String>) {
         let left = self.deadline.saturating_duration_since(Instant::now());
         let result = match &self.wait {
             Some(wait) => wait
@@ -150,6 +151,7 @@ impl Shutdown {
         let d = &self.deliveries;
         let failed = d.failed.load(Ordering::Relaxed);
         let sent = d.sent.load(Ordering::Relaxed);
+        let mut lost = None;
         if failed > 0 || result.is_err() {
             let last = d
                 .last_error
@@ -163,13 +165,12 @@ impl Shutdown {
             } else {
                 "each export carries the totals, so the last delivered one holds everything"
             };
-            // `writeln!`, not `eprintln!`, which panics when stderr is closed.
-            let _ = writeln!(
-                std::io::stderr(),
-                "flowtrace: {failed} metric exports failed, {sent} delivered ({tail}); last error: {last}"
-            );
+            let exports = if failed == 1 { "export" } else { "exports" };
+            lost = Some(format!(
+                "{failed} {exports} failed, {sent} delivered ({tail}); last error: {last}"
+            ));
         }
-        result
+        (result, lost)
     }
 }
 

@@ -64,8 +64,8 @@ pub fn assert_text(name: &str, actual: &str) {
     );
 }
 
-/// An example of the root package, built (or found up to date) once per
-/// test process with the same profile.
+/// An example of the root package, with the same profile: `cargo test` of
+/// the workspace has built it; built here when this test runs alone.
 pub fn example(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     let exe = std::env::current_exe().expect("test executable path");
@@ -76,6 +76,9 @@ pub fn example(name: &str) -> PathBuf {
         .to_path_buf();
     let bin = profile_dir.join("examples").join(name);
     BUILT.get_or_init(|| {
+        if bin.exists() {
+            return;
+        }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut build = Command::new(cargo);
         build
