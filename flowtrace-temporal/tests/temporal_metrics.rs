@@ -8,7 +8,7 @@ mod support;
 mod temporal_support;
 
 use support::WAIT;
-use support::metrics::{Point, latest};
+use support::metrics::{Point, all_exemplars, latest};
 use temporal_support::Deployment;
 
 fn sum_count(points: &[Point], key: &str, value: &str) -> u64 {
@@ -23,7 +23,9 @@ fn sum_count(points: &[Point], key: &str, value: &str) -> u64 {
 fn a_replaying_worker_records_each_activity_and_the_run_once() {
     let deployment = Deployment::start("metrics");
     let mut worker = deployment.worker("worker-nocache", &["--no-cache"]);
-    deployment.start_workflow(&["--sequential", "--id", "metrics", "alpha", "beta", "gamma"]);
+    let started =
+        deployment.start_workflow(&["--sequential", "--id", "metrics", "alpha", "beta", "gamma"]);
+    assert_eq!(started.report["team_in_workflow"], "search");
     // A clean stop: the worker's telemetry shuts down and exports the
     // final collection.
     worker.stop();
@@ -58,4 +60,21 @@ fn a_replaying_worker_records_each_activity_and_the_run_once() {
         3,
         "one task per activity: {tasks:#?}"
     );
+    // The activities' exemplars lead to their `RunActivity` spans.
+    let spans = deployment
+        .collector
+        .wait_for_trace(&started.trace_id, 15, WAIT);
+    let exemplars = all_exemplars(&requests, "flowtrace.task.duration");
+    let activity_exemplars: Vec<_> = exemplars
+        .iter()
+        .filter(|(p, _)| p.attr("flowtrace.task.name") == Some("Activities::process"))
+        .collect();
+    assert!(!activity_exemplars.is_empty(), "{exemplars:#?}");
+    for (_, exemplar) in activity_exemplars {
+        let span = spans
+            .iter()
+            .find(|s| s.span_id == exemplar.span_id)
+            .unwrap_or_else(|| panic!("{exemplar:?} names no span of the trace"));
+        assert_eq!(span.name, "RunActivity:Activities::process");
+    }
 }
