@@ -201,12 +201,16 @@ impl Telemetry {
                 ))
             })
         });
+        let (metrics, metrics_report) = match metrics.map(crate::metrics::Shutdown::wait) {
+            Some((result, report)) => (Some(result), report),
+            None => (None, None),
+        };
         let result = first_error(
             pending
                 .into_iter()
                 .map(Pending::wait)
                 .chain(logs)
-                .chain(metrics.map(crate::metrics::Shutdown::wait)),
+                .chain(metrics),
         );
         // The processors are done; this only marks the provider shut down
         // (its tracers become no-ops) and returns at once.
@@ -214,13 +218,17 @@ impl Telemetry {
             .provider
             .shutdown_with_timeout(Duration::from_millis(1));
         let stats = self.stats();
+        // Metrics lost go into the same one line.
+        let metrics_report = metrics_report.map(|r| format!("; {r}")).unwrap_or_default();
         if stats.dropped() > 0 || stats.queued > 0 {
             // `writeln!`, not `eprintln!`, which panics when stderr is closed.
             let _ = writeln!(
                 std::io::stderr(),
-                "flowtrace: {} spans were not exported: {stats}",
+                "flowtrace: {} spans were not exported: {stats}{metrics_report}",
                 stats.dropped() + stats.queued
             );
+        } else if let Some(report) = metrics_report.strip_prefix("; ") {
+            let _ = writeln!(std::io::stderr(), "flowtrace: {report}");
         }
         result
     }

@@ -99,7 +99,8 @@ impl Pipeline {
         &self.provider
     }
 
-    /// The longest an export may take (`OTEL_METRIC_EXPORT_TIMEOUT`).
+    /// The longest an export may take (`OTEL_METRIC_EXPORT_TIMEOUT`, for
+    /// OTLP at most the OTLP timeout).
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -136,8 +137,9 @@ pub(crate) struct Shutdown {
 }
 
 impl Shutdown {
-    /// Waits until the deadline at most; reports failed exports on stderr.
-    pub(crate) fn wait(self) -> OTelSdkResult {
+    /// Waits until the deadline at most; with the result, what to report
+    /// when exports failed (the guard puts it in its one line).
+    pub(crate) fn wait(self) -> (OTelSdkResult, Option<String>) {
         let left = self.deadline.saturating_duration_since(Instant::now());
         let result = match &self.wait {
             Some(wait) => wait
@@ -150,6 +152,7 @@ impl Shutdown {
         let d = &self.deliveries;
         let failed = d.failed.load(Ordering::Relaxed);
         let sent = d.sent.load(Ordering::Relaxed);
+        let mut report = None;
         if failed > 0 || result.is_err() {
             let last = d
                 .last_error
@@ -163,13 +166,11 @@ impl Shutdown {
             } else {
                 "each export carries the totals, so the last delivered one holds everything"
             };
-            // `writeln!`, not `eprintln!`, which panics when stderr is closed.
-            let _ = writeln!(
-                std::io::stderr(),
-                "flowtrace: {failed} metric exports failed, {sent} delivered ({tail}); last error: {last}"
-            );
+            report = Some(format!(
+                "{failed} metric exports failed, {sent} delivered ({tail}); last error: {last}"
+            ));
         }
-        result
+        (result, report)
     }
 }
 
@@ -237,7 +238,13 @@ pub(crate) fn build(metrics: &Metrics, resource: Resource, spans: &[Processor]) 
     built.pipeline = Some(Pipeline {
         provider,
         deliveries,
-        timeout: metrics.timeout,
+        // The longest the final export can take: an OTLP attempt is bounded
+        // by the OTLP timeout too.
+        timeout: if metrics.exporters.contains(&Exporter::Otlp) {
+            attempt_timeout(&metrics.otlp, metrics.timeout)
+        } else {
+            metrics.timeout
+        },
         _delivery: delivery,
     });
     built
