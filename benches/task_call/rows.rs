@@ -490,7 +490,7 @@ pub fn task_call(provider: &SdkTracerProvider) -> Group {
         (
             "flowtrace_sampled_metrics",
             "flowtrace `#[traced]`, sampled, meter provider installed",
-            "the sampled row with an SDK meter provider (a manual reader) installed by `flowtrace::metrics::set_meter_provider`: the task's duration, attempt and in-flight counts recorded through its call site's bound handles, and its exemplar kept",
+            "the sampled row with an SDK meter provider (a periodic reader that does not collect during the loop) installed by `flowtrace::metrics::set_meter_provider`: the task's duration, attempt and in-flight counts recorded through its call site's bound handles, and its exemplar kept",
             Global::SdkMetrics,
             None,
             1,

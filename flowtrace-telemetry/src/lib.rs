@@ -51,6 +51,12 @@
 //! | `OTEL_LOGS_EXPORTER` | `otlp`, `console`, `file`, `none` (comma list) | the spans' exporters |
 //! | `OTEL_EXPORTER_OTLP_LOGS_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT,CERTIFICATE,CLIENT_CERTIFICATE,CLIENT_KEY,COMPRESSION,INSECURE}` | as for traces (`/v1/logs` appended to a base URL for HTTP) | the general `OTEL_EXPORTER_OTLP_*` |
 //! | `FLOWTRACE_LOG_FILE` | path | beside the trace file, `traces` → `logs`: `flowtrace-logs.jsonl` |
+//! | `OTEL_METRICS_EXPORTER` | `otlp`, `console` (a per-task table at shutdown), `file`, `none` (comma list) | the spans' exporters |
+//! | `OTEL_METRIC_EXPORT_INTERVAL`, `OTEL_METRIC_EXPORT_TIMEOUT` | milliseconds | `60000`, `30000` |
+//! | `OTEL_EXPORTER_OTLP_METRICS_{ENDPOINT,PROTOCOL,HEADERS,TIMEOUT,CERTIFICATE}` | as for traces (`/v1/metrics` appended to a base URL for HTTP) | the general `OTEL_EXPORTER_OTLP_*` |
+//! | `OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION` | `explicit_bucket_histogram`, `base2_exponential_bucket_histogram` | `explicit_bucket_histogram` |
+//! | `OTEL_METRICS_EXEMPLAR_FILTER` | `trace_based`, `always_off` | `trace_based` |
+//! | `FLOWTRACE_METRICS_FILE` | path | beside the trace file, `traces` → `metrics`: `flowtrace-metrics.jsonl` |
 //!
 //! Empty values count as unset; values are trimmed; names of values are
 //! case-insensitive. A bad value is ignored with a warning that names the

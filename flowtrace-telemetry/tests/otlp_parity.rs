@@ -159,7 +159,7 @@ fn a_grpc_endpoint_without_a_scheme_follows_insecure() {
                 (var, "true".into()),
                 ("OTEL_TRACES_EXPORTER", "otlp".into()),
                 ("OTEL_LOGS_EXPORTER", "none".into()),
-            ("OTEL_METRICS_EXPORTER", "none".into()),
+                ("OTEL_METRICS_EXPORTER", "none".into()),
                 ("OTEL_METRICS_EXPORTER", "none".into()),
                 ("OTEL_BSP_SCHEDULE_DELAY", "20".into()),
             ])
@@ -244,8 +244,8 @@ fn mutual_tls_presents_the_client_certificate_general_and_per_signal() {
                     (key_var, key.clone()),
                     ("OTEL_LOGS_EXPORTER", "none".into()),
                     ("OTEL_METRICS_EXPORTER", "none".into()),
-            ("OTEL_METRICS_EXPORTER", "none".into()),
-                ("OTEL_METRICS_EXPORTER", "none".into()),
+                    ("OTEL_METRICS_EXPORTER", "none".into()),
+                    ("OTEL_METRICS_EXPORTER", "none".into()),
                 ],
             );
             let prefix = format!("{protocol}-{cert_var}");

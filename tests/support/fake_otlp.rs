@@ -139,6 +139,9 @@ fn serve(stream: TcpStream, seen: &Log, script: &Mutex<VecDeque<Reply>>) {
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
             return;
         }
+        // The exporters' metrics are not what a script is about: accepted,
+        // neither recorded nor answered from the script.
+        let metrics = line.contains("/v1/metrics");
         loop {
             line.clear();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -160,6 +163,10 @@ fn serve(stream: TcpStream, seen: &Log, script: &Mutex<VecDeque<Reply>>) {
         let mut body = vec![0; length];
         if reader.read_exact(&mut body).is_err() {
             return;
+        }
+        if metrics {
+            let _ = writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            continue;
         }
         let echoed: String = headers.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
         seen.lock().unwrap().push(Seen {
@@ -228,6 +235,28 @@ impl TraceService for Scripted {
     }
 }
 
+/// Accepts the exporters' metrics, which no script is about.
+struct MetricsAccepted;
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService
+    for MetricsAccepted
+{
+    async fn export(
+        &self,
+        _request: tonic::Request<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
 /// An OTLP/gRPC endpoint on a free loopback port; stops on drop.
 pub struct FakeGrpc {
     addr: SocketAddr,
@@ -256,6 +285,11 @@ impl FakeGrpc {
                 let incoming = tonic::transport::server::TcpIncoming::from(listener);
                 let _ = tonic::transport::Server::builder()
                     .add_service(TraceServiceServer::new(service))
+                    .add_service(
+                        opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer::new(
+                            MetricsAccepted,
+                        ),
+                    )
                     .serve_with_incoming_shutdown(incoming, async {
                         let _ = stopped.await;
                     })

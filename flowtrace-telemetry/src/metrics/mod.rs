@@ -99,7 +99,8 @@ impl Pipeline {
         &self.provider
     }
 
-    /// The longest an export may take (`OTEL_METRIC_EXPORT_TIMEOUT`).
+    /// The longest an export may take (`OTEL_METRIC_EXPORT_TIMEOUT`, for
+    /// OTLP at most the OTLP timeout).
     pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -244,7 +245,13 @@ pub(crate) fn build(
     built.pipeline = Some(Pipeline {
         provider,
         deliveries,
-        timeout: metrics.timeout,
+        // The longest the final export can take: an OTLP attempt is bounded
+        // by the OTLP timeout too.
+        timeout: if metrics.exporters.contains(&Exporter::Otlp) {
+            attempt_timeout(&metrics.otlp, metrics.timeout)
+        } else {
+            metrics.timeout
+        },
         _delivery: delivery,
     });
     built
