@@ -56,15 +56,16 @@
 //! # Cost
 //!
 //! A run looks the tracer provider up once. A task whose span would not
-//! record starts none and only carries its map. Medians from one
-//! `scripts/bench` run on 2 cores (`BENCHMARKS.md` has every row and the
-//! method):
+//! record starts none and only carries its map. Instructions per task call
+//! (callgrind over the bench loop, `scripts/bench --instructions`, which do
+//! not depend on the machine's load; `BENCHMARKS.md` has every row, the
+//! timings and the method):
 //!
-//! | task call | time | allocations |
+//! | task call | instructions | allocations |
 //! |---|---:|---:|
-//! | no tracer provider installed | 36 ns (a plain `async fn`: 7 ns) | 0 |
-//! | unsampled parent, parent-based sampler | 55 ns (raw unsampled SDK span: 63 ns) | 0 |
-//! | sampled | 521 ns (raw SDK span: 149 ns; with the same attributes, current in a context: 489 ns) | 3 |
+//! | no tracer provider installed | 474 (a plain `async fn`: 23) | 0 |
+//! | unsampled parent, parent-based sampler | 707 (raw unsampled SDK span: 408) | 0 |
+//! | sampled | 2 971 (raw SDK span: 1 021) | 3 |
 //!
 //! Install a provider you built yourself with
 //! [`set_tracer_provider`] so tasks use its tracer directly and

@@ -10,41 +10,13 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use support::{Collector, WAIT, run_bounded};
+use support::{Collector, WAIT, example, run_bounded};
 
 const QUESTIONS: [&str; 2] = ["How fast is Rust?", "How does Cargo run tests?"];
 /// Every answer of the example ends so: `<best chunk> (from N chunks, M words)`.
 const ANSWER: &str = "chunks, ";
-
-/// The example binary, built once when the test runs alone.
-fn example(name: &'static str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .to_path_buf();
-    let bin = profile_dir.join("examples").join(name);
-    if bin.exists() {
-        return bin;
-    }
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        run_bounded(&mut build, Duration::from_secs(600)).assert_success("building the example");
-    });
-    bin
-}
 
 #[test]
 fn hidden_values_reach_no_exporter() {

@@ -12,44 +12,16 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value as Json;
 use support::phoenix::Phoenix;
-use support::run_bounded;
+use support::{example, run_bounded};
 
 /// Spans the example sends: ingestion (run, ingest, 2 × chunk and embed),
 /// 2 query runs (run, answer, rewrite, retrieve, rerank, generate,
 /// count_words), 4 feedback spans.
 const SPANS: usize = 6 + 2 * 7 + 4;
-
-/// An example binary, built once per test process with the same profile.
-fn example(name: &'static str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .to_path_buf();
-    let bin = profile_dir.join("examples").join(name);
-    if bin.exists() {
-        return bin;
-    }
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "--example", name])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        run_bounded(&mut build, Duration::from_secs(600)).assert_success("building the example");
-    });
-    bin
-}
 
 /// `key` of a span's attributes, as Phoenix returns them (flat keys).
 fn attr<'a>(span: &'a Json, key: &str) -> &'a Json {

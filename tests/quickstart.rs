@@ -7,41 +7,11 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use support::{Collector, Span, StatusCode, WAIT, run_bounded, span_named};
+use support::{Collector, Span, StatusCode, WAIT, example, run_bounded, span_named};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// An example binary, built once per test process with the same profile.
-fn example(name: &'static str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .to_path_buf();
-    let bin = profile_dir.join("examples").join(name);
-    // `cargo test` has built the examples with the test run's features;
-    // build them only when run some other way (e.g. one `--test` alone).
-    if bin.exists() {
-        return bin;
-    }
-    BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "--examples"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        run_bounded(&mut build, Duration::from_secs(600)).assert_success("building the examples");
-    });
-    bin
-}
 
 fn quickstart() -> PathBuf {
     example("quickstart")

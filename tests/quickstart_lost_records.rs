@@ -5,35 +5,10 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Collector, run_bounded};
-
-/// The quickstart binary of this test run's profile (built by `cargo test`,
-/// or here when this test runs alone).
-fn quickstart() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .to_path_buf();
-    let bin = profile_dir.join("examples").join("quickstart");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "--example", "quickstart"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        run_bounded(&mut build, Duration::from_secs(600)).assert_success("building the quickstart");
-    }
-    bin
-}
+use support::{Collector, example, run_bounded};
 
 #[test]
 fn a_missing_collector_costs_spans_and_log_records_and_both_are_reported() {
@@ -42,7 +17,7 @@ fn a_missing_collector_costs_spans_and_log_records_and_both_are_reported() {
         ("grpc", collector.grpc_endpoint()),
         ("http/protobuf", collector.http_endpoint()),
     ] {
-        let mut cmd = Command::new(quickstart());
+        let mut cmd = Command::new(example("quickstart"));
         for (key, _) in std::env::vars() {
             if key.starts_with("OTEL_") || key.starts_with("FLOWTRACE_") {
                 cmd.env_remove(key);

@@ -31,9 +31,9 @@ use super::warning::ConfigWarning;
 /// Spans and log records that could not be delivered are counted
 /// ([`stats`](Self::stats), [`log_stats`](Self::log_stats)), and shutdown
 /// prints one line when any were lost, per exporter and with the reason:
-/// `flowtrace: 7 spans and 4 log records were not delivered: otlp lost 7 of
-/// 7 spans (left at shutdown: 7) and 4 of 4 log records (export failed: 4);
-/// last error: …`. Undelivered telemetry is not the workflow's failure:
+/// `flowtrace: 7 spans and 11 log records were not delivered: otlp lost 7
+/// of 7 spans (left at shutdown: 7) and 11 of 11 log records (left at
+/// shutdown: 11); last error: …`, with what metrics lost after `; metrics:`. Undelivered telemetry is not the workflow's failure:
 /// [`shutdown`](Self::shutdown) returns the error to a program that wants
 /// it, and a program that only drops the guard (or ignores that error)
 /// exits as its workflow did.

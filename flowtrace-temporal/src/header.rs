@@ -291,7 +291,7 @@ mod tests {
         ] {
             set_propagators(propagators);
             let mut headers = HashMap::new();
-            inject(&cx, &BTreeMap::new(), &mut headers);
+            inject(&cx, &BTreeMap::new(), &[], &mut headers);
             let keys: Vec<String> = headers
                 .get(TRACE_HEADER)
                 .and_then(from_payload)

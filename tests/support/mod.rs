@@ -9,7 +9,8 @@
 //!   OTLP/JSON trace file ([`read_otlp_json_file`]).
 //! - [`run_python_parent`]: a Python OpenTelemetry SDK parent for a child
 //!   process's trace.
-//! - [`run_bounded`]: run a program, killed if it takes too long.
+//! - [`run_bounded`]: run a program, killed if it takes too long;
+//!   [`example`]: the path of one of the examples, built when missing.
 //! - [`Proxy`]: a TCP proxy that can stall or delay, for a slow collector.
 //! - [`fake_otlp`]: scripted OTLP endpoints (HTTP and gRPC) for retry rules.
 //! - [`tls_proxy`]: TLS in front of the collector, for `https` endpoints.
@@ -42,7 +43,7 @@ use std::time::Duration;
 
 pub use collector::Collector;
 pub use otlp_json::{parse_otlp_json_line, read_otlp_json_file, wait_for_file};
-pub use process::{Output, run_bounded};
+pub use process::{Output, example, run_bounded};
 pub use proxy::{Mode, Proxy};
 pub use python::{PythonParent, run_python_parent};
 pub use receiver::{LogRecord, Receiver};

@@ -1,9 +1,40 @@
 //! Running another program from a test with a bound on how long it may take.
 
 use std::io::Read;
+use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// An example of the `flowtrace` package, of the test run's profile:
+/// `cargo test` of the workspace builds the examples; a test run alone
+/// (`--test NAME`) builds them here, once per test process.
+pub fn example(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .to_path_buf();
+    let bin = profile_dir.join("examples").join(name);
+    if bin.exists() {
+        return bin;
+    }
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = Command::new(cargo);
+        build
+            .args(["build", "--quiet", "-p", "flowtrace", "--examples"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        run_bounded(&mut build, Duration::from_secs(900)).assert_success("building the examples");
+    });
+    bin
+}
 
 /// What a finished program printed.
 #[derive(Debug)]

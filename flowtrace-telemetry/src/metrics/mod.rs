@@ -150,7 +150,9 @@ impl Shutdown {
             )),
         };
         let d = &self.deliveries;
-        let failed = d.failed.load(Ordering::Relaxed);
+        let last_failed = d.last_failed.load(Ordering::Relaxed);
+        // A final export that did not finish in time is a failed one too.
+        let failed = d.failed.load(Ordering::Relaxed) + u64::from(result.is_err() && !last_failed);
         let sent = d.sent.load(Ordering::Relaxed);
         let mut lost = None;
         if failed > 0 || result.is_err() {
@@ -161,7 +163,7 @@ impl Shutdown {
                 .and_then(|last| last.clone())
                 .or_else(|| result.as_ref().err().map(ToString::to_string))
                 .unwrap_or_default();
-            let tail = if d.last_failed.load(Ordering::Relaxed) || result.is_err() {
+            let tail = if last_failed || result.is_err() {
                 "the final export was not delivered: data points since the last delivered one are lost"
             } else {
                 "each export carries the totals, so the last delivered one holds everything"

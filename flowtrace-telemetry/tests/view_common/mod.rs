@@ -8,7 +8,6 @@ pub mod process;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use process::{Output, run_bounded};
@@ -64,33 +63,7 @@ pub fn assert_text(name: &str, actual: &str) {
     );
 }
 
-/// An example of the root package, with the same profile: `cargo test` of
-/// the workspace has built it; built here when this test runs alone.
-pub fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .to_path_buf();
-    let bin = profile_dir.join("examples").join(name);
-    BUILT.get_or_init(|| {
-        if bin.exists() {
-            return;
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "-p", "flowtrace", "--examples"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        run_bounded(&mut build, Duration::from_secs(900)).assert_success("building the examples");
-    });
-    bin
-}
+pub use process::example;
 
 /// Runs an example with its spans going to `dir/traces.jsonl` (the
 /// OpenTelemetry environment cleared) and returns its stdout.
