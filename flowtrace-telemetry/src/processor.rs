@@ -400,20 +400,33 @@ impl SpanProcessor for Processor {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.flush_until(Instant::now() + self.timeout())
+        self.flush_now()
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.shutdown_within(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.send(Control::SetResource(resource.clone()));
+    }
+}
+
+/// What the SDK's `SpanProcessor` and `LogProcessor` ask of either signal.
+impl<T: Item> Processor<T> {
+    /// Exports what is queued, bounded by the export timeout.
+    fn flush_now(&self) -> OTelSdkResult {
+        self.flush_until(Instant::now() + self.timeout())
+    }
+
+    /// Shuts down within `timeout` (at most the export timeout).
+    fn shutdown_within(&self, timeout: Duration) -> OTelSdkResult {
         let deadline = Instant::now() + timeout.min(self.timeout());
         match self.begin_shutdown(deadline) {
             Some(pending) => pending.wait(),
             // The guard shut it down already (the provider then asks again).
             None => Ok(()),
         }
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.send(Control::SetResource(resource.clone()));
     }
 }
 
@@ -426,15 +439,11 @@ impl LogProcessor for Processor<LogItem> {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.flush_until(Instant::now() + self.timeout())
+        self.flush_now()
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let deadline = Instant::now() + timeout.min(self.timeout());
-        match self.begin_shutdown(deadline) {
-            Some(pending) => pending.wait(),
-            None => Ok(()),
-        }
+        self.shutdown_within(timeout)
     }
 
     fn set_resource(&mut self, resource: &Resource) {
