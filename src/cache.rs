@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
-use crate::context::RunInfo;
+use crate::run_state::RunInfo;
 
 /// How many outputs the process-wide cache holds; past that, new outputs
 /// are not cached (the oldest are not evicted, so hits stay predictable).
@@ -108,7 +108,7 @@ mod tests {
     async fn a_poisoned_lock_keeps_the_checkpoint() {
         let run = crate::with_runcontext()
             .run(async {
-                let frame = crate::current::cloned().expect("inside the run");
+                let frame = crate::frame::current::cloned().expect("inside the run");
                 let run = frame.run().expect("a run");
                 run.record("kept", serde_json::json!(42));
                 // A panic while the lock is held poisons it.

@@ -34,8 +34,8 @@ use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
 
 use crate::backend::Backend;
-use crate::context::{Carried, Frame, FrameInner};
-use crate::current;
+use crate::frame::{Frame, FrameInner, current};
+use crate::spawn::Carried;
 
 /// What a `#[traced]` call captured where it was called.
 pub struct Caller(Option<Captured>);

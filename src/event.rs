@@ -838,7 +838,7 @@ pub fn trace(
             .filter(|(_, v)| !v.is_null())
             .map(|(k, v)| capture::attribute(k.to_owned(), Captured::Json(v), &[], &config)),
     );
-    let run = crate::current::with(|frame| frame.and_then(|f| f.inner.run.clone()));
+    let run = crate::frame::current::with(|frame| frame.and_then(|f| f.inner.run.clone()));
     match run {
         Some(run) if run.annotations.has_root() => run.annotations.set_trace_event(attributes),
         // Outside a run, or in a run continuing a remote parent (no root

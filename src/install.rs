@@ -56,5 +56,5 @@ where
 /// assert!(flowtrace::run_attributes(&cx).is_none());
 /// ```
 pub fn run_attributes(parent: &Context) -> Option<[KeyValue; 2]> {
-    crate::context::run_attributes(parent)
+    crate::task_view::run_attributes(parent)
 }

@@ -74,15 +74,14 @@
 
 #![warn(missing_docs)]
 
-mod annotations;
 mod backend;
 pub mod cache;
 pub mod capture;
 mod carry;
-mod context;
-mod current;
+mod custom_context;
 pub mod event;
 pub mod feedback;
+mod frame;
 mod install;
 mod lifecycle;
 pub mod link;
@@ -91,10 +90,14 @@ mod map;
 pub mod metrics;
 pub mod openinference;
 mod run;
+mod run_state;
 pub mod running;
 pub mod sampling;
+mod scope;
 mod span;
+mod spawn;
 mod task;
+mod task_view;
 
 #[cfg(any(feature = "http-server", feature = "http-client"))]
 pub mod http;
@@ -109,10 +112,7 @@ pub mod __private;
 pub use backend::set_tracer_provider;
 pub use cache::Checkpoint;
 pub use carry::{Carry, CarryFn, InTask};
-pub use context::{
-    ContextError, ContextErrorKind, CustomContext, RUN_ID, RUN_NAME, Scope, Scoped, TaskContext,
-    ctx, custom_context, spawn, spawn_blocking,
-};
+pub use custom_context::{ContextError, ContextErrorKind, CustomContext};
 pub use flowtrace_macros::traced;
 pub use install::{
     remove_logger_provider, run_attributes, set_logger_provider, set_process_params,
@@ -127,8 +127,12 @@ pub use run::{
     DEFAULT_RUN_NAME, Run, RunBuilder, RunFuture, RunIdGenerator, RunStatus, trace_id_for,
     with_runcontext,
 };
+pub use run_state::{RUN_ID, RUN_NAME};
+pub use scope::{Scope, Scoped, custom_context};
 pub use span::{CurrentSpan, current_span};
+pub use spawn::{spawn, spawn_blocking};
 pub use task::{
     CODE_FUNCTION_NAME, IntoLinks, IntoParent, MAP_INDEX, QUEUE_WAIT_MS, TASK_CANCELLED, TASK_NAME,
     Task,
 };
+pub use task_view::{TaskContext, ctx};

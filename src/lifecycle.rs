@@ -41,8 +41,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache;
-use crate::context::Frame;
-use crate::current;
+use crate::frame::{Frame, current};
 use crate::task::{TaskStart, open, record_exception};
 
 /// The attempt number on an attempt span (1-based).

@@ -12,7 +12,7 @@ use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use serde::Serialize;
 
 use crate::capture::{self, Captured};
-use crate::context::RUN_ID;
+use crate::run_state::RUN_ID;
 use crate::task::TASK_NAME;
 
 static LOGGER: RwLock<Option<SdkLogger>> = RwLock::new(None);
@@ -71,7 +71,7 @@ pub fn log_at(level: tracing::Level, value: impl Serialize) {
     record.set_severity_text(text);
     record.set_target("flowtrace::log");
     record.set_body(any_value(body));
-    crate::current::with(|frame| {
+    crate::frame::current::with(|frame| {
         if let Some(frame) = frame {
             if let Some(run) = frame.run() {
                 record.add_attribute(Key::from_static_str(RUN_ID), run.id.clone());

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt as _};
 
-use crate::context::{CustomContext, Frame, FrameInner, MapItem};
-use crate::current;
+use crate::custom_context::CustomContext;
+use crate::frame::{Frame, FrameInner, MapItem, current};
 
 /// Runs `task(item)` for every item, at most `max_concurrency` at once
 /// (at least 1), and collects every result in item order.

@@ -543,7 +543,7 @@ impl RunTimer {
             return None;
         }
         let installed = installed()?;
-        let name = KeyValue::new(crate::context::RUN_NAME, name.to_owned());
+        let name = KeyValue::new(crate::run_state::RUN_NAME, name.to_owned());
         installed.run_active.add(1, std::slice::from_ref(&name));
         Some(Self {
             installed,
@@ -702,7 +702,7 @@ pub fn record_run(name: &str, active: i64, ended: Option<(&'static str, std::tim
     let Some(installed) = installed() else {
         return;
     };
-    let name = KeyValue::new(crate::context::RUN_NAME, name.to_owned());
+    let name = KeyValue::new(crate::run_state::RUN_NAME, name.to_owned());
     if active != 0 {
         installed
             .run_active

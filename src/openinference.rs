@@ -62,7 +62,7 @@ use opentelemetry::{KeyValue, StringValue, Value};
 use serde_json::{Map, Value as Json};
 
 use crate::capture::{self, CaptureConfig, Captured};
-use crate::context::CustomContext;
+use crate::custom_context::CustomContext;
 
 /// `openinference.span.kind`.
 pub const SPAN_KIND: &str = "openinference.span.kind";

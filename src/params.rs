@@ -44,24 +44,20 @@
 //! nothing for a span that is not sampled, and a run without parameters pays
 //! one atomic load per task.
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
+use opentelemetry::Context;
 use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry::{Context, KeyValue, StringValue, Value};
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::capture::{self, Captured};
-use crate::context::RunInfo;
+use crate::frame::current;
+use crate::run_state::RunInfo;
 
-/// The prefix of parameter attributes: `flowtrace.param.<key>`.
-pub const PARAM_PREFIX: &str = "flowtrace.param.";
-/// Most parameters one run (or the process) holds.
-pub const MAX_PARAMS: usize = 256;
-/// Longest parameter key, in bytes.
-pub const MAX_KEY_BYTES: usize = 256;
+pub(crate) mod store;
+
+pub use store::{MAX_KEY_BYTES, MAX_PARAMS, PARAM_PREFIX, ParamError, Params};
+use store::{attributes, insert_all, to_pairs};
 
 /// The key [`chunk_size`] registers.
 pub const CHUNK_SIZE: &str = "chunk_size";
@@ -78,114 +74,9 @@ pub const TOP_P: &str = "top_p";
 /// The key [`embedding_model`] registers.
 pub const EMBEDDING_MODEL: &str = "embedding_model";
 
-/// Parameters by key.
-pub type Params = BTreeMap<String, Json>;
-
-/// Why a parameter was not registered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ParamError {
-    /// The key was empty or longer than [`MAX_KEY_BYTES`].
-    InvalidKey {
-        /// The key (cut to 64 bytes).
-        key: String,
-    },
-    /// Registering would exceed [`MAX_PARAMS`].
-    TooMany {
-        /// The key that did not fit.
-        key: String,
-    },
-    /// The value could not be turned into JSON (a map with non-string keys,
-    /// a `Serialize` impl that failed).
-    NotJson {
-        /// The parameter's key.
-        key: String,
-        /// What serde_json said.
-        reason: String,
-    },
-}
-
-impl fmt::Display for ParamError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ParamError::InvalidKey { key } => write!(
-                f,
-                "parameter key {key:?} is not accepted: keys are 1 to {MAX_KEY_BYTES} bytes"
-            ),
-            ParamError::TooMany { key } => write!(
-                f,
-                "parameter {key:?} is not registered: a run holds at most {MAX_PARAMS} parameters"
-            ),
-            ParamError::NotJson { key, reason } => write!(
-                f,
-                "parameter {key:?} is not registered: its value is not representable as JSON ({reason}); \
-                 accepted values serialize to JSON with string map keys"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ParamError {}
-
-static PROCESS: RwLock<Params> = RwLock::new(BTreeMap::new());
-
-/// The process-wide parameters every new run starts with.
-pub(crate) fn process_params() -> Params {
-    PROCESS.read().unwrap_or_else(|e| e.into_inner()).clone()
-}
-
 /// The run the caller runs in.
 fn current_run() -> Option<Arc<RunInfo>> {
-    crate::current::with(|frame| frame.and_then(|f| f.inner.run.clone()))
-}
-
-fn check_key(key: &str) -> Result<(), ParamError> {
-    if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        let mut cut = key.len().min(64);
-        while !key.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        return Err(ParamError::InvalidKey {
-            key: key[..cut].to_owned(),
-        });
-    }
-    Ok(())
-}
-
-/// Inserts `pairs` into `params`, all or none.
-fn insert_all(params: &mut Params, pairs: Vec<(String, Json)>) -> Result<(), ParamError> {
-    let new_keys = pairs
-        .iter()
-        .filter(|(k, _)| !params.contains_key(k))
-        .map(|(k, _)| k)
-        .collect::<std::collections::BTreeSet<_>>();
-    if params.len() + new_keys.len() > MAX_PARAMS {
-        let key = new_keys.last().map(|k| (*k).clone()).unwrap_or_default();
-        return Err(ParamError::TooMany { key });
-    }
-    params.extend(pairs);
-    Ok(())
-}
-
-fn to_pairs<I, K, V>(pairs: I) -> Result<Vec<(String, Json)>, ParamError>
-where
-    I: IntoIterator<Item = (K, V)>,
-    K: Into<String>,
-    V: Serialize,
-{
-    pairs
-        .into_iter()
-        .map(|(k, v)| {
-            let key = k.into();
-            check_key(&key)?;
-            match serde_json::to_value(v) {
-                Ok(json) => Ok((key, json)),
-                Err(e) => Err(ParamError::NotJson {
-                    key,
-                    reason: e.to_string(),
-                }),
-            }
-        })
-        .collect()
+    current::with(|frame| frame.and_then(|f| f.inner.run.clone()))
 }
 
 /// Registers one parameter for the current run (outside a run: for every
@@ -231,7 +122,9 @@ where
     match current_run() {
         Some(run) => {
             let recorded = attributes(pairs.iter().map(|(k, v)| (k, v)));
-            run.annotations.update(|params| insert_all(params, pairs))?;
+            run.annotations
+                .params
+                .update(|params| insert_all(params, pairs))?;
             // The registering task's own span records them too.
             Context::map_current(|cx| {
                 let span = cx.span();
@@ -241,10 +134,7 @@ where
             });
             Ok(())
         }
-        None => {
-            let mut process = PROCESS.write().unwrap_or_else(|e| e.into_inner());
-            insert_all(&mut process, pairs)
-        }
+        None => store::update_process(|process| insert_all(process, pairs)),
     }
 }
 
@@ -255,8 +145,7 @@ where
     I: IntoIterator<Item = (String, Json)>,
 {
     let pairs = to_pairs(pairs)?;
-    let mut process = PROCESS.write().unwrap_or_else(|e| e.into_inner());
-    insert_all(&mut process, pairs)
+    store::update_process(|process| insert_all(process, pairs))
 }
 
 /// The current run's parameters (outside a run: the process-wide ones).
@@ -266,8 +155,8 @@ where
 /// ```
 pub fn get() -> Params {
     match current_run() {
-        Some(run) => run.annotations.params(),
-        None => process_params(),
+        Some(run) => run.annotations.params.params(),
+        None => store::process_params(),
     }
 }
 
@@ -281,8 +170,8 @@ pub fn get() -> Params {
 /// ```
 pub fn clear() {
     match current_run() {
-        Some(run) => run.annotations.update(Params::clear),
-        None => PROCESS.write().unwrap_or_else(|e| e.into_inner()).clear(),
+        Some(run) => run.annotations.params.update(Params::clear),
+        None => store::update_process(Params::clear),
     }
 }
 
@@ -329,99 +218,3 @@ helper!(
     /// Registers `embedding_model`.
     embedding_model, EMBEDDING_MODEL, &str
 );
-
-/// `flowtrace.param.<key>` attributes: redacted and capped by the capture
-/// settings, strings shared so a copy per span costs no allocation.
-pub(crate) fn attributes<'a>(
-    params: impl IntoIterator<Item = (&'a String, &'a Json)>,
-) -> Vec<KeyValue> {
-    let config = capture::config();
-    params
-        .into_iter()
-        .map(|(key, value)| {
-            let kv = capture::attribute(
-                format!("{PARAM_PREFIX}{key}"),
-                Captured::Json(value.clone()),
-                &[],
-                &config,
-            );
-            KeyValue::new(kv.key, shared(kv.value))
-        })
-        .collect()
-}
-
-fn shared(value: Value) -> Value {
-    match value {
-        Value::String(s) => Value::String(StringValue::from(Arc::<str>::from(s.as_str()))),
-        other => other,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn values_are_redacted_capped_and_native() {
-        let params: Params = [
-            ("api_key".to_owned(), json!("sk-123")),
-            ("top_k".to_owned(), json!(5)),
-            ("temperature".to_owned(), json!(0.5)),
-            ("big".to_owned(), json!("x".repeat(10_000))),
-            ("nested".to_owned(), json!({"password": "p", "n": 1})),
-        ]
-        .into_iter()
-        .collect();
-        let attrs = attributes(&params);
-        let get = |k: &str| {
-            attrs
-                .iter()
-                .find(|kv| kv.key.as_str() == format!("{PARAM_PREFIX}{k}"))
-                .map(|kv| kv.value.clone())
-                .unwrap()
-        };
-        assert_eq!(
-            get("api_key"),
-            Value::from(capture::REDACTED),
-            "key redacted"
-        );
-        assert_eq!(get("top_k"), Value::I64(5), "ints stay ints");
-        assert_eq!(get("temperature"), Value::F64(0.5), "floats stay floats");
-        assert!(get("big").as_str().contains("[truncated"), "capped");
-        assert_eq!(
-            get("nested").as_str(),
-            r#"{"n":1,"password":"[REDACTED]"}"#,
-            "redacted inside objects"
-        );
-    }
-
-    #[test]
-    fn refused_registrations_say_why() {
-        for (result, reason) in [
-            (to_pairs([("", json!(1))]).map(drop), "an empty key"),
-            (
-                to_pairs([("k".repeat(MAX_KEY_BYTES + 1), json!(1))]).map(drop),
-                "a long key",
-            ),
-        ] {
-            assert!(
-                matches!(result, Err(ParamError::InvalidKey { .. })),
-                "{reason}"
-            );
-        }
-        let bad: BTreeMap<Vec<u8>, u8> = [(vec![1], 1)].into_iter().collect();
-        let err = to_pairs([("m", bad)]).unwrap_err();
-        assert!(
-            err.to_string().contains("not representable as JSON"),
-            "{err}"
-        );
-        let mut params = Params::new();
-        let many: Vec<_> = (0..=MAX_PARAMS)
-            .map(|i| (format!("k{i}"), json!(i)))
-            .collect();
-        let err = insert_all(&mut params, many).unwrap_err();
-        assert!(matches!(err, ParamError::TooMany { .. }), "{err}");
-        assert!(params.is_empty(), "all or none");
-    }
-}

@@ -18,9 +18,10 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 
 use crate::backend::Backend;
 use crate::cache::Checkpoint;
-use crate::context::{Frame, FrameInner, RUN_ID, RUN_NAME, RunInfo, scoped_map};
-use crate::current;
+use crate::frame::{Frame, FrameInner, current};
 use crate::propagation::{EnvCarrier, TRACEPARENT};
+use crate::run_state::{RUN_ID, RUN_NAME, RunInfo};
+use crate::scope::scoped_map;
 use crate::task::{Active, open};
 
 /// The name a run gets when none is given.
@@ -210,7 +211,7 @@ impl RunBuilder {
             }
         }
         let new_trace = self.new_trace;
-        info.annotations = crate::annotations::RunAnnotations::new(self.params);
+        info.annotations = crate::run_state::RunAnnotations::new(self.params);
         let run = Arc::new(info);
         let deterministic = self.deterministic_trace_id;
         // Once per run: the tracer every task of the run uses.
@@ -367,7 +368,7 @@ impl<F: Future> Future for RunFuture<F> {
         } else {
             RunStatus::Succeeded
         };
-        crate::annotations::on_run_end(run, &started.active.span_ref());
+        crate::run_state::on_run_end(run, &started.active.span_ref());
         let end = started.timer.as_ref().map(|_| std::time::SystemTime::now());
         started.active.end_at(end);
         if let (Some(timer), Some(end)) = (started.timer.take(), end) {

@@ -44,7 +44,7 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _};
 use opentelemetry::{Context, Key, KeyValue, Value};
 use opentelemetry_sdk::logs::SdkLogger;
 
-use crate::context::RUN_ID;
+use crate::run_state::RUN_ID;
 
 /// The event name of a start record.
 pub const SPAN_START_EVENT: &str = "flowtrace.span.start";

@@ -22,9 +22,10 @@ use opentelemetry::{Context, KeyValue};
 use crate::backend::Backend;
 use crate::capture::{self, CaptureConfig, Captured};
 use crate::carry::{Caller, Resolved};
-use crate::context::{CustomContext, Frame, FrameInner, MapItem, RunInfo, parent_context};
-use crate::current;
+use crate::custom_context::{CustomContext, parent_context};
+use crate::frame::{Frame, FrameInner, MapItem, current};
 use crate::metrics::{Outcome, Site, TaskTimer};
+use crate::run_state::RunInfo;
 
 /// The attribute naming the task.
 pub const TASK_NAME: &str = "flowtrace.task.name";
@@ -655,7 +656,7 @@ impl TaskStart {
                 attributes.extend(run.iter().cloned());
             }
             if let Some(run) = &inner.run {
-                crate::annotations::on_task_start(run, &mut attributes);
+                crate::run_state::on_task_start(run, &mut attributes);
             }
             crate::openinference::on_task_start(&inner.map, inner.run.is_some(), &mut attributes);
             let tracked = crate::running::before_start(&attributes);

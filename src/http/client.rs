@@ -12,7 +12,7 @@ use super::{
     ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HeaderInjector, NETWORK_PROTOCOL_VERSION,
     SERVER_ADDRESS, SERVER_PORT, URL_FULL, method_attributes, protocol_version,
 };
-use crate::context::parent_context;
+use crate::custom_context::parent_context;
 use crate::propagation;
 
 /// The future of [`RequestBuilderExt::send_traced`].
@@ -135,7 +135,7 @@ fn redacted(url: &reqwest::Url) -> String {
 fn start(request: &reqwest::Request) -> Context {
     let current = Context::current();
     let parent =
-        crate::current::with(|frame| frame.and_then(|f| parent_context(&current, f.map())))
+        crate::frame::current::with(|frame| frame.and_then(|f| parent_context(&current, f.map())))
             .unwrap_or_else(|| current.clone());
     let mut attributes = Vec::with_capacity(6);
     let name = method_attributes(request.method(), &mut attributes);

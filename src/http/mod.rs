@@ -141,7 +141,7 @@ impl Injector for HeaderInjector<'_> {
 /// # }
 /// ```
 pub fn inject_headers(headers: &mut HeaderMap) {
-    crate::context::inject_current(&mut HeaderInjector(headers));
+    crate::task_view::inject_current(&mut HeaderInjector(headers));
 }
 
 /// The context a request's headers carry, on top of the current one.

@@ -19,7 +19,7 @@ use super::{
     SERVER_ADDRESS, SERVER_PORT, TRACEPARENT_REJECTED, URL_PATH, URL_QUERY, URL_SCHEME,
     USER_AGENT_ORIGINAL, method_attributes, protocol_version,
 };
-use crate::context::{Frame, FrameInner};
+use crate::frame::{Frame, FrameInner};
 use crate::propagation::{self, BAGGAGE, Baggage, BaggagePolicy};
 use opentelemetry::propagation::TextMapPropagator as _;
 
@@ -276,7 +276,7 @@ fn start<B>(request: &Request<B>, public: Option<&BaggagePolicy>) -> Context {
     };
     // The handler's map: the caller's (if any) with this span as the parent
     // of the tasks it calls, and the baggage that came in.
-    let caller = crate::current::cloned();
+    let caller = crate::frame::current::cloned();
     let mut map = caller.as_ref().map(|f| f.map().clone()).unwrap_or_default();
     if headers.contains_key(BAGGAGE) {
         let header = propagation::format_baggage(opentelemetry::baggage::BaggageExt::baggage(&cx));
@@ -339,7 +339,7 @@ where
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _frame = this.cx.get::<Frame>().map(crate::current::enter);
+            let _frame = this.cx.get::<Frame>().map(crate::frame::current::enter);
             let _guard = this.cx.clone().attach();
             ready!(this.future.poll(task))
         };

@@ -109,6 +109,6 @@ pub fn from_env() -> Context {
 /// continue the current task's trace, e.g. `Command::new(..).envs(to_env())`.
 pub fn to_env() -> Vec<(String, String)> {
     let mut carrier = EnvCarrier::default();
-    crate::context::inject_current(&mut carrier);
+    crate::task_view::inject_current(&mut carrier);
     carrier.into_vars()
 }

@@ -71,7 +71,7 @@ impl Rejection {
 }
 
 /// Why pairs were refused by [`CustomContext::try_merged`](super::CustomContext::try_merged)
-/// or [`Scope::try_scope`](super::Scope::try_scope): what was wrong, and
+/// or [`Scope::try_scope`](crate::Scope::try_scope): what was wrong, and
 /// what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextError {
@@ -106,7 +106,7 @@ impl ContextError {
     pub(crate) fn parent_override(current: &str, requested: &str) -> Self {
         Self {
             kind: ContextErrorKind::ParentOverride,
-            key: shown(super::TRACEPARENT),
+            key: shown(crate::propagation::TRACEPARENT),
             detail: format!(
                 "it names trace {requested} but the current task is in trace {current}; \
                  `traceparent`, `tracestate` and `baggage` belong to the runtime, so a scope \
@@ -230,42 +230,6 @@ fn shown(key: &str) -> String {
         cut.push('…');
     }
     format!("{cut:?}")
-}
-
-/// A serialized map (the envelope a parent hands a child) with more than
-/// [`MAX_ENTRIES`](super::CustomContext::MAX_ENTRIES) entries (plus the
-/// parent's two) is an error, found without reading the rest; other pairs
-/// over a limit are skipped as in [`merged`](super::CustomContext::merged).
-impl<'de> serde::Deserialize<'de> for super::CustomContext {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Pairs;
-        impl<'de> serde::de::Visitor<'de> for Pairs {
-            type Value = Vec<(String, String)>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "a map of at most {} string entries", MAX_ENTRIES + 2)
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut access: A,
-            ) -> Result<Self::Value, A::Error> {
-                let max = MAX_ENTRIES + 2;
-                let mut pairs = Vec::with_capacity(access.size_hint().unwrap_or(0).min(max));
-                while let Some(pair) = access.next_entry::<String, String>()? {
-                    if pairs.len() == max {
-                        return Err(serde::de::Error::custom(format_args!(
-                            "custom_context has more than {max} entries"
-                        )));
-                    }
-                    pairs.push(pair);
-                }
-                Ok(pairs)
-            }
-        }
-        let pairs = deserializer.deserialize_map(Pairs)?;
-        Ok(super::CustomContext::new().merged(pairs))
-    }
 }
 
 #[cfg(test)]

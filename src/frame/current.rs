@@ -16,7 +16,7 @@ use std::ptr;
 
 use opentelemetry::Context;
 
-use crate::context::Frame;
+use super::Frame;
 
 thread_local! {
     static CURRENT: Cell<*const Frame> = const { Cell::new(ptr::null()) };

@@ -1,0 +1,177 @@
+//! The current task as code running in it sees it: [`ctx()`] and the
+//! carrier it hands on (its map's parent or its span, plus baggage).
+
+use std::fmt;
+
+use opentelemetry::propagation::Injector;
+use opentelemetry::trace::{SpanContext, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+use crate::custom_context::{CustomContext, parent_context};
+use crate::frame::{Frame, current};
+use crate::propagation;
+use crate::run_state::RunInfo;
+
+/// The run attributes for a span started under `parent` (or, failing that,
+/// under the current frame): used by the telemetry sampler so spans that
+/// flowtrace did not start itself still carry `flowtrace.run.id`.
+pub(crate) fn run_attributes(parent: &Context) -> Option<[KeyValue; 2]> {
+    current::with(|frame| match frame {
+        Some(frame) => frame.run_attributes(),
+        None => parent.get::<Frame>().and_then(Frame::run_attributes),
+    })
+}
+
+/// Writes the current task's carrier (map parent or current span, plus
+/// baggage) into `injector`.
+pub(crate) fn inject_current(injector: &mut dyn Injector) {
+    let map = current::with(|frame| frame.map(|f| f.map().clone()));
+    Context::map_current(
+        |cx| match map.as_ref().and_then(|map| parent_context(cx, map)) {
+            Some(parent) => propagation::inject(&parent, injector),
+            None => propagation::inject(cx, injector),
+        },
+    )
+}
+
+/// The current task's view: its map, run, name and span.
+///
+/// Outside any run or task every accessor answers empty; nothing panics.
+///
+/// ```
+/// let view = flowtrace::ctx();
+/// assert!(view.custom_context().is_empty());
+/// assert_eq!(view.run_id(), "");
+/// ```
+pub fn ctx() -> TaskContext {
+    let frame = current::cloned();
+    Context::map_current(|cx| {
+        let span_context = cx.span().span_context().clone();
+        let map = frame
+            .as_ref()
+            .map(|f| f.map().resolved(&span_context))
+            .unwrap_or_default();
+        TaskContext {
+            frame,
+            map,
+            span_context,
+            cx: cx.clone(),
+        }
+    })
+}
+
+/// What [`ctx()`] returns.
+#[derive(Clone)]
+pub struct TaskContext {
+    frame: Option<Frame>,
+    map: CustomContext,
+    span_context: SpanContext,
+    /// Kept for [`baggage`](Self::baggage): OpenTelemetry's `Baggage` is
+    /// not `Clone`, the context holding it is (a reference count).
+    cx: Context,
+}
+
+impl TaskContext {
+    /// The task's `custom_context` map.
+    pub fn custom_context(&self) -> &CustomContext {
+        &self.map
+    }
+
+    fn run(&self) -> Option<&RunInfo> {
+        self.frame.as_ref().and_then(Frame::run)
+    }
+
+    /// The run id, or `""` outside a run.
+    pub fn run_id(&self) -> &str {
+        self.run().map_or("", |r| r.id.as_str())
+    }
+
+    /// The run name, or `""` outside a run.
+    pub fn run_name(&self) -> &str {
+        self.run().map_or("", |r| r.name.as_str())
+    }
+
+    /// The task's name, or `""` outside a task.
+    pub fn task_name(&self) -> &str {
+        self.frame.as_ref().and_then(|f| f.task).unwrap_or("")
+    }
+
+    /// The current trace id as 32 lowercase hex digits, or `""` when there
+    /// is no valid span.
+    pub fn trace_id(&self) -> String {
+        let sc = self.current_span_context();
+        if sc.is_valid() {
+            sc.trace_id().to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    /// The current span id as 16 lowercase hex digits, or `""`.
+    ///
+    /// A task whose span would not be recorded (an unsampled parent under a
+    /// parent-based sampler, or no tracer provider) starts no span; there it
+    /// is its parent's span id.
+    pub fn span_id(&self) -> String {
+        let sc = self.current_span_context();
+        if sc.is_valid() {
+            sc.span_id().to_string()
+        } else {
+            String::new()
+        }
+    }
+
+    /// The span context of the current task (the map's parent when it
+    /// carries one, else the current OpenTelemetry span).
+    pub fn span_context(&self) -> &SpanContext {
+        self.current_span_context()
+    }
+
+    /// The W3C baggage of the task: what its caller's carrier brought
+    /// (`baggage` header, `BAGGAGE` variable, a `baggage` map entry) and what
+    /// [`with_baggage`](crate::propagation::with_baggage) scoped in.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let user = flowtrace::custom_context([("baggage", "user.id=alice")])
+    ///     .scope(async { flowtrace::ctx().baggage().get("user.id").map(|v| v.to_string()) })
+    ///     .await;
+    /// assert_eq!(user.as_deref(), Some("alice"));
+    /// assert!(flowtrace::ctx().baggage().is_empty());
+    /// # }
+    /// ```
+    pub fn baggage(&self) -> &opentelemetry::baggage::Baggage {
+        use opentelemetry::baggage::BaggageExt as _;
+        self.cx.baggage()
+    }
+
+    fn current_span_context(&self) -> &SpanContext {
+        self.map.span_context().unwrap_or(&self.span_context)
+    }
+}
+
+impl fmt::Debug for TaskContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskContext")
+            .field("run_id", &self.run_id())
+            .field("task_name", &self.task_name())
+            .field("trace_id", &self.trace_id())
+            .field("custom_context", &self.map)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctx_outside_everything_is_empty() {
+        let view = ctx();
+        assert!(view.custom_context().is_empty());
+        assert_eq!(view.run_id(), "");
+        assert_eq!(view.task_name(), "");
+        assert_eq!(view.trace_id(), "");
+        assert_eq!(view.span_id(), "");
+    }
+}
