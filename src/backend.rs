@@ -15,6 +15,8 @@
 //! telemetry is suppressed: the SDK returns an empty span for it without
 //! sampling or exporting anything, the no-op tracer returns the parent's
 //! span context.
+//!
+//! [`open`] starts a span with the tracer decided here.
 
 use std::cell::RefCell;
 use std::sync::{Arc, LazyLock};
@@ -25,6 +27,8 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, InstrumentationScope, global};
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
+
+use crate::custom_context::CustomContext;
 
 /// The instrumentation scope of flowtrace's spans.
 pub(crate) static SCOPE: LazyLock<InstrumentationScope> = LazyLock::new(|| {
@@ -157,4 +161,60 @@ pub fn set_tracer_provider(provider: SdkTracerProvider, sampler: &Sampler) {
         skip_unsampled: drops_unsampled_children(sampler),
     });
     global::set_tracer_provider(Installed { provider, backend });
+}
+
+/// The tracer of the global provider, for spans flowtrace starts outside
+/// the task path (HTTP server and client spans, feedback).
+pub(crate) fn tracer() -> opentelemetry::global::BoxedTracer {
+    use opentelemetry::trace::TracerProvider as _;
+    opentelemetry::global::tracer_provider().tracer_with_scope(crate::backend::SCOPE.clone())
+}
+
+/// A span started under `parent`, put into a context with it.
+pub(crate) struct Opened {
+    pub(crate) cx: Context,
+    pub(crate) recording: bool,
+    /// W3C Level 2: a span the sampler dropped still passes on the parent's
+    /// random-trace-id flag, which the SDK clears; this is the span context
+    /// a child map carries then.
+    pub(crate) fixed: Option<SpanContext>,
+}
+
+impl Opened {
+    /// The map a task running under this span passes on.
+    pub(crate) fn child_map(&self, map: &CustomContext) -> Option<CustomContext> {
+        match &self.fixed {
+            Some(sc) => Some(map.with_span_context(sc.clone())),
+            None if map.follows_current_span() => None,
+            None => Some(map.with_current_span()),
+        }
+    }
+}
+
+/// Starts a span with `backend`'s tracer; `None` with no provider.
+pub(crate) fn open(backend: &Backend, builder: SpanBuilder, parent: &Context) -> Option<Opened> {
+    fn opened<S: opentelemetry::trace::Span + Send + Sync + 'static>(
+        span: S,
+        parent: &Context,
+    ) -> Opened {
+        let recording = span.is_recording();
+        let sc = span.span_context();
+        let fixed = if sc.is_sampled() {
+            None
+        } else {
+            crate::propagation::random_flag_fix(parent.span().span_context(), sc)
+        };
+        Opened {
+            cx: parent.with_span(span),
+            recording,
+            fixed,
+        }
+    }
+    match backend {
+        Backend::Noop => None,
+        Backend::Sdk { tracer, .. } => {
+            Some(opened(tracer.build_with_context(builder, parent), parent))
+        }
+        Backend::Global(tracer) => Some(opened(tracer.build_with_context(builder, parent), parent)),
+    }
 }

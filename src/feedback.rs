@@ -520,7 +520,7 @@ pub fn submit(target: impl IntoTarget, feedback: Feedback) -> Result<SpanContext
     ));
     attributes.push(crate::openinference::SpanKind::Evaluator.attribute());
     attributes.extend(oi_evaluation);
-    let tracer = crate::task::tracer();
+    let tracer = crate::backend::tracer();
     let mut builder = SpanBuilder::from_name(FEEDBACK_SPAN)
         .with_kind(SpanKind::Internal)
         .with_attributes(attributes);

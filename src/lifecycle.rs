@@ -40,9 +40,10 @@ use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::backend::open;
 use crate::cache;
 use crate::frame::{Frame, current};
-use crate::task::{TaskStart, open, record_exception};
+use crate::task::{TaskStart, record_exception};
 
 /// The attempt number on an attempt span (1-based).
 pub const TASK_ATTEMPT: &str = "flowtrace.task.attempt";

@@ -17,12 +17,13 @@ use std::time::{Duration, Instant};
 use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 
 use crate::backend::Backend;
+use crate::backend::open;
 use crate::cache::Checkpoint;
 use crate::frame::{Frame, FrameInner, current};
 use crate::propagation::{EnvCarrier, TRACEPARENT};
 use crate::run_state::{RUN_ID, RUN_NAME, RunInfo};
 use crate::scope::scoped_map;
-use crate::task::{Active, open};
+use crate::task::Active;
 
 /// The name a run gets when none is given.
 pub const DEFAULT_RUN_NAME: &str = "run";

@@ -4,28 +4,27 @@
 //! completion, panic or drop. A task whose span would not record (no
 //! provider, or an unsampled parent under a parent-based sampler) starts
 //! none and only carries its frame.
+//!
+//! [`TaskStart`] decides the parent and starts the span (with
+//! [`backend::open`](crate::backend)), `active` keeps it for the length of
+//! the task, `parent` says what a call may name as its parent or links.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, LazyLock};
 use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
-use opentelemetry::trace::{
-    Link, SpanBuilder, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer,
-};
+use opentelemetry::trace::{Link, SpanBuilder, SpanKind, SpanRef, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, open};
 use crate::capture::{self, CaptureConfig, Captured};
 use crate::carry::{Caller, Resolved};
 use crate::custom_context::{CustomContext, parent_context};
 use crate::frame::{Frame, FrameInner, MapItem, current};
-use crate::metrics::{Outcome, Site, TaskTimer};
-use crate::run_state::RunInfo;
+use crate::metrics::Site;
 
 /// The attribute naming the task.
 pub const TASK_NAME: &str = "flowtrace.task.name";
@@ -38,234 +37,11 @@ pub const MAP_INDEX: &str = "flowtrace.map.index";
 /// How long a `flowtrace::map` item waited for a concurrency slot.
 pub const QUEUE_WAIT_MS: &str = "flowtrace.task.queue_wait_ms";
 
-/// A context holding no span: what an outcome recorder sees for a task that
-/// started none.
-static NO_SPAN: LazyLock<Context> = LazyLock::new(Context::new);
+mod active;
+mod parent;
 
-/// The tracer of the global provider, for spans flowtrace starts outside
-/// the task path (HTTP server and client spans, feedback).
-pub(crate) fn tracer() -> opentelemetry::global::BoxedTracer {
-    use opentelemetry::trace::TracerProvider as _;
-    opentelemetry::global::tracer_provider().tracer_with_scope(crate::backend::SCOPE.clone())
-}
-
-/// A span started under `parent`, put into a context with it.
-pub(crate) struct Opened {
-    pub(crate) cx: Context,
-    pub(crate) recording: bool,
-    /// W3C Level 2: a span the sampler dropped still passes on the parent's
-    /// random-trace-id flag, which the SDK clears; this is the span context
-    /// a child map carries then.
-    pub(crate) fixed: Option<SpanContext>,
-}
-
-impl Opened {
-    /// The map a task running under this span passes on.
-    pub(crate) fn child_map(&self, map: &CustomContext) -> Option<CustomContext> {
-        match &self.fixed {
-            Some(sc) => Some(map.with_span_context(sc.clone())),
-            None if map.follows_current_span() => None,
-            None => Some(map.with_current_span()),
-        }
-    }
-}
-
-/// Starts a span with `backend`'s tracer; `None` with no provider.
-pub(crate) fn open(backend: &Backend, builder: SpanBuilder, parent: &Context) -> Option<Opened> {
-    fn opened<S: opentelemetry::trace::Span + Send + Sync + 'static>(
-        span: S,
-        parent: &Context,
-    ) -> Opened {
-        let recording = span.is_recording();
-        let sc = span.span_context();
-        let fixed = if sc.is_sampled() {
-            None
-        } else {
-            crate::propagation::random_flag_fix(parent.span().span_context(), sc)
-        };
-        Opened {
-            cx: parent.with_span(span),
-            recording,
-            fixed,
-        }
-    }
-    match backend {
-        Backend::Noop => None,
-        Backend::Sdk { tracer, .. } => {
-            Some(opened(tracer.build_with_context(builder, parent), parent))
-        }
-        Backend::Global(tracer) => Some(opened(tracer.build_with_context(builder, parent), parent)),
-    }
-}
-
-/// Records an error outcome: status Error and an `exception` event, as the
-/// OpenTelemetry exception conventions describe.
-pub(crate) fn record_exception(span: &SpanRef<'_>, exception_type: &str, message: String) {
-    if !span.is_recording() {
-        return;
-    }
-    span.add_event(
-        "exception",
-        vec![
-            KeyValue::new("exception.type", exception_type.to_owned()),
-            KeyValue::new("exception.message", message.clone()),
-        ],
-    );
-    span.set_status(Status::error(message));
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_owned()
-    }
-}
-
-/// The context a task's future is polled under, and its span (if it
-/// started one).
-pub(crate) struct Active {
-    /// `None`: the task changed nothing in the OpenTelemetry context.
-    cx: Option<Context>,
-    /// Whether `cx` holds a span this task started and must end.
-    owns_span: bool,
-    ended: bool,
-    /// The task's metrics, when a meter provider is installed.
-    timer: Option<TaskTimer>,
-}
-
-impl Active {
-    /// A started span's context.
-    pub(crate) fn span(cx: Context) -> Self {
-        Self {
-            cx: Some(cx),
-            owns_span: true,
-            ended: false,
-            timer: None,
-        }
-    }
-
-    /// No span; `cx`, if any, is attached for each poll.
-    pub(crate) fn without_span(cx: Option<Context>) -> Self {
-        Self {
-            cx,
-            owns_span: false,
-            ended: false,
-            timer: None,
-        }
-    }
-
-    /// The context the future runs under (the current one when `None`).
-    pub(crate) fn context(&self) -> Option<&Context> {
-        self.cx.as_ref()
-    }
-
-    /// The task's span, or no span.
-    pub(crate) fn span_ref(&self) -> SpanRef<'_> {
-        match &self.cx {
-            Some(cx) if self.owns_span => cx.span(),
-            _ => NO_SPAN.span(),
-        }
-    }
-
-    /// Polls `future` with this context current. A panic is recorded on the
-    /// span, the span ended, and the panic resumed.
-    #[inline]
-    pub(crate) fn poll<F: Future>(
-        &mut self,
-        future: Pin<&mut F>,
-        task: &mut std::task::Context<'_>,
-    ) -> Poll<F::Output> {
-        self.call(|| future.poll(task))
-    }
-
-    /// Calls a synchronous body with this context current; a panic is
-    /// recorded like in [`poll`](Self::poll).
-    #[inline]
-    pub(crate) fn call<T>(&mut self, body: impl FnOnce() -> T) -> T {
-        let called = {
-            let _guard = self.cx.clone().map(Context::attach);
-            catch_unwind(AssertUnwindSafe(body))
-        };
-        match called {
-            Ok(out) => out,
-            Err(payload) => {
-                record_exception(&self.span_ref(), "panic", panic_message(&*payload));
-                self.end_as(Some(Outcome::Error));
-                resume_unwind(payload)
-            }
-        }
-    }
-
-    /// Records the outcome (the recorder says whether it was an error) and
-    /// ends the span; an error counts against the run.
-    pub(crate) fn finish<T, R>(
-        &mut self,
-        out: &T,
-        record: R,
-        run: Option<&RunInfo>,
-        top_level: bool,
-    ) where
-        R: FnOnce(&T, &SpanRef<'_>) -> bool,
-    {
-        let error = record(out, &self.span_ref());
-        if error {
-            if let Some(run) = run {
-                run.task_failed(top_level);
-            }
-        }
-        let outcome = self.timer.as_ref().map(|timer| timer.outcome(error));
-        self.end_as(outcome);
-    }
-
-    pub(crate) fn end(&mut self) {
-        self.end_as(None);
-    }
-
-    /// Ends the span and the task's metrics (`outcome`: `ok` when `None`),
-    /// at one instant.
-    fn end_as(&mut self, outcome: Option<Outcome>) {
-        let timer = self.timer.take();
-        let now = timer.as_ref().map(|_| SystemTime::now());
-        self.end_at(now);
-        if let (Some(timer), Some(end)) = (timer, now) {
-            let span = self.span_ref();
-            let sc = span.span_context();
-            let sampled = (self.owns_span && sc.is_sampled()).then_some(sc);
-            timer.end(outcome.unwrap_or(Outcome::Ok), end, sampled);
-        }
-    }
-
-    /// Ends the span at `end` (now when `None`).
-    pub(crate) fn end_at(&mut self, end: Option<SystemTime>) {
-        if self.owns_span && !self.ended {
-            self.ended = true;
-            if let Some(cx) = &self.cx {
-                crate::running::ended(cx);
-                match end {
-                    Some(end) => cx.span().end_with_timestamp(end),
-                    None => cx.span().end(),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Active {
-    fn drop(&mut self) {
-        if self.owns_span && !self.ended {
-            let span = self.span_ref();
-            if span.is_recording() {
-                span.set_attribute(KeyValue::new(TASK_CANCELLED, true));
-            }
-        }
-        if (self.owns_span && !self.ended) || self.timer.is_some() {
-            self.end_as(Some(Outcome::Cancelled));
-        }
-    }
-}
+pub(crate) use active::{Active, record_exception};
+pub use parent::{IntoLinks, IntoParent};
 
 /// Static facts about a `#[traced]` function, emitted by the macro.
 #[derive(Debug)]
@@ -324,100 +100,6 @@ where
         }
         active.end();
         Poll::Ready(out)
-    }
-}
-
-/// What can be an explicit parent (`#[traced(parent = ..)]`): a [`Context`],
-/// a [`SpanContext`], a carrier map (its `traceparent`), or `None` for a root.
-pub trait IntoParent {
-    /// The context to parent the span on.
-    fn into_parent(self) -> Context;
-}
-
-impl IntoParent for Context {
-    fn into_parent(self) -> Context {
-        self
-    }
-}
-
-impl IntoParent for &Context {
-    fn into_parent(self) -> Context {
-        self.clone()
-    }
-}
-
-impl IntoParent for SpanContext {
-    fn into_parent(self) -> Context {
-        (&self).into_parent()
-    }
-}
-
-impl IntoParent for &SpanContext {
-    fn into_parent(self) -> Context {
-        if self.is_valid() {
-            Context::new().with_remote_span_context(self.clone())
-        } else {
-            Context::new()
-        }
-    }
-}
-
-impl IntoParent for &CustomContext {
-    fn into_parent(self) -> Context {
-        crate::propagation::extract_with_context(&Context::new(), self)
-    }
-}
-
-impl IntoParent for CustomContext {
-    fn into_parent(self) -> Context {
-        (&self).into_parent()
-    }
-}
-
-impl IntoParent for &HashMap<String, String> {
-    fn into_parent(self) -> Context {
-        crate::propagation::extract_with_context(&Context::new(), self)
-    }
-}
-
-impl IntoParent for HashMap<String, String> {
-    fn into_parent(self) -> Context {
-        (&self).into_parent()
-    }
-}
-
-impl<T: IntoParent> IntoParent for Option<T> {
-    fn into_parent(self) -> Context {
-        self.map_or_else(Context::new, IntoParent::into_parent)
-    }
-}
-
-/// What `#[traced(follows_from = ..)]` links to: one or many span contexts,
-/// contexts or carrier maps; invalid ones are skipped.
-pub trait IntoLinks {
-    /// Appends the links to `links`.
-    fn push_links(self, links: &mut Vec<Link>);
-}
-
-impl<T: IntoParent> IntoLinks for T {
-    fn push_links(self, links: &mut Vec<Link>) {
-        let cx = self.into_parent();
-        let sc = cx.span().span_context().clone();
-        if sc.is_valid() {
-            links.push(Link::with_context(sc));
-        }
-    }
-}
-
-impl<T: IntoParent> IntoLinks for Vec<T> {
-    fn push_links(self, links: &mut Vec<Link>) {
-        self.into_iter().for_each(|item| item.push_links(links));
-    }
-}
-
-impl<T: IntoParent, const N: usize> IntoLinks for [T; N] {
-    fn push_links(self, links: &mut Vec<Link>) {
-        self.into_iter().for_each(|item| item.push_links(links));
     }
 }
 

@@ -150,7 +150,7 @@ fn start(request: &reqwest::Request) -> Context {
     let builder = SpanBuilder::from_name(name)
         .with_kind(SpanKind::Client)
         .with_attributes(attributes);
-    let span = crate::task::tracer().build_with_context(builder, &parent);
+    let span = crate::backend::tracer().build_with_context(builder, &parent);
     let remote = parent.span().span_context().clone();
     match propagation::random_flag_fix(&remote, span.span_context()) {
         Some(fixed) => parent.with_remote_span_context(fixed),

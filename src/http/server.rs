@@ -262,8 +262,8 @@ fn start<B>(request: &Request<B>, public: Option<&BaggagePolicy>) -> Context {
     }
     let span = match public {
         // A new root: no span of this process or the caller's is its parent.
-        Some(_) => crate::task::tracer().build_with_context(builder, &Context::new()),
-        None => crate::task::tracer().build_with_context(builder, &parent),
+        Some(_) => crate::backend::tracer().build_with_context(builder, &Context::new()),
+        None => crate::backend::tracer().build_with_context(builder, &parent),
     };
     let sc = span.span_context().clone();
     let remote = match public {
