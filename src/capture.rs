@@ -15,7 +15,8 @@ use std::sync::{Arc, RwLock};
 use opentelemetry::{KeyValue, Value};
 use serde_json::Value as Json;
 
-use crate::openinference::{Hide, REDACTED_CONTENT};
+use crate::openinference::REDACTED_CONTENT;
+use crate::openinference::hide::Hide;
 
 /// The prefix of argument attributes: `flowtrace.input.<name>`.
 pub const INPUT_PREFIX: &str = "flowtrace.input.";

@@ -55,14 +55,16 @@
 //! `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` keeps content (as
 //! flowtrace always has); `false` hides it.
 
-use std::sync::LazyLock;
-
 use opentelemetry::trace::SpanRef;
 use opentelemetry::{KeyValue, StringValue, Value};
 use serde_json::{Map, Value as Json};
 
 use crate::capture::{self, CaptureConfig, Captured};
 use crate::custom_context::CustomContext;
+
+pub(crate) mod hide;
+
+pub use hide::Hide;
 
 /// `openinference.span.kind`.
 pub const SPAN_KIND: &str = "openinference.span.kind";
@@ -141,186 +143,6 @@ impl SpanKind {
         KeyValue::new(SPAN_KIND, self.as_str())
     }
 }
-
-/// What the hiding switches cover, as bits of [`Hide::mask`].
-mod class {
-    pub(super) const INPUT: u8 = 1;
-    pub(super) const OUTPUT: u8 = 1 << 1;
-    pub(super) const INPUT_MESSAGES: u8 = 1 << 2;
-    pub(super) const OUTPUT_MESSAGES: u8 = 1 << 3;
-    pub(super) const INVOCATION_PARAMETERS: u8 = 1 << 4;
-    pub(super) const EMBEDDINGS_TEXT: u8 = 1 << 5;
-    pub(super) const GENAI_CONTENT: u8 = 1 << 6;
-}
-
-/// The content hiding switches (see the [module docs](self)).
-///
-/// ```
-/// use flowtrace::capture::{CaptureConfig, configure};
-/// use flowtrace::openinference::Hide;
-///
-/// configure(CaptureConfig::default().hide(Hide::none().inputs(true)));
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Hide {
-    mask: u8,
-}
-
-impl Hide {
-    /// Nothing hidden.
-    pub const fn none() -> Self {
-        Self { mask: 0 }
-    }
-
-    /// The switches the environment sets (read once per process).
-    pub fn from_env() -> Self {
-        *FROM_ENV
-    }
-
-    fn set(mut self, bits: u8, on: bool) -> Self {
-        if on {
-            self.mask |= bits;
-        } else {
-            self.mask &= !bits;
-        }
-        self
-    }
-
-    /// `OPENINFERENCE_HIDE_INPUTS`.
-    pub fn inputs(self, on: bool) -> Self {
-        self.set(class::INPUT | class::INPUT_MESSAGES, on)
-    }
-
-    /// `OPENINFERENCE_HIDE_OUTPUTS`.
-    pub fn outputs(self, on: bool) -> Self {
-        self.set(class::OUTPUT | class::OUTPUT_MESSAGES, on)
-    }
-
-    /// `OPENINFERENCE_HIDE_INPUT_MESSAGES`.
-    pub fn input_messages(self, on: bool) -> Self {
-        self.set(class::INPUT_MESSAGES, on)
-    }
-
-    /// `OPENINFERENCE_HIDE_OUTPUT_MESSAGES`.
-    pub fn output_messages(self, on: bool) -> Self {
-        self.set(class::OUTPUT_MESSAGES, on)
-    }
-
-    /// `OPENINFERENCE_HIDE_LLM_INVOCATION_PARAMETERS`.
-    pub fn invocation_parameters(self, on: bool) -> Self {
-        self.set(class::INVOCATION_PARAMETERS, on)
-    }
-
-    /// `OPENINFERENCE_HIDE_EMBEDDINGS_TEXT`.
-    pub fn embeddings_text(self, on: bool) -> Self {
-        self.set(class::EMBEDDINGS_TEXT, on)
-    }
-
-    /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (`false`
-    /// hides the message content).
-    pub fn capture_message_content(self, on: bool) -> Self {
-        self.set(
-            class::INPUT_MESSAGES | class::OUTPUT_MESSAGES | class::GENAI_CONTENT,
-            !on,
-        )
-    }
-
-    /// Whether anything is hidden.
-    pub fn is_empty(&self) -> bool {
-        self.mask == 0
-    }
-
-    /// Whether the attribute `key` is hidden.
-    pub fn hides(&self, key: &str) -> bool {
-        self.mask != 0 && classes(key) & self.mask != 0
-    }
-}
-
-/// The content classes of an attribute key.
-fn classes(key: &str) -> u8 {
-    use class::*;
-    if key.starts_with(capture::INPUT_PREFIX) {
-        return INPUT;
-    }
-    if key.starts_with("llm.input_messages.") {
-        return INPUT_MESSAGES;
-    }
-    if key.starts_with("llm.output_messages.") {
-        return OUTPUT_MESSAGES;
-    }
-    if key.starts_with("embedding.embeddings.") && key.ends_with(".embedding.text") {
-        return EMBEDDINGS_TEXT;
-    }
-    match key {
-        INPUT_VALUE | "flowtrace.trace.input" | "flowtrace.rag.document" | "reranker.query" => {
-            INPUT
-        }
-        OUTPUT_VALUE
-        | capture::OUTPUT
-        | "flowtrace.trace.output"
-        | "flowtrace.rag.chunks"
-        | "flowtrace.rag.rewritten_query" => OUTPUT,
-        "flowtrace.rag.query" => INPUT | INPUT_MESSAGES | GENAI_CONTENT,
-        "gen_ai.retrieval.query.text" => INPUT | GENAI_CONTENT,
-        "gen_ai.input.messages" | "gen_ai.system_instructions" => INPUT_MESSAGES,
-        "gen_ai.output.messages" | "flowtrace.rag.response" => OUTPUT_MESSAGES,
-        "gen_ai.tool.call.arguments" => INPUT | GENAI_CONTENT,
-        "gen_ai.tool.call.result" => OUTPUT | GENAI_CONTENT,
-        "llm.invocation_parameters" | "embedding.invocation_parameters" => INVOCATION_PARAMETERS,
-        "flowtrace.rag.embedding.inputs" => EMBEDDINGS_TEXT,
-        _ => 0,
-    }
-}
-
-/// A setter of [`Hide`], for one variable.
-type Switch = fn(Hide, bool) -> Hide;
-
-static FROM_ENV: LazyLock<Hide> = LazyLock::new(|| {
-    let mut hide = Hide::none();
-    let switches: [(&str, Switch); 7] = [
-        ("OPENINFERENCE_HIDE_INPUTS", Hide::inputs),
-        ("OPENINFERENCE_HIDE_OUTPUTS", Hide::outputs),
-        ("OPENINFERENCE_HIDE_INPUT_MESSAGES", Hide::input_messages),
-        ("OPENINFERENCE_HIDE_OUTPUT_MESSAGES", Hide::output_messages),
-        (
-            "OPENINFERENCE_HIDE_LLM_INVOCATION_PARAMETERS",
-            Hide::invocation_parameters,
-        ),
-        ("OPENINFERENCE_HIDE_EMBEDDINGS_TEXT", Hide::embeddings_text),
-        (
-            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
-            Hide::capture_message_content,
-        ),
-    ];
-    for (name, switch) in switches {
-        let Ok(raw) = std::env::var(name) else {
-            continue;
-        };
-        match parse_bool(&raw) {
-            Some(on) => {
-                // Only an explicit `false` of the GenAI switch hides anything.
-                let hides = name.starts_with("OPENINFERENCE") || !on;
-                if hides {
-                    hide = switch(hide, on);
-                }
-            }
-            None => tracing::warn!(
-                target: "flowtrace",
-                "{name}={raw:?} is not accepted: use true or false; the setting is ignored"
-            ),
-        }
-    }
-    hide
-});
-
-fn parse_bool(raw: &str) -> Option<bool> {
-    match raw.trim().to_ascii_lowercase().as_str() {
-        "true" => Some(true),
-        "false" => Some(false),
-        _ => None,
-    }
-}
-
 /// The attributes every span of a run gets from the run's map: the session,
 /// user, tags and metadata (nothing is looked up when the map is empty).
 pub(crate) fn map_session_attributes(map: &CustomContext, attributes: &mut Vec<KeyValue>) {
@@ -569,45 +391,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn switches_hide_their_classes_only() {
-        let inputs = Hide::none().inputs(true);
-        for key in [
-            "input.value",
-            "flowtrace.input.query",
-            "llm.input_messages.0.message.content",
-            "gen_ai.input.messages",
-            "flowtrace.rag.query",
-        ] {
-            assert!(inputs.hides(key), "HIDE_INPUTS hides {key}");
-        }
-        for key in ["output.value", "llm.output_messages.0.message.content"] {
-            assert!(!inputs.hides(key), "HIDE_INPUTS keeps {key}");
-        }
-        let messages = Hide::none().input_messages(true);
-        assert!(messages.hides("llm.input_messages.1.message.content"));
-        assert!(
-            !messages.hides("input.value"),
-            "message hiding keeps input.value"
-        );
-        let genai = Hide::none().capture_message_content(false);
-        for key in [
-            "gen_ai.input.messages",
-            "gen_ai.output.messages",
-            "gen_ai.tool.call.arguments",
-            "gen_ai.retrieval.query.text",
-        ] {
-            assert!(genai.hides(key), "content capture off hides {key}");
-        }
-        assert!(Hide::none().capture_message_content(true).is_empty());
-        assert!(!Hide::none().hides("input.value"));
-        assert!(
-            Hide::none()
-                .embeddings_text(true)
-                .hides("embedding.embeddings.3.embedding.text")
-        );
-    }
-
-    #[test]
     fn tags_take_json_or_commas() {
         let strings = |v: Value| match v {
             Value::Array(opentelemetry::Array::String(s)) => {
@@ -617,12 +400,5 @@ mod tests {
         };
         assert_eq!(strings(tag_list(r#"["a","b c"]"#)), ["a", "b c"]);
         assert_eq!(strings(tag_list("a, b ,,c")), ["a", "b", "c"]);
-    }
-
-    #[test]
-    fn bools_parse_like_the_spec() {
-        assert_eq!(parse_bool(" TRUE "), Some(true));
-        assert_eq!(parse_bool("false"), Some(false));
-        assert_eq!(parse_bool("1"), None);
     }
 }
