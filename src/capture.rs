@@ -15,8 +15,9 @@ use std::sync::{Arc, RwLock};
 use opentelemetry::{KeyValue, Value};
 use serde_json::Value as Json;
 
-use crate::openinference::REDACTED_CONTENT;
-use crate::openinference::hide::Hide;
+pub(crate) mod hide;
+
+use hide::{Hide, REDACTED_CONTENT};
 
 /// The prefix of argument attributes: `flowtrace.input.<name>`.
 pub const INPUT_PREFIX: &str = "flowtrace.input.";

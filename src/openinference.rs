@@ -62,9 +62,7 @@ use serde_json::{Map, Value as Json};
 use crate::capture::{self, CaptureConfig, Captured};
 use crate::custom_context::CustomContext;
 
-pub(crate) mod hide;
-
-pub use hide::Hide;
+pub use crate::capture::hide::{Hide, REDACTED_CONTENT};
 
 /// `openinference.span.kind`.
 pub const SPAN_KIND: &str = "openinference.span.kind";
@@ -89,8 +87,6 @@ pub const METADATA: &str = "metadata";
 pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
 /// `gen_ai.workflow.name`: a run's name, on its root span.
 pub const GEN_AI_WORKFLOW_NAME: &str = "gen_ai.workflow.name";
-/// What a hidden value is replaced with (the OpenInference placeholder).
-pub const REDACTED_CONTENT: &str = "__REDACTED__";
 /// `text/plain`.
 pub const TEXT: &str = "text/plain";
 /// `application/json`.

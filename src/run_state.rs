@@ -10,8 +10,7 @@ use std::sync::{Arc, Mutex};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanRef;
 
-use crate::params::Params;
-use crate::params::store::RunParams;
+use crate::params::store::{Params, RunParams};
 
 /// The attribute naming the run a span belongs to.
 pub const RUN_ID: &str = "flowtrace.run.id";

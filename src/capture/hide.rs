@@ -1,10 +1,14 @@
-//! The content hiding switches ([`Hide`]): the OpenInference variables
-//! and the GenAI one, read once, and which attribute keys each one covers.
+//! The content hiding switches ([`Hide`]) of the capture settings: the
+//! OpenInference variables and the GenAI one, read once, which attribute
+//! keys each one covers, and what a hidden value becomes.
 
 use std::sync::LazyLock;
 
-use super::{INPUT_VALUE, OUTPUT_VALUE};
 use crate::capture;
+use crate::openinference::{INPUT_VALUE, OUTPUT_VALUE};
+
+/// What a hidden value is replaced with (the OpenInference placeholder).
+pub const REDACTED_CONTENT: &str = "__REDACTED__";
 
 /// What the hiding switches cover, as bits of [`Hide::mask`].
 mod class {
