@@ -53,11 +53,9 @@ use serde_json::Value as Json;
 
 use crate::frame::current;
 use crate::run_state::RunInfo;
+use crate::run_state::params::{self as store, attributes, insert_all, to_pairs};
 
-pub(crate) mod store;
-
-pub use store::{MAX_KEY_BYTES, MAX_PARAMS, PARAM_PREFIX, ParamError, Params};
-use store::{attributes, insert_all, to_pairs};
+pub use crate::run_state::params::{MAX_KEY_BYTES, MAX_PARAMS, PARAM_PREFIX, ParamError, Params};
 
 /// The key [`chunk_size`] registers.
 pub const CHUNK_SIZE: &str = "chunk_size";

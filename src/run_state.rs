@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanRef;
 
-use crate::params::store::{Params, RunParams};
+pub(crate) mod params;
+
+use params::{Params, RunParams};
 
 /// The attribute naming the run a span belongs to.
 pub const RUN_ID: &str = "flowtrace.run.id";

@@ -1,6 +1,7 @@
-//! The params store: the process-wide parameters every run starts with and
-//! each run's own ([`RunParams`]), the limits both admit parameters by, and
-//! the `flowtrace.param.<key>` attributes they are recorded as.
+//! The params store, the one home of run parameters: the process-wide
+//! parameters every run starts with and each run's own ([`RunParams`]), the
+//! limits both admit parameters by, and the `flowtrace.param.<key>`
+//! attributes they are recorded as. `flowtrace::params` is the API over it.
 
 use std::collections::BTreeMap;
 use std::fmt;
