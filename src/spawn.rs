@@ -1,6 +1,6 @@
 //! Carrying the current frame and OpenTelemetry context into a spawned
-//! task: [`spawn`], [`spawn_blocking`], and the [`Carried`] pair a scope,
-//! a spawned task and a run enter for each poll.
+//! task: [`spawn`], [`spawn_blocking`], and the [`Carried`] pair that a
+//! scope, a spawned task and a carried future (`carry`) enter for each poll.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -1,5 +1,6 @@
-//! The current task as code running in it sees it: [`ctx()`] and the
-//! carrier it hands on (its map's parent or its span, plus baggage).
+//! The current task as code running in it, and code it calls, sees it:
+//! [`ctx()`], its run's attributes, and the carrier it hands on (its map's
+//! parent or its span, plus baggage).
 
 use std::fmt;
 
