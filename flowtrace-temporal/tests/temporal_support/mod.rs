@@ -110,30 +110,7 @@ impl Drop for DevServer {
 /// (`cargo build -p flowtrace-temporal --examples`) after changing it. Built
 /// here only when missing.
 pub fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .join("examples/temporal_workflow");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        run_bounded(
-            Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "flowtrace-temporal",
-                    "--example",
-                    "temporal_workflow",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR")),
-            Duration::from_secs(900),
-        )
-        .assert_success("building the temporal_workflow example");
-    }
-    bin
+    support::example_of("flowtrace-temporal", "temporal_workflow")
 }
 
 /// Where the processes of one test meet: a server, a task queue of its own,
