@@ -176,7 +176,7 @@ struct Rotel {
 
 impl Rotel {
     fn start(receiver: &Receiver) -> Rotel {
-        let agent = support::tools().rotel_agent;
+        let agent = support::tools::rotel_agent();
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-rotel");
         std::fs::create_dir_all(&dir).expect("rotel: create its directory");
         let free = || {

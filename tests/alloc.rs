@@ -2,13 +2,13 @@
 //! allocation to a task call whose span does not record: everything they do
 //! sits behind `is_recording()`.
 
-mod common;
+mod support;
 
-use common::counting::{Counting, allocations};
 use flowtrace::traced;
+use support::alloc::{Counting, allocations};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: Counting = Counting::PER_THREAD;
 
 #[derive(serde::Serialize, Debug, Clone)]
 struct Query {
@@ -41,7 +41,7 @@ fn allocations_of<F: std::future::Future>(
 
 #[test]
 fn options_add_no_allocation_when_the_span_does_not_record() {
-    common::exporter();
+    support::in_memory::exporter();
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();

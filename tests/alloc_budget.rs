@@ -6,8 +6,7 @@
 //! away from where it was called, under the caller it captured. Timings are
 //! in `benches/`.
 
-#[path = "common/counting.rs"]
-mod counting;
+mod support;
 
 use std::future::Future;
 
@@ -20,10 +19,10 @@ use opentelemetry_sdk::trace::{
     BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
 
-use counting::{Counting, allocations};
+use support::alloc::{Counting, allocations};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: Counting = Counting::PER_THREAD;
 
 /// Counts spans on the batch processor's thread, so the calling thread's
 /// allocations are the task call's alone.

@@ -3,12 +3,12 @@
 //! another trace unless it asks (`override_parent`). Asserted on exported
 //! spans (opentelemetry_sdk's in-memory exporter).
 
-mod common;
+mod support;
 
-use common::{exporter, named, spans_of};
 use flowtrace::{ContextErrorKind, CustomContext, ctx, custom_context, traced, with_runcontext};
 use opentelemetry::propagation::TextMapPropagator as _;
 use opentelemetry::trace::{Span as _, TraceContextExt as _, Tracer as _};
+use support::in_memory::{exporter, named, spans_of};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 // Each test its own foreign trace: they share one exporter.

@@ -4,11 +4,11 @@
 //! receives is tested in `http_collector.rs`, a Python peer in
 //! `http_python.rs`.
 
-mod common;
+mod support;
 
-use common::{attr_str as attr, exporter, named, spans_of};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use support::in_memory::{attr_str as attr, exporter, named, spans_of};
 
 use axum::Router;
 use axum::extract::Path;

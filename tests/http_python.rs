@@ -61,6 +61,7 @@ fn child_of<'a>(spans: &'a [Span], parent: &Span, name: &str) -> &'a Span {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_client_and_server_around_a_flowtrace_service() {
+    let python = support::tools::python();
     let collector = Collector::start();
     let telemetry = collector.grpc_telemetry("flowtrace-service", &[]);
 
@@ -71,11 +72,10 @@ async fn python_client_and_server_around_a_flowtrace_service() {
         .layer(ServerLayer::new());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let tools = support::tools();
-    let script = tools.root.join("tests/python/http_peer.py");
+    let script = support::tools::root().join("tests/python/http_peer.py");
     let endpoint = collector.http_endpoint();
     let output = tokio::task::spawn_blocking(move || {
-        let mut cmd = Command::new(&tools.python);
+        let mut cmd = Command::new(&python);
         cmd.arg(&script).arg(&url);
         for (key, _) in std::env::vars() {
             if key.starts_with("OTEL_")

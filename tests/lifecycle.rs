@@ -2,16 +2,16 @@
 //! run tallies, deterministic trace ids and resumed runs — each asserted on
 //! the exported spans.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{attr, attr_str, named, parent_of, spans_of, traced_in_root};
 use flowtrace::{RunStatus, TaskTimeout, traced, with_runcontext};
 use opentelemetry::Value;
 use opentelemetry::trace::Status;
+use support::in_memory::{attr, attr_str, named, parent_of, spans_of, traced_in_root};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Error {
@@ -265,7 +265,7 @@ async fn handles_a_failure() -> Result<Option<u32>, Error> {
 
 #[tokio::test]
 async fn runs_report_status_duration_and_tallies() {
-    common::exporter();
+    support::in_memory::exporter();
     let run = with_runcontext().run(fails_at_top()).await;
     assert_eq!(run.status(), RunStatus::Failed);
     assert_eq!(run.task_count(), 2);
@@ -288,7 +288,7 @@ async fn runs_report_status_duration_and_tallies() {
 
 #[tokio::test]
 async fn a_deterministic_trace_id_comes_from_the_run_id() {
-    common::exporter();
+    support::in_memory::exporter();
     let first = with_runcontext()
         .run_id("nightly-2026-11-23")
         .deterministic_trace_id(true)
@@ -327,7 +327,7 @@ async fn step(n: u32) -> u32 {
 
 #[tokio::test]
 async fn a_resumed_run_replays_recorded_outputs_without_work() {
-    common::exporter();
+    support::in_memory::exporter();
     let first = with_runcontext()
         .run(async { step(1).await + step(2).await })
         .await;

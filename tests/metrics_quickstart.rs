@@ -5,30 +5,15 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use support::metrics::{all_exemplars, latest, read_metrics_file};
 use support::{Collector, WAIT, read_otlp_json_file, run_bounded};
 
-/// The example binary `cargo test` built beside this test.
+/// The quickstart example, with none of this process's settings.
 fn quickstart() -> Command {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let bin: PathBuf = profile_dir.join("examples").join("quickstart");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let mut build = Command::new(cargo);
-        build
-            .args(["build", "--quiet", "--example", "quickstart"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        run_bounded(&mut build, Duration::from_secs(600)).assert_success("building quickstart");
-    }
-    let mut cmd = Command::new(bin);
+    let mut cmd = Command::new(support::example("quickstart"));
     for (key, _) in std::env::vars() {
         if key.starts_with("OTEL_") || key.starts_with("FLOWTRACE_") || key == "TRACEPARENT" {
             cmd.env_remove(key);

@@ -1,6 +1,6 @@
 //! Child processes continue the task's trace through `TRACEPARENT` /
 //! `TRACESTATE` / `BAGGAGE` (`flowtrace::process::CommandExt`): one child is
-//! a flowtrace program (this test binary, run again in child mode), one a
+//! a flowtrace program (`tests/children/env_carrier.rs`), one a
 //! Python OpenTelemetry SDK program (`tests/python/env_child.py`). Both
 //! export to a real collector (rotel), where the trace must be one.
 
@@ -11,44 +11,13 @@ use std::time::Duration;
 
 use flowtrace::process::CommandExt as _;
 use flowtrace::propagation::with_baggage;
-use flowtrace::{ctx, traced, with_runcontext};
-use opentelemetry::KeyValue;
+use flowtrace::{traced, with_runcontext};
 use opentelemetry::trace::TraceContextExt as _;
 use support::{Collector, WAIT};
 
-/// Set in the environment of this binary run as the flowtrace child.
-const CHILD: &str = "FLOWTRACE_TEST_ENV_CHILD";
 /// The run the parent starts under: Level 2 flags 03, a tracestate.
 const TRACE: &str = "7bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
-
-#[traced]
-async fn child_task() -> String {
-    let customer = ctx()
-        .baggage()
-        .get("customer")
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    opentelemetry::Context::current()
-        .span()
-        .set_attribute(KeyValue::new("shop.customer", customer.clone()));
-    customer
-}
-
-/// The flowtrace child: does nothing unless run by the parent below.
-#[tokio::test]
-async fn child_mode() {
-    if std::env::var_os(CHILD).is_none() {
-        return;
-    }
-    let telemetry = flowtrace_telemetry::init().expect("child telemetry");
-    let run = with_runcontext().name("child_run").run(child_task()).await;
-    println!(
-        "CHILD {}",
-        serde_json::json!({"trace_id": run.trace_id(), "customer": run.output()})
-    );
-    telemetry.shutdown().expect("child flushed");
-}
 
 /// A command without this process's `OTEL_*` settings.
 fn command(program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
@@ -82,22 +51,13 @@ async fn run_child(mut cmd: tokio::process::Command) -> String {
 
 #[traced]
 async fn spawn_children(endpoint: String) -> (String, String) {
-    let mut rust = command(std::env::current_exe().unwrap());
-    rust.args([
-        "--exact",
-        "child_mode",
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env(CHILD, "1")
-    .env("OTEL_SERVICE_NAME", "flowtrace-child")
-    .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
-    .env("OTEL_BSP_SCHEDULE_DELAY", "50");
-    let tools = support::tools();
-    let mut python = command(&tools.python);
+    let mut rust = command(support::example("child_env_carrier"));
+    rust.env("OTEL_SERVICE_NAME", "flowtrace-child")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50");
+    let mut python = command(support::tools::python());
     python
-        .arg(tools.root.join("tests/python/env_child.py"))
+        .arg(support::tools::root().join("tests/python/env_child.py"))
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint);
     // A stale carrier in this process's own environment must not leak.
     python.env("TRACESTATE", "stale=1");
@@ -131,9 +91,7 @@ fn assert_global_propagator_is_strict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn children_continue_the_trace_through_the_environment() {
-    if std::env::var_os(CHILD).is_some() {
-        return;
-    }
+    support::tools::python();
     let collector = Collector::start();
     let telemetry = collector.grpc_telemetry("flowtrace-parent", &[]);
     assert_global_propagator_is_strict();

@@ -18,7 +18,7 @@ use opentelemetry_sdk::trace::{SdkTracerProvider, Span, SpanData, SpanProcessor}
 use support::alloc::{Counting, current};
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
+static ALLOC: Counting = Counting::HEAP;
 
 const RUNS: usize = 10_000;
 /// Per finished run: the run span, `branch`, three `leaf`s.

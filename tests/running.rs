@@ -12,9 +12,6 @@ use flowtrace::{traced, with_runcontext};
 use opentelemetry::KeyValue;
 use support::{Collector, LogRecord, WAIT, span_named};
 
-/// Set in the environment of this binary run as the child that is killed.
-const CHILD: &str = "FLOWTRACE_TEST_RUNNING_CHILD";
-
 #[traced(skip_all, fields(job.kind = "reindex"))]
 async fn thirty_second_job(progress: tokio::sync::mpsc::Sender<()>) -> u32 {
     tokio::time::sleep(Duration::from_secs(8)).await;
@@ -22,21 +19,6 @@ async fn thirty_second_job(progress: tokio::sync::mpsc::Sender<()>) -> u32 {
     let _ = progress.send(()).await;
     tokio::time::sleep(Duration::from_secs(22)).await;
     3
-}
-
-#[traced]
-async fn killed_job() {
-    tokio::time::sleep(Duration::from_secs(3600)).await;
-}
-
-/// The child: starts a run whose task outlives the process.
-#[tokio::test]
-async fn child_mode() {
-    if std::env::var_os(CHILD).is_none() {
-        return;
-    }
-    let _telemetry = flowtrace_telemetry::init().expect("child telemetry");
-    with_runcontext().name("doomed_run").run(killed_job()).await;
 }
 
 fn heartbeats(records: &[LogRecord], span_id: &str) -> Vec<LogRecord> {
@@ -53,9 +35,8 @@ async fn a_thirty_second_task_heartbeats_while_it_runs_and_a_killed_one_leaves_i
 
     // The child is killed mid-task; its own collector sees what survives.
     let doomed = Collector::start();
-    let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_mode", "--nocapture"])
-        .env(CHILD, "1")
+    // tests/children/killed_run.rs
+    let mut child = tokio::process::Command::new(support::example("child_killed_run"))
         .env("OTEL_TRACES_EXPORTER", "otlp")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", doomed.grpc_endpoint())
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")

@@ -2,16 +2,16 @@
 //! attributes, failure, and how the map travels across awaits, spawns and
 //! fan-out. What a collector receives is tested in `collector.rs`.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{attr_str as attr, exporter, spans_of};
 use flowtrace::{ctx, custom_context, traced, with_runcontext};
 use opentelemetry::Value;
 use opentelemetry::trace::{Status, TraceContextExt, Tracer, TracerProvider as _};
 use opentelemetry_sdk::trace::SpanData;
+use support::in_memory::{attr_str as attr, exporter, spans_of};
 
 fn by_name<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
     spans.iter().filter(|s| s.name == name).collect()

@@ -13,13 +13,8 @@ use flowtrace::process::CommandExt as _;
 use flowtrace::{Checkpoint, traced, with_runcontext};
 use support::{Collector, WAIT, span_named};
 
-/// Set in the environment of this binary run as the child; `continue` or
-/// `resume` (with the checkpoint in `CHECKPOINT`).
-const CHILD: &str = "FLOWTRACE_TEST_SAMPLING_CHILD";
+/// The checkpoint the child resumes (`tests/children/sampling.rs`).
 const CHECKPOINT: &str = "FLOWTRACE_TEST_SAMPLING_CHECKPOINT";
-
-#[traced]
-async fn child_task() {}
 
 #[traced]
 async fn spawned_task() {}
@@ -34,48 +29,20 @@ async fn parent_task(endpoint: String) -> String {
     run_child(&endpoint, "continue", None).await
 }
 
-/// The child: continues the carrier (or resumes a checkpoint) and prints
-/// its run's trace id.
-#[tokio::test]
-async fn child_mode() {
-    let Some(mode) = std::env::var_os(CHILD) else {
-        return;
-    };
-    let telemetry = flowtrace_telemetry::init().expect("child telemetry");
-    let builder = match mode.to_str() {
-        Some("resume") => {
-            let json = std::env::var(CHECKPOINT).expect("checkpoint");
-            let checkpoint: Checkpoint = serde_json::from_str(&json).expect("checkpoint JSON");
-            with_runcontext().resume(checkpoint)
-        }
-        _ => with_runcontext(),
-    };
-    let run = builder.name("child_run").run(child_task()).await;
-    println!("CHILD {}", run.trace_id());
-    telemetry.shutdown().expect("child flushed");
-}
-
 async fn run_child(endpoint: &str, mode: &str, checkpoint: Option<&Checkpoint>) -> String {
-    let mut cmd = tokio::process::Command::new(std::env::current_exe().unwrap());
+    let mut cmd = tokio::process::Command::new(support::example("child_sampling"));
     for (key, _) in std::env::vars() {
         if key.starts_with("OTEL_") {
             cmd.env_remove(key);
         }
     }
-    cmd.args([
-        "--exact",
-        "child_mode",
-        "--nocapture",
-        "--test-threads",
-        "1",
-    ])
-    .env(CHILD, mode)
-    .env("OTEL_SERVICE_NAME", "sampling-child")
-    .env("OTEL_TRACES_EXPORTER", "otlp")
-    .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
-    .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    .env("OTEL_TRACES_SAMPLER", "always_on")
-    .env("OTEL_BSP_SCHEDULE_DELAY", "50");
+    cmd.arg(mode)
+        .env("OTEL_SERVICE_NAME", "sampling-child")
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+        .env("OTEL_TRACES_SAMPLER", "always_on")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "50");
     if let Some(checkpoint) = checkpoint {
         cmd.env(CHECKPOINT, serde_json::to_string(checkpoint).unwrap());
     }

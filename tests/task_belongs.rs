@@ -4,17 +4,17 @@
 //! gives the child its caller's trace, parent span and `custom_context`,
 //! asserted on the exported spans and on what the child reads from `ctx()`.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::future::Future;
 
-use common::{attr, exporter, named, spans_of};
 use flowtrace::{Carry as _, CarryFn as _, traced};
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
 use opentelemetry::trace::{SpanContext, SpanId};
 use opentelemetry_sdk::trace::SpanData;
+use support::in_memory::{attr, exporter, named, spans_of};
 use tokio::task::{JoinSet, LocalSet};
 
 /// What a child task reads from `ctx()`.
@@ -477,7 +477,7 @@ async fn an_explicit_parent_or_new_trace_keeps_the_callers_baggage() {
     assert_eq!(explicit.as_deref(), Some("alice"));
     assert_eq!(fresh.as_deref(), Some("alice"));
     assert_ne!(fresh_trace, run.trace_id());
-    let span = common::exporter()
+    let span = support::in_memory::exporter()
         .get_finished_spans()
         .unwrap()
         .into_iter()

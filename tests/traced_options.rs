@@ -1,15 +1,15 @@
 //! One test per `#[traced]` option, asserting on the exported spans.
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{attr, attr_str, named, traced_in_root};
 use flowtrace::traced;
 use opentelemetry::trace::{SpanContext, SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, Value};
 use serde::Serialize;
+use support::in_memory::{attr, attr_str, named, traced_in_root};
 
 #[traced(name = "renamed")]
 async fn option_name() {}
@@ -368,11 +368,11 @@ async fn explicit_root() -> String {
 
 #[tokio::test]
 async fn parent_overrides_the_map() {
-    common::exporter();
+    support::in_memory::exporter();
     let carrier = HashMap::from([("traceparent".to_owned(), REMOTE.to_owned())]);
     let (trace, _) = traced_in_root(with_carrier_parent(carrier.clone())).await;
     assert_eq!(trace, "4bf92f3577b34da6a3ce929d0e0e4736");
-    let spans = common::spans_of(&trace);
+    let spans = support::in_memory::spans_of(&trace);
     let span = named(&spans, "with_carrier_parent");
     assert_eq!(span.parent_span_id.to_string(), "00f067aa0ba902b7");
     assert!(
@@ -429,7 +429,7 @@ async fn follows_from_and_new_trace_make_links() {
         root.span_context.trace_id().to_string(),
         "a new trace"
     );
-    let fresh_spans = common::spans_of(&fresh_trace);
+    let fresh_spans = support::in_memory::spans_of(&fresh_trace);
     let span = named(&fresh_spans, "fresh");
     assert_eq!(span.parent_span_id, opentelemetry::trace::SpanId::INVALID);
     assert_eq!(
@@ -462,7 +462,7 @@ async fn counted(c: Counting) -> Counting {
 
 #[tokio::test]
 async fn nothing_is_formatted_when_the_span_does_not_record() {
-    common::exporter();
+    support::in_memory::exporter();
     // A parent-based sampler with an unsampled parent: the task does not record.
     let unsampled = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
     let run = flowtrace::with_runcontext()
@@ -502,7 +502,7 @@ async fn uses_current_span() {
     assert!(span.is_recording());
     assert_eq!(
         span.span_context().trace_id().to_string(),
-        common::current_trace_id()
+        support::in_memory::current_trace_id()
     );
 }
 

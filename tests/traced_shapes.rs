@@ -2,14 +2,14 @@
 //! Compiled under `clippy -D warnings`, so the generated code is lint-clean
 //! for each shape.
 
-mod common;
+mod support;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use common::{attr_str, named, parent_of, traced_in_root};
 use flowtrace::traced;
 use opentelemetry::trace::Status;
+use support::in_memory::{attr_str, named, parent_of, traced_in_root};
 
 #[derive(Debug)]
 struct Error(&'static str);

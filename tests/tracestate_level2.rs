@@ -7,7 +7,7 @@
 //! `tracestate` it passes on is what the suite expects, including keys
 //! opentelemetry's `TraceState` cannot hold.
 
-mod common;
+mod support;
 
 use axum::Router;
 use axum::extract::State;
@@ -54,7 +54,7 @@ async fn handler(State(echo): State<String>) -> String {
 
 #[tokio::test]
 async fn tracestate_keys_follow_the_level_2_grammar_end_to_end() {
-    common::exporter();
+    support::in_memory::exporter();
     let echo_url = serve(Router::new().route("/echo", get(echo))).await;
     let service = serve(
         Router::new()

@@ -3,7 +3,7 @@
 //! `custom_context` built from a request. The environment is trusted by
 //! default; `set_env_baggage_policy` narrows it, `TRACEPARENT` unaffected.
 
-mod common;
+mod support;
 
 use flowtrace::propagation::{BaggagePolicy, set_env_baggage_policy, to_env};
 use flowtrace::{ctx, traced, with_runcontext};
@@ -37,7 +37,7 @@ fn the_env_carrier_and_a_custom_context_from_outside_follow_the_policy() {
         std::env::set_var("BAGGAGE", "tenant=acme,user=mallory");
         std::env::remove_var("TRACESTATE");
     }
-    common::exporter();
+    support::in_memory::exporter();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -8,6 +8,9 @@
 //! global allocator, on the calling thread) and the spans each row exported
 //! are written to `target/bench/task_call.md` and `.json`.
 
+// The tests' counting allocator, one implementation for both.
+#[path = "../../tests/support/alloc.rs"]
+mod alloc;
 mod pipeline;
 mod report;
 mod rows;
@@ -18,12 +21,13 @@ use std::time::Duration;
 
 use criterion::Criterion;
 
-use pipeline::{CountingAlloc, CountingReporter, EXPORTED, FASTRACE_REPORTED};
+use alloc::Counting;
+use pipeline::{CountingReporter, EXPORTED, FASTRACE_REPORTED};
 use report::Measured;
 use rows::Global;
 
 #[global_allocator]
-static ALLOCATOR: CountingAlloc = CountingAlloc;
+static ALLOCATOR: Counting = Counting::PER_THREAD;
 
 /// Calls per allocation count; the count is `(allocs(2N) - allocs(N)) / N`,
 /// so what a loop allocates once (runtime entry, run context) cancels out.
@@ -71,9 +75,9 @@ fn main() {
                 let allocations = (round == 0 && row.count_allocations).then(|| {
                     (row.run)(ALLOCATION_CALLS); // warm caches, pools and slabs
                     let (_, once_n, once_b) =
-                        pipeline::count_allocations(|| (row.run)(ALLOCATION_CALLS));
+                        alloc::count_allocations(|| (row.run)(ALLOCATION_CALLS));
                     let (_, twice_n, twice_b) =
-                        pipeline::count_allocations(|| (row.run)(2 * ALLOCATION_CALLS));
+                        alloc::count_allocations(|| (row.run)(2 * ALLOCATION_CALLS));
                     let per = |twice: u64, once: u64| {
                         twice.saturating_sub(once) as f64 / ALLOCATION_CALLS as f64
                     };

@@ -1,10 +1,7 @@
 //! What the micro-benchmarks export into: an SDK batch processor in front of
 //! an exporter that only counts (so the rows measure the tracing layer, not
-//! I/O), a fastrace reporter that only counts, and a per-thread counting
-//! allocator.
+//! I/O) and a fastrace reporter that only counts.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -97,62 +94,4 @@ impl fastrace::collector::Reporter for CountingReporter {
     fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
         FASTRACE_REPORTED.fetch_add(spans.len() as u64, Ordering::Relaxed);
     }
-}
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-    static BYTES: Cell<u64> = const { Cell::new(0) };
-}
-
-/// The system allocator, counting the allocations (and reallocations) made
-/// by the current thread while [`count_allocations`] runs.
-pub struct CountingAlloc;
-
-impl CountingAlloc {
-    fn note(size: usize) {
-        // `try_with`: during thread teardown the slots may be gone.
-        if COUNTING.try_with(Cell::get).unwrap_or(false) {
-            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-            let _ = BYTES.try_with(|n| n.set(n.get() + size as u64));
-        }
-    }
-}
-
-// SAFETY: every call is forwarded to `System` unchanged; the counters are
-// const-initialised thread locals without destructors, so touching them
-// never allocates.
-unsafe impl GlobalAlloc for CountingAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        Self::note(layout.size());
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        Self::note(layout.size());
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        Self::note(new_size);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-/// Allocations and bytes requested by this thread while `f` runs.
-pub fn count_allocations<T>(f: impl FnOnce() -> T) -> (T, u64, u64) {
-    let before = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
-    COUNTING.with(|c| c.set(true));
-    let out = f();
-    COUNTING.with(|c| c.set(false));
-    let after = (ALLOCATIONS.with(Cell::get), BYTES.with(Cell::get));
-    (out, after.0 - before.0, after.1 - before.1)
 }

@@ -868,11 +868,8 @@ fn batch(r: &mut Reader<'_>, vars: &BatchVars) -> Batch {
 }
 
 #[cfg(test)]
-#[path = "config_tests_logs.rs"]
 mod logs_tests;
 #[cfg(test)]
-#[path = "config_tests_otlp.rs"]
 mod otlp_tests;
 #[cfg(test)]
-#[path = "config_tests.rs"]
 mod tests;

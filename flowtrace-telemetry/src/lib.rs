@@ -88,8 +88,8 @@
 //! The specification's queue of 2048
 //! spans is 20–100 ms of buffer at tens of thousands of spans per second:
 //! for sustained rates like that, raise it (`OTEL_BSP_MAX_QUEUE_SIZE=32768`
-//! with `OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096` kept 75 000 spans/s without a
-//! drop over both protocols on a loaded 2-core machine, BENCHMARKS.md).
+//! with `OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096`; the rates each setting kept
+//! without a drop are in the repository's `BENCHMARKS.md`).
 //! [`TelemetryBuilder::flush_on_panic`] adds a panic hook that flushes.
 //! `OTEL_TRACES_EXPORTER=otlp,file` keeps a local copy that [`replay`]
 //! (or `flowtrace replay <file>`) sends to a collector later. `https`

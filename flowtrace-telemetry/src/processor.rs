@@ -861,5 +861,4 @@ async fn bounded(
 }
 
 #[cfg(test)]
-#[path = "processor_tests.rs"]
 mod tests;

@@ -1,5 +1,5 @@
-//! Flush guarantees, each in a process of its own (this test binary runs
-//! itself as the child): the guard flushes on drop on multi-thread and
+//! Flush guarantees, each in a process of its own (the child program
+//! `tests/children/flush.rs`): the guard flushes on drop on multi-thread and
 //! current_thread runtimes when `main` returns, an explicit `shutdown()`
 //! survives `std::process::exit`, the panic hook flushes before a panic
 //! aborts the process, and unwinding from a panic drops (and flushes) the
@@ -13,112 +13,17 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use flowtrace::traced;
-use support::{Collector, Output, Span, WAIT, run_bounded};
-
-/// Set in the child: which scenario to run.
-const CHILD: &str = "FLOWTRACE_RELIABILITY_CHILD";
-
-#[traced]
-async fn step(i: u32) -> u32 {
-    tokio::task::yield_now().await;
-    i * 2
-}
-
-#[traced]
-async fn workflow() -> u32 {
-    let mut sum = 0;
-    for i in 0..3 {
-        sum += step(i).await;
-    }
-    sum
-}
-
-fn run_workflow() -> impl std::future::Future<Output = flowtrace::Run<u32>> {
-    flowtrace::with_runcontext()
-        .name("flush-run")
-        .run(workflow())
-}
-
-/// The child's side: a no-op unless this process was started as a child.
-#[test]
-fn child() {
-    let Ok(scenario) = std::env::var(CHILD) else {
-        return;
-    };
-    match scenario.as_str() {
-        "multi_thread_return" => {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async {
-                let _telemetry = flowtrace_telemetry::init().unwrap();
-                run_workflow().await;
-                // `main` returns: the guard drops here, on a runtime thread.
-            });
-        }
-        "current_thread_return" => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let _telemetry = flowtrace_telemetry::init().unwrap();
-                run_workflow().await;
-                // Dropped on the runtime's only thread, inside `block_on`.
-            });
-        }
-        "exit_after_shutdown" | "exit_without_shutdown" => {
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            let telemetry = flowtrace_telemetry::init().unwrap();
-            runtime.block_on(run_workflow());
-            if scenario == "exit_after_shutdown" {
-                telemetry.shutdown().unwrap();
-            }
-            // No destructor runs after this.
-            std::process::exit(0);
-        }
-        "panic_abort_with_hook" | "panic_abort_without_hook" => {
-            // As under `panic = "abort"`: the process dies at the panic.
-            std::panic::set_hook(Box::new(|_| std::process::abort()));
-            let _telemetry = flowtrace_telemetry::builder()
-                .flush_on_panic(scenario == "panic_abort_with_hook")
-                .init()
-                .unwrap();
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async {
-                run_workflow().await;
-                let _ = flowtrace::spawn(async { panic!("task failed") }).await;
-            });
-            unreachable!("the panic aborted the process");
-        }
-        "panic_unwinds_main" => {
-            let _telemetry = flowtrace_telemetry::init().unwrap();
-            let runtime = tokio::runtime::Runtime::new().unwrap();
-            runtime.block_on(async {
-                run_workflow().await;
-                panic!("main failed");
-            });
-        }
-        "report_dropped" => {
-            let _telemetry = flowtrace_telemetry::init().unwrap();
-            tokio::runtime::Runtime::new()
-                .unwrap()
-                .block_on(run_workflow());
-        }
-        other => panic!("unknown scenario {other}"),
-    }
-}
+use support::{Collector, Output, Span, WAIT, example_of, run_bounded};
 
 /// Runs `scenario` in a child process exporting to `endpoint` over gRPC.
 fn run_child(scenario: &str, endpoint: &str) -> Output {
-    let exe = std::env::current_exe().expect("test executable");
-    let mut cmd = Command::new(exe);
+    let mut cmd = Command::new(example_of("flowtrace-telemetry", "child_flush"));
     for (key, _) in std::env::vars() {
         if key.starts_with("OTEL_") || key.starts_with("FLOWTRACE_") || key == "TRACEPARENT" {
             cmd.env_remove(key);
         }
     }
-    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
-        .env(CHILD, scenario)
+    cmd.arg(scenario)
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .env("OTEL_EXPORTER_OTLP_TIMEOUT", "2000")

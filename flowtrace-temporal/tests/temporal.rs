@@ -286,10 +286,10 @@ fn replay_with_workflow_caching_disabled_emits_no_span_twice() {
 fn a_python_client_with_the_temporalio_tracing_interceptor_is_the_parent_of_run_workflow() {
     let deployment = Deployment::start("python-client");
     let mut worker = deployment.worker("worker-a", &[]);
-    let tools = support::tools();
+    let python = support::tools::python();
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/start_workflow.py");
-    let mut cmd = Command::new(&tools.python);
+    let mut cmd = Command::new(&python);
     cmd.arg(&script)
         .args([
             deployment.server.address.as_str(),

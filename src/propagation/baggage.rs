@@ -458,5 +458,4 @@ impl<F: Future> Future for BaggageScoped<F> {
 }
 
 #[cfg(test)]
-#[path = "baggage_tests.rs"]
 mod tests;

@@ -334,5 +334,4 @@ impl TextMapPropagator for TraceContext {
 }
 
 #[cfg(test)]
-#[path = "trace_context_tests.rs"]
 mod tests;

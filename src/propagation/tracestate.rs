@@ -291,5 +291,4 @@ pub fn format_tracestate(state: &TraceState) -> String {
 }
 
 #[cfg(test)]
-#[path = "tracestate_tests.rs"]
 mod tests;

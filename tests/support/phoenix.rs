@@ -34,7 +34,7 @@ pub struct Phoenix {
 impl Phoenix {
     /// Starts Phoenix and waits until `/healthz` answers.
     pub fn start() -> Phoenix {
-        let phoenix = super::tools().phoenix;
+        let phoenix = super::tools::phoenix();
         let dir = instance_dir();
         let [http, grpc] = free_ports();
         let log = fs::File::create(dir.join("phoenix.log")).expect("phoenix: create its log");

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,13 @@ use std::time::{Duration, Instant};
 /// `cargo test` of the workspace builds the examples; a test run alone
 /// (`--test NAME`) builds them here, once per test process.
 pub fn example(name: &str) -> PathBuf {
-    static BUILT: OnceLock<()> = OnceLock::new();
+    example_of("flowtrace", name)
+}
+
+/// An example of the workspace's `package`, as [`example`] finds it: the
+/// examples, and the child programs the tests start (`tests/children/`).
+pub fn example_of(package: &str, name: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
@@ -22,17 +28,20 @@ pub fn example(name: &str) -> PathBuf {
     if bin.exists() {
         return bin;
     }
-    BUILT.get_or_init(|| {
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|p| p == package) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let mut build = Command::new(cargo);
         build
-            .args(["build", "--quiet", "-p", "flowtrace", "--examples"])
+            .args(["build", "--quiet", "-p", package, "--examples"])
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
-        run_bounded(&mut build, Duration::from_secs(900)).assert_success("building the examples");
-    });
+        run_bounded(&mut build, Duration::from_secs(900))
+            .assert_success(&format!("building the examples of {package}"));
+        built.push(package.to_owned());
+    }
     bin
 }
 

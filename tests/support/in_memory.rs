@@ -1,9 +1,6 @@
-//! An in-memory exporter installed as the global provider, shared by the
-//! behaviour tests that assert on exported spans without a collector.
-
-#![allow(dead_code)]
-
-pub mod counting;
+//! The SDK's in-memory exporter installed as the global provider, for the
+//! behaviour tests that assert on exported spans without a collector, and
+//! readers of the spans it holds.
 
 use std::sync::OnceLock;
 

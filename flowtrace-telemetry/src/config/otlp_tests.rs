@@ -1,6 +1,6 @@
 //! Table-driven tests of `config::resolve`, `(env, expectation, reason)` rows:
 //! the SDK switch, exporter selection and the OTLP settings. The helpers here
-//! are shared with `config_tests.rs`.
+//! are shared with the other tables of `config`.
 
 use super::*;
 
