@@ -125,6 +125,18 @@ async fn score(word: String) -> (usize, Seen) {
     (word.chars().filter(|c| "aeiou".contains(*c)).count(), seen)
 }
 
+/// Workflow code's own tasks: deterministic, no I/O (workflow rules), and
+/// traced like any other task, under `RunWorkflow`.
+#[flowtrace::traced]
+async fn plan(words: usize) -> usize {
+    words
+}
+
+#[flowtrace::traced]
+async fn summarize(scores: Vec<usize>) -> usize {
+    scores.iter().sum()
+}
+
 // ---- the activities ---------------------------------------------------------
 
 static WORKER: OnceLock<String> = OnceLock::new();
@@ -190,7 +202,7 @@ pub struct FanOutWorkflow;
 impl FanOutWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, job: Job) -> WorkflowResult<Report> {
-        let mut words = Vec::new();
+        let mut words = Vec::with_capacity(plan(job.words.len()).await);
         if job.local {
             for word in job.words {
                 let options = LocalActivityOptions::builder()
@@ -217,6 +229,7 @@ impl FanOutWorkflow {
                 words.push(result?);
             }
         }
+        summarize(words.iter().map(|w| w.score).collect()).await;
         Ok(Report {
             team_in_workflow: team(),
             words,
