@@ -488,8 +488,11 @@ thread_local! {
 ///     .build();
 /// let tracer = provider.tracer("demo");
 /// let id = SpanId::from(0x00f0_67aa_0ba9_02b7);
-/// let span = flowtrace::with_span_id(id, || tracer.start("replayed"));
-/// assert_eq!(opentelemetry::trace::Span::span_context(&span).span_id(), id);
+/// let (first, second) = flowtrace::with_span_id(id, || (tracer.start("replayed"), tracer.start("next")));
+/// use opentelemetry::trace::Span as _;
+/// assert_eq!(first.span_context().span_id(), id);
+/// assert_ne!(second.span_context().span_id(), id, "the first span only");
+/// assert_ne!(tracer.start("after").span_context().span_id(), id);
 /// ```
 pub fn with_span_id<T>(id: SpanId, start: impl FnOnce() -> T) -> T {
     struct Reset(Option<SpanId>);
