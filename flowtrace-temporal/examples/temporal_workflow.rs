@@ -21,7 +21,8 @@
 //! signal, a query, an update, a child workflow and a continue-as-new;
 //! `with-start [--id ID]` starts it with its signal (signal-with-start) and
 //! again with its update (update-with-start); `external [--id ID]` has
-//! another workflow signal it (an external signal).
+//! another workflow signal it (an external signal), and a client without the
+//! interceptors too.
 //! `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
 //! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
 //! `OTEL_*` variables of `flowtrace_telemetry::init()` configure it.
@@ -586,6 +587,13 @@ async fn external(args: &[String]) -> Result<(), Error> {
             .start_workflow(PokerWorkflow::run, id.clone(), options)
             .await?
             .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        // And a signal from a client without the interceptors: no trace
+        // context in its header.
+        connect(false)
+            .await?
+            .get_workflow_handle::<MessagesWorkflow>(id.clone())
+            .signal(MessagesWorkflow::poke, 1, WorkflowSignalOptions::default())
             .await?;
         handle
             .execute_update(

@@ -129,7 +129,7 @@ impl Debug for TracingWorkflowInterceptor {
 
 /// A replay-stable parent for a workflow started without a trace context;
 /// a run continued as new keeps the sampling decision of `like`, the
-/// previous run's parent.
+/// previous run's `RunWorkflow`.
 fn synthetic_parent(run_id: &str, like: Option<&SpanContext>) -> Context {
     let trace_id = flowtrace::trace_id_for(run_id);
     let bytes = trace_id.to_bytes();

@@ -711,7 +711,8 @@ fn sorted(mut ids: Vec<&str>) -> Vec<&str> {
 }
 
 #[test]
-fn an_external_signal_parents_the_handler_on_the_signalling_workflow() {
+fn an_external_signal_parents_the_handler_on_the_signalling_workflow_and_an_untraced_one_on_run_workflow()
+ {
     let deployment = Deployment::start("external");
     let mut worker = deployment.worker("worker-a", &[]);
     let mut cmd = deployment.command("client");
@@ -720,9 +721,9 @@ fn an_external_signal_parents_the_handler_on_the_signalling_workflow() {
 
     // client: run, 2 × StartWorkflow, StartWorkflowUpdate; poker:
     // RunWorkflow, SignalExternalWorkflow; messages: RunWorkflow,
-    // HandleSignal, ValidateUpdate, HandleUpdate, StartChildWorkflow, the
+    // 2 × HandleSignal, ValidateUpdate, HandleUpdate, StartChildWorkflow, the
     // child's RunWorkflow, StartActivity, RunActivity, analyze, score.
-    let spans = settled_trace(&deployment, &started.trace_id, 4 + 2 + 10);
+    let spans = settled_trace(&deployment, &started.trace_id, 4 + 2 + 11);
     let all = summary(&spans);
     let start_poker = span_named(&spans, "StartWorkflow:PokerWorkflow");
     let run_poker = span_named(&spans, "RunWorkflow:PokerWorkflow");
@@ -734,10 +735,15 @@ fn an_external_signal_parents_the_handler_on_the_signalling_workflow() {
         "the signal under the workflow run that sent it: {all}"
     );
     let handled = named(&spans, "HandleSignal:poke");
-    assert_eq!(handled.len(), 1, "{all}");
+    assert_eq!(handled.len(), 2, "{all}");
+    let run = span_named(&spans, "RunWorkflow:MessagesWorkflow");
+    let mut parents: Vec<&str> = handled.iter().map(|s| s.parent_span_id.as_str()).collect();
+    parents.sort_unstable();
     assert_eq!(
-        handled[0].parent_span_id, external.span_id,
-        "the handler under the external signal: {all}"
+        parents,
+        sorted(vec![external.span_id.as_str(), run.span_id.as_str()]),
+        "the handler under the external signal, and the untraced signal's \
+         under RunWorkflow: {all}"
     );
     worker.stop();
 }
