@@ -124,6 +124,7 @@ pub use lifecycle::{
 };
 pub use log::{log, log_at};
 pub use map::{map, try_map};
+pub use run::with_span_id;
 pub use run::{
     DEFAULT_RUN_NAME, Run, RunBuilder, RunFuture, RunIdGenerator, RunStatus, trace_id_for,
     with_runcontext,

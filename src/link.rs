@@ -7,7 +7,7 @@
 //! [`RunBuilder::new_trace`](crate::RunBuilder::new_trace) under a carried
 //! parent), `resumed` (a resumed run, to the first attempt's run span),
 //! `retry` (an attempt after a long backoff, to the failed attempt) or
-//! `continue_as_new` (flowtrace-temporal, to the previous run's parent).
+//! `continue_as_new` (flowtrace-temporal, to the previous run's `RunWorkflow`).
 
 use opentelemetry::trace::{Link, SpanContext, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};

@@ -474,6 +474,37 @@ impl<T> Run<T> {
 
 thread_local! {
     static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
+    static NEXT_SPAN_ID: Cell<Option<SpanId>> = const { Cell::new(None) };
+}
+
+/// Runs `start` with `id` as the span id [`RunIdGenerator`] gives the first
+/// span started on this thread inside it: a span id known before the span
+/// starts, for code that runs again and must name the same span each time
+/// (a Temporal workflow replayed from its history). Other id generators
+/// ignore it; compare the started span's id to know.
+///
+/// ```
+/// use opentelemetry::trace::{SpanId, Tracer as _, TracerProvider as _};
+/// let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+///     .with_id_generator(flowtrace::RunIdGenerator::default())
+///     .build();
+/// let tracer = provider.tracer("demo");
+/// let id = SpanId::from(0x00f0_67aa_0ba9_02b7);
+/// let (first, second) = flowtrace::with_span_id(id, || (tracer.start("replayed"), tracer.start("next")));
+/// use opentelemetry::trace::Span as _;
+/// assert_eq!(first.span_context().span_id(), id);
+/// assert_ne!(second.span_context().span_id(), id, "the first span only");
+/// assert_ne!(tracer.start("after").span_context().span_id(), id);
+/// ```
+pub fn with_span_id<T>(id: SpanId, start: impl FnOnce() -> T) -> T {
+    struct Reset(Option<SpanId>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            NEXT_SPAN_ID.with(|next| next.set(self.0));
+        }
+    }
+    let _reset = Reset(NEXT_SPAN_ID.with(|next| next.replace(Some(id))));
+    start()
 }
 
 /// Holds a trace id for the next root span started on this thread.
@@ -529,6 +560,8 @@ impl IdGenerator for RunIdGenerator {
     }
 
     fn new_span_id(&self) -> SpanId {
-        self.random.new_span_id()
+        NEXT_SPAN_ID
+            .with(|next| next.take())
+            .unwrap_or_else(|| self.random.new_span_id())
     }
 }

@@ -21,7 +21,8 @@
 //! signal, a query, an update, a child workflow and a continue-as-new;
 //! `with-start [--id ID]` starts it with its signal (signal-with-start) and
 //! again with its update (update-with-start); `external [--id ID]` has
-//! another workflow signal it (an external signal).
+//! another workflow signal it (an external signal), and a client without the
+//! interceptors too.
 //! `TEMPORAL_ADDRESS` (default `127.0.0.1:7233`),
 //! `TEMPORAL_TASK_QUEUE` (`flowtrace-demo`), `WORKER_NAME`, and the
 //! `OTEL_*` variables of `flowtrace_telemetry::init()` configure it.
@@ -125,6 +126,18 @@ async fn score(word: String) -> (usize, Seen) {
     (word.chars().filter(|c| "aeiou".contains(*c)).count(), seen)
 }
 
+/// Workflow code's own tasks: deterministic, no I/O (workflow rules), and
+/// traced like any other task, under `RunWorkflow`.
+#[flowtrace::traced]
+async fn plan(words: usize) -> usize {
+    words
+}
+
+#[flowtrace::traced]
+async fn summarize(scores: Vec<usize>) -> usize {
+    scores.iter().sum()
+}
+
 // ---- the activities ---------------------------------------------------------
 
 static WORKER: OnceLock<String> = OnceLock::new();
@@ -190,7 +203,7 @@ pub struct FanOutWorkflow;
 impl FanOutWorkflow {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, job: Job) -> WorkflowResult<Report> {
-        let mut words = Vec::new();
+        let mut words = Vec::with_capacity(plan(job.words.len()).await);
         if job.local {
             for word in job.words {
                 let options = LocalActivityOptions::builder()
@@ -217,6 +230,7 @@ impl FanOutWorkflow {
                 words.push(result?);
             }
         }
+        summarize(words.iter().map(|w| w.score).collect()).await;
         Ok(Report {
             team_in_workflow: team(),
             words,
@@ -573,6 +587,13 @@ async fn external(args: &[String]) -> Result<(), Error> {
             .start_workflow(PokerWorkflow::run, id.clone(), options)
             .await?
             .get_result(WorkflowGetResultOptions::default())
+            .await?;
+        // And a signal from a client without the interceptors: no trace
+        // context in its header.
+        connect(false)
+            .await?
+            .get_workflow_handle::<MessagesWorkflow>(id.clone())
+            .signal(MessagesWorkflow::poke, 1, WorkflowSignalOptions::default())
             .await?;
         handle
             .execute_update(

@@ -73,7 +73,7 @@ pub(crate) fn is_carrier_key(key: &str) -> bool {
 }
 
 /// The header a run continued as new links its new trace to the previous
-/// run's with: `traceparent` (and `tracestate`) of the previous run's parent.
+/// run's with: `traceparent` (and `tracestate`) of the previous run's `RunWorkflow`.
 pub const LINK_HEADER: &str = "flowtrace-link";
 
 /// Whether a [`CONTEXT_HEADER`] key names the client's run

@@ -51,8 +51,10 @@
 //! | where | span | kind | parent |
 //! |---|---|---|---|
 //! | client | `StartWorkflow:<type>`, `SignalWithStartWorkflow:<type>`, `SignalWorkflow:<signal>`, `QueryWorkflow:<query>`, `StartWorkflowUpdate:<update>`, `StartUpdateWithStartWorkflow:<type>` | client | the caller's `custom_context` `traceparent`, else its current span |
-//! | workflow | `RunWorkflow:<type>`, `StartActivity:<type>`, `StartChildWorkflow:<type>`, `SignalChildWorkflow:<signal>` / `SignalExternalWorkflow:<signal>`, `CompleteWorkflow:<type>` (on failure) | server / client | the header the workflow was started with |
-//! | workflow | `HandleSignal:<signal>`, `HandleQuery:<query>`, `ValidateUpdate:<update>`, `HandleUpdate:<update>` | server | the signal's / query's / update's own header, else the workflow's |
+//! | workflow | `RunWorkflow:<type>` | server | the header the workflow was started with |
+//! | workflow | `StartActivity:<type>`, `StartChildWorkflow:<type>`, `SignalChildWorkflow:<signal>` / `SignalExternalWorkflow:<signal>`, `CompleteWorkflow:<type>` (on failure) | client | `RunWorkflow` |
+//! | workflow | your `#[traced]` tasks in workflow code | — | `RunWorkflow` (or the task that called them) |
+//! | workflow | `HandleSignal:<signal>`, `HandleQuery:<query>`, `ValidateUpdate:<update>`, `HandleUpdate:<update>` | server | the signal's / query's / update's own header, else `RunWorkflow` |
 //! | activity | `RunActivity:<type>` | server | its `StartActivity` |
 //! | activity | your `#[traced]` tasks | — | `RunActivity` (or the task that called them) |
 //!
@@ -63,11 +65,13 @@
 //! `RunActivity` with the next attempt number under the same
 //! `StartActivity`, whichever worker runs it.
 //!
-//! **Replay**: workflow-side spans are emitted only when not replaying, and
-//! are completed spans parented on the workflow's inbound header, so a
-//! replay (another worker, a restart, caching disabled) emits nothing twice
-//! and no span points at a parent that was never exported. The
-//! [`workflow`] module says why this layout and not deterministic span ids.
+//! **Replay**: `RunWorkflow` is emitted once, on the workflow's first task,
+//! with a span id derived from its run id, so a replay (another worker, a
+//! restart, caching disabled) parents what it emits on the `RunWorkflow`
+//! that was exported. Workflow-side spans are emitted only when not
+//! replaying, and `#[traced]` tasks in workflow code are not recorded while
+//! it replays: nothing is emitted twice. The [`workflow`] module has the
+//! details.
 //!
 //! # On the wire
 //!

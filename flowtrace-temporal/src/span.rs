@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::future::Future;
 
-use opentelemetry::trace::{FutureExt as _, SpanKind, Status, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{
+    FutureExt as _, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags, Tracer as _,
+};
 use opentelemetry::{Context, KeyValue, global};
 
 /// The instrumentation scope of every span this crate starts.
@@ -103,4 +105,54 @@ pub(crate) fn scoped<F: Future>(
     flowtrace::custom_context(entries)
         .scope(future)
         .with_context(cx)
+}
+
+/// `cx` with its span context marked not sampled, with flowtrace's forced
+/// "not sampled" decision (`flowtrace=s:0`) in its `tracestate`: spans
+/// started under it are dropped by a parent-based sampler and by
+/// flowtrace-telemetry's sampler whatever `OTEL_TRACES_SAMPLER` says, and
+/// flowtrace's tasks skip them without starting a span.
+pub(crate) fn muted(cx: &Context) -> Context {
+    let span = cx.span();
+    let sc = span.span_context();
+    if !sc.is_valid() {
+        return cx.clone();
+    }
+    let state = sc
+        .trace_state()
+        .insert(flowtrace::sampling::TRACESTATE_KEY, "s:0")
+        .unwrap_or_else(|_| sc.trace_state().clone());
+    let muted = SpanContext::new(
+        sc.trace_id(),
+        sc.span_id(),
+        TraceFlags::default(),
+        sc.is_remote(),
+        state,
+    );
+    cx.with_remote_span_context(muted)
+}
+
+/// [`scoped`] for workflow code, which runs again on replay: each poll runs
+/// under `live`, or under [`muted`]`(live)` while `replaying()` says the
+/// workflow is replaying history, so a `#[traced]` task the workflow code
+/// starts is recorded the first time it runs and never again on a replay.
+/// (The map's scope keeps the context of its first poll, so the switch is
+/// made inside it, on the span alone: the map and baggage stay.)
+pub(crate) fn scoped_replay_safe<F: Future>(
+    live: Context,
+    replaying: impl Fn() -> bool,
+    entries: BTreeMap<String, String>,
+    future: F,
+) -> impl Future<Output = F::Output> {
+    let replay = muted(&live).span().span_context().clone();
+    let mut future = Box::pin(future);
+    let switched = futures_util::future::poll_fn(move |task| {
+        if !replaying() {
+            return future.as_mut().poll(task);
+        }
+        let _muted =
+            Context::map_current(|cx| cx.with_remote_span_context(replay.clone())).attach();
+        future.as_mut().poll(task)
+    });
+    scoped(live, entries, switched)
 }

@@ -6,30 +6,56 @@
 //!
 //! Workflow code runs again from the start whenever a worker without the
 //! workflow in its cache (another worker, a restarted one, or one with
-//! caching disabled) continues it. flowtrace-temporal **emits workflow-side
-//! spans only when not replaying** (`is_replaying_history_events() ==
-//! false`), and parents every one of them on the workflow's *inbound*
-//! context — the `_tracer-data` header it was started with (the client's
-//! `StartWorkflow` span), which is in the history and so the same on every
-//! replay. The parent of a span never depends on an id generated at run
-//! time, so a span emitted after a replay points at a span that exists, and
-//! a replay emits nothing again. This is the layout of Temporal's Python
-//! interceptor: `RunWorkflow:<type>`, `StartActivity:<type>` and the handler
-//! spans are siblings under the client's span, and `RunActivity:<type>` is
-//! the child of its `StartActivity:<type>`.
+//! caching disabled) continues it. Every workflow-side span nests under
+//! the workflow's `RunWorkflow:<type>`, and nothing is recorded twice:
 //!
-//! Workflow-side spans are *completed spans*, as in the Python interceptor:
-//! each ends as soon as it is started and marks the moment the workflow ran
-//! or issued the command. A workflow can live for months and move between
-//! workers, and a worker can be killed at any point; a span held open in a
-//! worker's memory would be lost with it. The durations that matter are on
-//! the `RunActivity` spans. A workflow that fails adds a
-//! `CompleteWorkflow:<type>` span with status Error (continue-as-new,
-//! cancellation and eviction do not).
+//! - `RunWorkflow:<type>` is emitted once, when the workflow's first task
+//!   runs (not replaying), under the workflow's *inbound* context (the
+//!   `_tracer-data` header it was started with, the client's
+//!   `StartWorkflow`), with a span id derived from the run id
+//!   ([`run_workflow_span_id`]). The run id is in history, so a replay on
+//!   any worker knows that id without the span, and parents what it emits
+//!   on the `RunWorkflow` that was exported: the id never depends on
+//!   anything generated at run time. The tracer provider gives the span
+//!   that id through [`flowtrace::RunIdGenerator`] (the id generator
+//!   `flowtrace_telemetry` and [`crate::telemetry::init`] install; with
+//!   another one, a warning says so once): the OpenTelemetry SDK takes
+//!   every span id from the provider's id generator and none from the
+//!   span builder. A first workflow task that never completed (its worker
+//!   killed) runs again not replaying and emits `RunWorkflow` again, with
+//!   the same id.
+//! - `StartActivity:<type>`, `StartChildWorkflow:<type>`,
+//!   `SignalChildWorkflow:<signal>` / `SignalExternalWorkflow:<signal>`,
+//!   `CompleteWorkflow:<type>`, and the handlers of messages sent without
+//!   a trace context are children of `RunWorkflow`, emitted only when not
+//!   replaying (`is_replaying_history_events() == false`). A handler of a
+//!   traced signal, query or update is the child of its sender's span, as
+//!   in Temporal's other SDKs.
+//! - The workflow code runs under `RunWorkflow` (its `#[traced]` tasks are
+//!   its children), except while it replays: then each poll runs under
+//!   `RunWorkflow`'s context marked not sampled, with flowtrace's forced
+//!   decision `flowtrace=s:0`, so a task it starts is dropped by a
+//!   parent-based sampler and by flowtrace-telemetry's sampler (whatever
+//!   `OTEL_TRACES_SAMPLER` says) and is not recorded again. A task that is
+//!   still pending when the workflow leaves a worker's cache ends there;
+//!   the replay that continues it elsewhere records nothing of it.
+//!
+//! Temporal's Go (`contrib/opentelemetry-v2`) and Python
+//! (`create_tracer_provider`) integrations reach the same tree with span ids
+//! drawn from the workflow's seeded random stream and spans ended during a
+//! replay dropped; the TypeScript interceptor from its deterministic
+//! sandbox. Here the ids come from the run id, and the other workflow-side
+//! spans are *completed spans*: each ends as soon as it is started and
+//! marks the moment the workflow ran or issued the command. A workflow can
+//! live for months and move between workers, and a worker can be killed at
+//! any point; a span held open in a worker's memory would be lost with it.
+//! The durations that matter are on the `RunActivity` spans. A workflow
+//! that fails adds a `CompleteWorkflow:<type>` span with status Error
+//! (continue-as-new, cancellation and eviction do not).
 //!
 //! A run continued as new starts a new trace: its parent is derived from
 //! its own run id as below, and its `RunWorkflow` links to the previous
-//! run's parent (`flowtrace.link.reason = "continue_as_new"`), so a workflow
+//! run's `RunWorkflow` (`flowtrace.link.reason = "continue_as_new"`), so a workflow
 //! that continues as new every day is a chain of traces, not one that grows
 //! forever. The map, baggage, client run and sampling decision carry over.
 //!
@@ -86,8 +112,11 @@ pub fn workflow_interceptor() -> WorkflowInterceptorConstructor {
 pub struct TracingWorkflowInterceptor {
     /// What the workflow was started with (from history: replay-stable).
     inbound: RefCell<Received>,
-    /// The previous run's parent, for a run continued as new.
+    /// The previous run's `RunWorkflow`, for a run continued as new.
     link: RefCell<Option<SpanContext>>,
+    /// `RunWorkflow`'s span context (its replay-stable id, see
+    /// [`run_workflow_span_id`]): the parent of every other workflow-side span.
+    run_workflow: RefCell<Context>,
 }
 
 impl Debug for TracingWorkflowInterceptor {
@@ -100,7 +129,7 @@ impl Debug for TracingWorkflowInterceptor {
 
 /// A replay-stable parent for a workflow started without a trace context;
 /// a run continued as new keeps the sampling decision of `like`, the
-/// previous run's parent.
+/// previous run's `RunWorkflow`.
 fn synthetic_parent(run_id: &str, like: Option<&SpanContext>) -> Context {
     let trace_id = flowtrace::trace_id_for(run_id);
     let bytes = trace_id.to_bytes();
@@ -113,6 +142,49 @@ fn synthetic_parent(run_id: &str, like: Option<&SpanContext>) -> Context {
     Context::new().with_remote_span_context(SpanContext::new(trace_id, span_id, flags, true, state))
 }
 
+/// The span id of `RunWorkflow` for the run `run_id`: derived from the run
+/// id (in history, so the same on every replay and every worker), never
+/// zero, and not the synthetic parent's.
+pub fn run_workflow_span_id(run_id: &str) -> SpanId {
+    let bytes = flowtrace::trace_id_for(&format!("RunWorkflow:{run_id}")).to_bytes();
+    let mut low = [0u8; 8];
+    low.copy_from_slice(&bytes[8..]);
+    SpanId::from_bytes(u64::from_be_bytes(low).max(1).to_be_bytes())
+}
+
+/// `RunWorkflow`'s span context as a replay rebuilds it, without the span:
+/// the id of [`run_workflow_span_id`] in the parent's trace, with the
+/// parent's sampling flag and `tracestate` (what a parent-based sampler,
+/// and flowtrace-telemetry's, decide for `RunWorkflow`).
+fn rebuilt_run_workflow(parent: &Context, run_id: &str) -> Context {
+    let span = parent.span();
+    let sc = span.span_context();
+    if !sc.is_valid() {
+        return parent.clone();
+    }
+    parent.with_remote_span_context(SpanContext::new(
+        sc.trace_id(),
+        run_workflow_span_id(run_id),
+        sc.trace_flags(),
+        false,
+        sc.trace_state().clone(),
+    ))
+}
+
+/// Says once per process that the tracer provider ignored the span id
+/// `RunWorkflow` asked for.
+fn warn_foreign_id_generator() {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        eprintln!(
+            "flowtrace-temporal: the tracer provider's id generator ignores the span id of \
+             RunWorkflow; the spans a workflow emits after a replay point at a RunWorkflow \
+             that was never exported. Install flowtrace::RunIdGenerator (flowtrace_telemetry \
+             and flowtrace_temporal::telemetry::init() do)"
+        );
+    });
+}
+
 impl TracingWorkflowInterceptor {
     fn remember(&self, headers: &HashMap<String, Payload>, run_id: &str) {
         let mut received = header::extract(headers);
@@ -121,12 +193,52 @@ impl TracingWorkflowInterceptor {
             received.parent =
                 synthetic_parent(run_id, link.as_ref()).with_baggage_of(&received.parent);
         }
+        *self.run_workflow.borrow_mut() = rebuilt_run_workflow(&received.parent, run_id);
         *self.inbound.borrow_mut() = received;
         *self.link.borrow_mut() = link;
     }
 
+    /// Emits `RunWorkflow` under the inbound parent, with the span id of
+    /// [`run_workflow_span_id`], and keeps its span context as the parent of
+    /// the workflow's other spans.
+    fn emit_run_workflow(
+        &self,
+        ctx: &WorkflowInterceptorContext,
+        name: String,
+        mut attributes: Vec<KeyValue>,
+        links: Vec<Link>,
+    ) {
+        let inbound = self.inbound.borrow();
+        attributes.extend(span::workflow_attributes(ctx.workflow_id(), ctx.run_id()));
+        attributes.extend(span::session_attributes(&inbound.entries));
+        attributes.extend(inbound.run.iter().cloned());
+        let id = run_workflow_span_id(ctx.run_id());
+        let cx = flowtrace::with_span_id(id, || {
+            span::start_linked(&inbound.parent, name, SpanKind::Server, attributes, links)
+        });
+        let span = cx.span();
+        let sc = span.span_context().clone();
+        span.end();
+        if !sc.is_valid() {
+            // No provider: nothing records; the rebuilt context stays.
+            return;
+        }
+        if sc.span_id() != id {
+            warn_foreign_id_generator();
+        }
+        let emitted = inbound.parent.with_remote_span_context(SpanContext::new(
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags(),
+            false,
+            sc.trace_state().clone(),
+        ));
+        drop(inbound);
+        *self.run_workflow.borrow_mut() = emitted;
+    }
+
     /// The parent and entries for an inbound handler: its own header when it
-    /// has one (a traced signal, query or update), else the workflow's.
+    /// has one (a traced signal, query or update), else `RunWorkflow`.
     fn inbound_for(&self, headers: &HashMap<String, Payload>) -> Received {
         let inbound = self.inbound.borrow();
         let own = header::extract(headers);
@@ -135,7 +247,7 @@ impl TracingWorkflowInterceptor {
         let parent = if own.parent.span().span_context().is_valid() {
             own.parent
         } else {
-            inbound.parent.clone()
+            self.run_workflow.borrow().clone()
         };
         let run = if own.run.is_empty() {
             inbound.run.clone()
@@ -166,7 +278,7 @@ impl TracingWorkflowInterceptor {
         mut attributes: Vec<KeyValue>,
         headers: &mut HashMap<String, Payload>,
     ) {
-        let parent = self.inbound.borrow().parent.clone();
+        let parent = self.run_workflow.borrow().clone();
         let run = self.inbound.borrow().run.clone();
         let entries = self.outbound_entries();
         if ctx.is_replaying_history_events() {
@@ -193,6 +305,10 @@ impl TracingWorkflowInterceptor {
         body: impl FnOnce() -> WorkflowInterceptorFuture<'a, Result<T, E>>,
     ) -> impl Future<Output = Result<T, E>> + 'a {
         let received = self.inbound_for(headers);
+        let replaying = {
+            let ctx = ctx.clone();
+            move || ctx.is_replaying_history_events()
+        };
         let current = if ctx.is_replaying_history_events() {
             received.parent
         } else {
@@ -205,7 +321,7 @@ impl TracingWorkflowInterceptor {
             cx.span().end();
             cx
         };
-        span::scoped(current, received.entries, body())
+        span::scoped_replay_safe(current, replaying, received.entries, body())
     }
 
     /// A synchronous handler (query, update validator) in a span.
@@ -226,7 +342,9 @@ impl TracingWorkflowInterceptor {
             attributes.extend(received.run.iter().cloned());
             span::start(&received.parent, name, SpanKind::Server, attributes)
         });
-        let current = cx.clone().unwrap_or_else(|| received.parent.clone());
+        // Not emitted: an update validator on replay, whose tasks are not
+        // recorded again either.
+        let current = cx.clone().unwrap_or_else(|| span::muted(&received.parent));
         // An async block with no `.await` completes on its first poll: the
         // one way to run a synchronous body under a `custom_context` scope.
         let result = span::scoped(current, received.entries, async move { body() })
@@ -282,21 +400,31 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
     ) -> WorkflowInterceptorFuture<'a, ExecuteWorkflowResult> {
         self.remember(input.headers(), ctx.run_id());
         let workflow_type = ctx.workflow_type().to_owned();
-        let name = format!("RunWorkflow:{workflow_type}");
-        let attributes = vec![KeyValue::new(span::TASK_QUEUE, ctx.task_queue().to_owned())];
-        let headers = input.headers().clone();
-        // A run continued as new: a new trace, linked to the previous run's.
-        let links = self
-            .link
-            .borrow()
-            .as_ref()
-            .and_then(|sc| flowtrace::link::link_to(sc, "continue_as_new"))
-            .into_iter()
-            .collect();
-        let body = self.inbound_handler(&ctx, name, (attributes, links), &headers, move || {
-            next.run(input)
-        });
-        let parent = self.inbound.borrow().parent.clone();
+        if !ctx.is_replaying_history_events() {
+            let name = format!("RunWorkflow:{workflow_type}");
+            let attributes = vec![KeyValue::new(span::TASK_QUEUE, ctx.task_queue().to_owned())];
+            // A run continued as new: a new trace, linked to the previous run's.
+            let links = self
+                .link
+                .borrow()
+                .as_ref()
+                .and_then(|sc| flowtrace::link::link_to(sc, "continue_as_new"))
+                .into_iter()
+                .collect();
+            self.emit_run_workflow(&ctx, name, attributes, links);
+        }
+        // The workflow body under RunWorkflow; muted while it replays.
+        let replaying = {
+            let ctx = ctx.clone();
+            move || ctx.is_replaying_history_events()
+        };
+        let entries = self.inbound.borrow().entries.clone();
+        let body = span::scoped_replay_safe(
+            self.run_workflow.borrow().clone(),
+            replaying,
+            entries,
+            next.run(input),
+        );
         let run_attributes = self.inbound.borrow().run.clone();
         let measured = crate::metrics::WorkflowRun::start(
             &workflow_type,
@@ -318,6 +446,7 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
                 let mut attributes = span::workflow_attributes(ctx.workflow_id(), ctx.run_id());
                 attributes.extend(run_attributes);
                 let name = format!("CompleteWorkflow:{workflow_type}");
+                let parent = self.run_workflow.borrow().clone();
                 let cx = span::start(&parent, name, SpanKind::Internal, attributes);
                 span::finish(&cx, &Err::<(), _>(error));
             }
@@ -478,14 +607,14 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
         mut input: ContinueAsNewInput,
         next: WorkflowNext<'static, ContinueAsNewInput, ContinueAsNewResult>,
     ) -> ContinueAsNewResult {
-        // The next run starts a new trace linked to this one's, with this
-        // run's baggage, map and client run.
+        // The next run starts a new trace linked to this run's RunWorkflow,
+        // with this run's baggage, map and client run.
         let inbound = self.inbound.borrow();
         let fresh = Context::new().with_baggage_of(&inbound.parent);
         let headers = input.headers_mut();
         headers.remove(header::TRACE_HEADER);
         header::inject(&fresh, &self.outbound_entries(), &inbound.run, headers);
-        header::inject_link(&inbound.parent, headers);
+        header::inject_link(&self.run_workflow.borrow(), headers);
         drop(inbound);
         next.run(input)
     }
@@ -505,6 +634,102 @@ mod tests {
         assert_eq!(&sc, again.span().span_context(), "the same on every replay");
         assert_eq!(sc.trace_id(), flowtrace::trace_id_for("0190-run"));
         assert_ne!(sc.trace_id(), other.span().span_context().trace_id());
+    }
+
+    #[test]
+    fn run_workflow_has_a_replay_stable_id_of_its_own() {
+        let id = run_workflow_span_id("0190-run");
+        assert_eq!(
+            id,
+            run_workflow_span_id("0190-run"),
+            "the same on every replay"
+        );
+        assert_ne!(id, run_workflow_span_id("0191-run"));
+        assert_ne!(id, SpanId::INVALID);
+        let synthetic = synthetic_parent("0190-run", None);
+        assert_ne!(id, synthetic.span().span_context().span_id());
+        let rebuilt = rebuilt_run_workflow(&synthetic, "0190-run");
+        let sc = rebuilt.span().span_context().clone();
+        assert_eq!(sc.span_id(), id);
+        assert_eq!(sc.trace_id(), flowtrace::trace_id_for("0190-run"));
+        assert!(sc.is_sampled(), "the parent's decision");
+    }
+
+    #[flowtrace::traced]
+    async fn step() -> u32 {
+        7
+    }
+
+    /// One test owns the global tracer provider.
+    #[test]
+    fn run_workflow_gets_its_id_and_workflow_code_records_tasks_only_when_live() {
+        use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .with_id_generator(flowtrace::RunIdGenerator::default())
+            .build();
+        opentelemetry::global::set_tracer_provider(provider.clone());
+
+        let parent = synthetic_parent("0190-run", None);
+        let id = run_workflow_span_id("0190-run");
+        let cx = flowtrace::with_span_id(id, || {
+            span::start(
+                &parent,
+                "RunWorkflow:W".into(),
+                SpanKind::Server,
+                Vec::new(),
+            )
+        });
+        cx.span().end();
+        let live = rebuilt_run_workflow(&parent, "0190-run");
+        for replaying in [true, false, true] {
+            let out =
+                span::scoped_replay_safe(live.clone(), move || replaying, BTreeMap::new(), step())
+                    .now_or_never()
+                    .expect("ready");
+            assert_eq!(out, 7);
+        }
+        // One body across a replay: a task started while it replays is not
+        // recorded, one started once it runs live is.
+        let replaying = std::rc::Rc::new(std::cell::Cell::new(true));
+        let flag = replaying.clone();
+        let mut body = Box::pin(span::scoped_replay_safe(
+            live.clone(),
+            move || flag.get(),
+            BTreeMap::new(),
+            async {
+                step().await;
+                let mut yielded = false;
+                futures_util::future::poll_fn(|task| {
+                    if std::mem::replace(&mut yielded, true) {
+                        std::task::Poll::Ready(())
+                    } else {
+                        task.waker().wake_by_ref();
+                        std::task::Poll::Pending
+                    }
+                })
+                .await;
+                step().await
+            },
+        ));
+        assert!((&mut body).now_or_never().is_none());
+        replaying.set(false);
+        assert_eq!((&mut body).now_or_never(), Some(7));
+        let spans = exporter.get_finished_spans().expect("spans");
+        let names: Vec<&str> = spans.iter().map(|s| s.name.as_ref()).collect();
+        assert_eq!(
+            names,
+            ["RunWorkflow:W", "step", "step"],
+            "the replays record nothing"
+        );
+        assert_eq!(spans[0].span_context.span_id(), id);
+        assert_eq!(spans[1].parent_span_id, id, "the task under RunWorkflow");
+        assert_eq!(
+            spans[1].span_context.trace_id(),
+            flowtrace::trace_id_for("0190-run")
+        );
+        let _ = provider.shutdown();
     }
 
     #[test]

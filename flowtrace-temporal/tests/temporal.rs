@@ -32,8 +32,9 @@ fn child_of<'a>(spans: &'a [Span], parent: &Span, name: &str) -> Vec<&'a Span> {
 }
 
 /// The spans below the client's `StartWorkflow` span, for `words` activities
-/// of one attempt each that reported: `RunWorkflow` and one `StartActivity`
-/// per word under `StartWorkflow`; under each `StartActivity` one
+/// of one attempt each that reported: `RunWorkflow` under `StartWorkflow`;
+/// under `RunWorkflow` the workflow code's tasks `plan` and `summarize` and
+/// one `StartActivity` per word; under each `StartActivity` one
 /// `RunActivity`, under it `analyze`, under that `score`. Returns the
 /// `RunActivity` spans.
 fn assert_fan_out<'a>(
@@ -58,11 +59,23 @@ fn assert_fan_out<'a>(
         run.attr("temporalRunID").is_some_and(|id| !id.is_empty()),
         "{run:?}"
     );
-    let starts = child_of(spans, start, START_ACTIVITY);
+    assert_eq!(
+        run.span_id,
+        run_workflow_span_id(run),
+        "RunWorkflow's span id is derived from its run id: {all}"
+    );
+    for task in ["plan", "summarize"] {
+        assert_eq!(
+            child_of(spans, run, task).len(),
+            1,
+            "the workflow code's {task} under RunWorkflow: {all}"
+        );
+    }
+    let starts = child_of(spans, run, START_ACTIVITY);
     assert_eq!(
         starts.len(),
         words,
-        "one StartActivity per word under StartWorkflow: {all}"
+        "one StartActivity per word under RunWorkflow: {all}"
     );
     let mut runs = Vec::new();
     for start_activity in starts {
@@ -97,6 +110,13 @@ fn assert_fan_out<'a>(
         runs.push(run_activity);
     }
     runs
+}
+
+/// The span id flowtrace-temporal gives the `RunWorkflow` span of the run
+/// `run` names.
+fn run_workflow_span_id(run: &Span) -> String {
+    let run_id = run.attr("temporalRunID").expect("temporalRunID");
+    flowtrace_temporal::workflow::run_workflow_span_id(run_id).to_string()
 }
 
 fn assert_unique_span_ids(spans: &[Span]) {
@@ -139,9 +159,10 @@ fn one_trace_from_the_client_to_the_deepest_task_across_two_workers() {
         assert_eq!(word["attempt"], 1, "{word}");
     }
 
-    // run span + StartWorkflow + RunWorkflow + 4 × (StartActivity, RunActivity, analyze, score)
-    let spans = settled_trace(&deployment, &started.trace_id, 3 + 4 * 4);
-    assert_eq!(spans.len(), 19, "{}", summary(&spans));
+    // run span + StartWorkflow + RunWorkflow, plan, summarize
+    // + 4 × (StartActivity, RunActivity, analyze, score)
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 4 * 4);
+    assert_eq!(spans.len(), 21, "{}", summary(&spans));
     assert_unique_span_ids(&spans);
     let root = span_named(&spans, "start_fan_out");
     assert!(
@@ -248,8 +269,8 @@ fn an_activity_retried_after_its_worker_is_killed_is_attempt_2_in_the_same_trace
 
     // The killed attempt's RunActivity never ended, so it was never exported;
     // the retry is the one RunActivity, under the same StartActivity.
-    let spans = settled_trace(&deployment, &started.trace_id, 3 + 4);
-    assert_eq!(spans.len(), 7, "{}", summary(&spans));
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 4);
+    assert_eq!(spans.len(), 9, "{}", summary(&spans));
     let start = span_named(&spans, START_WORKFLOW);
     let runs = assert_fan_out(&spans, start, 1, "killed-worker");
     assert_eq!(runs[0].attr("flowtrace.temporal.attempt"), Some("2"));
@@ -272,11 +293,17 @@ fn replay_with_workflow_caching_disabled_emits_no_span_twice() {
         deployment.start_workflow(&["--sequential", "--id", "replay", "alpha", "beta", "gamma"]);
     assert_eq!(started.report["team_in_workflow"], "search");
 
-    let spans = settled_trace(&deployment, &started.trace_id, 3 + 3 * 4);
-    assert_eq!(spans.len(), 15, "replays add nothing: {}", summary(&spans));
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 3 * 4);
+    assert_eq!(spans.len(), 17, "replays add nothing: {}", summary(&spans));
     assert_unique_span_ids(&spans);
     assert_eq!(named(&spans, RUN_WORKFLOW).len(), 1);
     assert_eq!(named(&spans, START_ACTIVITY).len(), 3);
+    // plan ran on each of the 4 workflow tasks (3 of them replays), and is
+    // recorded once; the StartActivity spans emitted after a replay (a new
+    // workflow instance each task) are under the RunWorkflow the first task
+    // emitted.
+    assert_eq!(named(&spans, "plan").len(), 1, "{}", summary(&spans));
+    assert_eq!(named(&spans, "summarize").len(), 1);
     let start = span_named(&spans, START_WORKFLOW);
     assert_fan_out(&spans, start, 3, "replay");
     worker.stop();
@@ -314,9 +341,10 @@ fn a_python_client_with_the_temporalio_tracing_interceptor_is_the_parent_of_run_
         "{printed}"
     );
 
-    // Python's StartWorkflow + RunWorkflow + 2 × (StartActivity, RunActivity, analyze, score)
-    let spans = settled_trace(&deployment, trace_id, 2 + 2 * 4);
-    assert_eq!(spans.len(), 10, "{}", summary(&spans));
+    // Python's StartWorkflow + RunWorkflow, plan, summarize
+    // + 2 × (StartActivity, RunActivity, analyze, score)
+    let spans = settled_trace(&deployment, trace_id, 4 + 2 * 4);
+    assert_eq!(spans.len(), 12, "{}", summary(&spans));
     let start = span_named(&spans, START_WORKFLOW);
     assert_eq!(start.span_id, span_id);
     assert_eq!(start.service_name, "python-client");
@@ -386,7 +414,10 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
         ("HandleQuery:pokes", "QueryWorkflow:pokes"),
         ("ValidateUpdate:bump", "StartWorkflowUpdate:bump"),
         ("HandleUpdate:bump", "StartWorkflowUpdate:bump"),
-        ("StartChildWorkflow:ChildWorkflow", START_MESSAGES),
+        (
+            "StartChildWorkflow:ChildWorkflow",
+            "RunWorkflow:MessagesWorkflow",
+        ),
         (
             "RunWorkflow:ChildWorkflow",
             "StartChildWorkflow:ChildWorkflow",
@@ -425,7 +456,7 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
     }
 
     // Continue-as-new: a new trace whose RunWorkflow links to the previous
-    // run's parent, with no error anywhere.
+    // run's RunWorkflow, with no error anywhere.
     let next = deployment
         .collector
         .wait_for("the run continued as new", WAIT, |spans| {
@@ -439,7 +470,7 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
     assert_ne!(next.attr("temporalRunID"), runs[0].attr("temporalRunID"));
     assert_eq!(next.links.len(), 1, "{next:?}");
     assert_eq!(next.links[0].trace_id, started.trace_id);
-    assert_eq!(next.links[0].span_id, start.span_id);
+    assert_eq!(next.links[0].span_id, runs[0].span_id);
     assert!(
         next.links[0]
             .attributes
@@ -466,11 +497,8 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
         named(&spans, "CompleteWorkflow:MessagesWorkflow").is_empty()
             && named(&next_spans, "CompleteWorkflow:MessagesWorkflow").is_empty()
     );
-    // As in every run: StartActivity beside RunWorkflow, under the run's parent.
-    let next_activity: Vec<&Span> = named(&next_spans, START_ACTIVITY)
-        .into_iter()
-        .filter(|s| s.parent_span_id == next.parent_span_id)
-        .collect();
+    // As in every run: StartActivity under RunWorkflow.
+    let next_activity = child_of(&next_spans, &next, START_ACTIVITY);
     assert_eq!(next_activity.len(), 1, "{next_all}");
     let run_activity = child_of(&next_spans, next_activity[0], RUN_ACTIVITY);
     let analyze = child_of(&next_spans, run_activity[0], "analyze");
@@ -480,12 +508,13 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
         "{next_all}"
     );
 
-    let child_start = span_named(&spans, "StartChildWorkflow:ChildWorkflow");
-    let activity = child_of(&spans, child_start, START_ACTIVITY);
+    let child_run = span_named(&spans, "RunWorkflow:ChildWorkflow");
+    assert_eq!(child_run.span_id, run_workflow_span_id(child_run), "{all}");
+    let activity = child_of(&spans, child_run, START_ACTIVITY);
     assert_eq!(
         activity.len(),
         1,
-        "one StartActivity under the child: {all}"
+        "one StartActivity under the child's RunWorkflow: {all}"
     );
     let run_activity = child_of(&spans, activity[0], RUN_ACTIVITY);
     assert_eq!(run_activity.len(), 1, "{all}");
@@ -506,14 +535,16 @@ fn a_run_forced_sampled_is_recorded_on_workers_whose_sampler_drops_everything() 
     client.env("OTEL_TRACES_SAMPLER", "always_off");
     let started = run_client(client);
 
-    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow,
-    // StartActivity; activity: RunActivity, analyze, score.
-    let spans = settled_trace(&deployment, &started.trace_id, 7);
+    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow, plan,
+    // summarize, StartActivity; activity: RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 9);
     let all = summary(&spans);
     for name in [
         "start_fan_out",
         "StartWorkflow:FanOutWorkflow",
         "RunWorkflow:FanOutWorkflow",
+        "plan",
+        "summarize",
         START_ACTIVITY,
         RUN_ACTIVITY,
         "analyze",
@@ -551,9 +582,9 @@ fn a_failed_workflow_ends_with_complete_workflow_in_error() {
         .unwrap_or_else(|| panic!("no trace line: {}\n{}", out.stdout, out.stderr))
         .to_owned();
 
-    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow,
+    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow, plan,
     // StartActivity, CompleteWorkflow; activity: 5 attempts.
-    let spans = settled_trace(&deployment, &trace_id, 2 + 3 + 5);
+    let spans = settled_trace(&deployment, &trace_id, 2 + 4 + 5);
     let all = summary(&spans);
     let complete = span_named(&spans, "CompleteWorkflow:FanOutWorkflow");
     assert_eq!(complete.status_code, support::StatusCode::Error, "{all}");
@@ -563,8 +594,8 @@ fn a_failed_workflow_ends_with_complete_workflow_in_error() {
     );
     assert_eq!(
         complete.parent_span_id,
-        span_named(&spans, START_WORKFLOW).span_id,
-        "beside RunWorkflow, under the client's StartWorkflow: {all}"
+        span_named(&spans, RUN_WORKFLOW).span_id,
+        "under RunWorkflow: {all}"
     );
     let attempts = named(&spans, RUN_ACTIVITY);
     assert_eq!(attempts.len(), 5, "{all}");
@@ -585,13 +616,16 @@ fn a_local_activity_runs_its_tasks_in_the_trace() {
     let started = deployment.start_workflow(&["--local", "--id", "local", "alpha"]);
     assert_eq!(started.report["words"][0]["team_in_task"], "search");
 
-    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow,
-    // StartActivity; the local activity: RunActivity, analyze, score.
-    let spans = settled_trace(&deployment, &started.trace_id, 7);
+    // client: start_fan_out, StartWorkflow; workflow: RunWorkflow, plan,
+    // summarize, StartActivity; the local activity: RunActivity, analyze,
+    // score.
+    let spans = settled_trace(&deployment, &started.trace_id, 9);
     let all = summary(&spans);
     let start = span_named(&spans, START_WORKFLOW);
+    let run = span_named(&spans, RUN_WORKFLOW);
+    assert_eq!(run.parent_span_id, start.span_id, "{all}");
     let scheduled = span_named(&spans, START_ACTIVITY);
-    assert_eq!(scheduled.parent_span_id, start.span_id, "{all}");
+    assert_eq!(scheduled.parent_span_id, run.span_id, "{all}");
     let run_activity = child_of(&spans, scheduled, RUN_ACTIVITY);
     assert_eq!(
         run_activity.len(),
@@ -659,6 +693,15 @@ fn signal_with_start_and_update_with_start_parent_the_workflow_and_its_handler()
         sorted(vec![update, uws]),
         "the update that came with the start under update-with-start: {all}"
     );
+    let runs: Vec<&str> = named(&spans, "RunWorkflow:MessagesWorkflow")
+        .iter()
+        .map(|s| s.span_id.as_str())
+        .collect();
+    assert_eq!(
+        parents("StartChildWorkflow:ChildWorkflow"),
+        sorted(runs),
+        "each workflow's command under its own RunWorkflow: {all}"
+    );
     worker.stop();
 }
 
@@ -668,7 +711,8 @@ fn sorted(mut ids: Vec<&str>) -> Vec<&str> {
 }
 
 #[test]
-fn an_external_signal_parents_the_handler_on_the_signalling_workflow() {
+fn an_external_signal_parents_the_handler_on_the_signalling_workflow_and_an_untraced_one_on_run_workflow()
+ {
     let deployment = Deployment::start("external");
     let mut worker = deployment.worker("worker-a", &[]);
     let mut cmd = deployment.command("client");
@@ -677,22 +721,29 @@ fn an_external_signal_parents_the_handler_on_the_signalling_workflow() {
 
     // client: run, 2 × StartWorkflow, StartWorkflowUpdate; poker:
     // RunWorkflow, SignalExternalWorkflow; messages: RunWorkflow,
-    // HandleSignal, ValidateUpdate, HandleUpdate, StartChildWorkflow, the
+    // 2 × HandleSignal, ValidateUpdate, HandleUpdate, StartChildWorkflow, the
     // child's RunWorkflow, StartActivity, RunActivity, analyze, score.
-    let spans = settled_trace(&deployment, &started.trace_id, 4 + 2 + 10);
+    let spans = settled_trace(&deployment, &started.trace_id, 4 + 2 + 11);
     let all = summary(&spans);
     let start_poker = span_named(&spans, "StartWorkflow:PokerWorkflow");
+    let run_poker = span_named(&spans, "RunWorkflow:PokerWorkflow");
+    assert_eq!(run_poker.parent_span_id, start_poker.span_id, "{all}");
     let external = span_named(&spans, "SignalExternalWorkflow:poke");
     assert_eq!(external.kind, SpanKind::Client);
     assert_eq!(
-        external.parent_span_id, start_poker.span_id,
-        "the signal under the workflow that sent it: {all}"
+        external.parent_span_id, run_poker.span_id,
+        "the signal under the workflow run that sent it: {all}"
     );
     let handled = named(&spans, "HandleSignal:poke");
-    assert_eq!(handled.len(), 1, "{all}");
+    assert_eq!(handled.len(), 2, "{all}");
+    let run = span_named(&spans, "RunWorkflow:MessagesWorkflow");
+    let mut parents: Vec<&str> = handled.iter().map(|s| s.parent_span_id.as_str()).collect();
+    parents.sort_unstable();
     assert_eq!(
-        handled[0].parent_span_id, external.span_id,
-        "the handler under the external signal: {all}"
+        parents,
+        sorted(vec![external.span_id.as_str(), run.span_id.as_str()]),
+        "the handler under the external signal, and the untraced signal's \
+         under RunWorkflow: {all}"
     );
     worker.stop();
 }
