@@ -126,6 +126,12 @@ impl Caller {
         }
     }
 
+    /// The captured frame, when one was current at the call.
+    #[inline]
+    pub(crate) fn into_frame(self) -> Option<Arc<FrameInner>> {
+        self.0.and_then(|captured| captured.inner)
+    }
+
     /// How long a task called on one tokio task waited for its first poll on
     /// another (only measured for spans that may record).
     #[inline]

@@ -250,6 +250,13 @@ impl Inputs {
     }
 
     /// Sets `input.value` and `input.mime_type` from the arguments noted.
+    /// Whether no argument was noted (the span did not record, or captures
+    /// none).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
     pub(crate) fn flush(&mut self, span: &SpanRef<'_>) {
         let values = std::mem::take(&mut self.values);
         let (value, mime) = match values.len() {

@@ -95,10 +95,10 @@ where
             let _frame = current::enter(this.frame);
             std::task::ready!(active.poll(this.future, task))
         };
-        if let Some(record) = this.record.take() {
-            active.finish(&out, record, this.frame.run(), *this.top_level);
+        match this.record.take() {
+            Some(record) => active.finish(&out, record, this.frame.run(), *this.top_level),
+            None => active.end(),
         }
-        active.end();
         Poll::Ready(out)
     }
 }
@@ -178,7 +178,17 @@ impl TaskStart {
         current::with(|current| {
             if caller.is_here(current) {
                 let waited = caller.waited();
-                self.start_in(current, waited)
+                // Here, the captured frame is the current one: reuse it.
+                match (current, caller.into_frame()) {
+                    (Some(parent), Some(inner)) => self.start_under(
+                        inner,
+                        parent.task.is_none(),
+                        parent.item,
+                        None,
+                        waited,
+                    ),
+                    _ => self.start_in(current, waited),
+                }
             } else {
                 self.start_elsewhere(caller, current)
             }
@@ -201,7 +211,7 @@ impl TaskStart {
             ) => {
                 let inner =
                     inner.unwrap_or_else(|| FrameInner::new(CustomContext::new(), None).into());
-                self.start_under(&inner, top_level, None, Some(&cx), waited)
+                self.start_under(inner, top_level, None, Some(&cx), waited)
             }
         }
     }
@@ -210,14 +220,14 @@ impl TaskStart {
     fn start_in(self, frame: Option<&Frame>, waited: Option<Duration>) -> Started {
         match frame {
             Some(parent) => self.start_under(
-                &parent.inner,
+                parent.inner.clone(),
                 parent.task.is_none(),
                 parent.item,
                 None,
                 waited,
             ),
             None => self.start_under(
-                &FrameInner::new(CustomContext::new(), None).into(),
+                FrameInner::new(CustomContext::new(), None).into(),
                 true,
                 None,
                 None,
@@ -228,9 +238,10 @@ impl TaskStart {
 
     /// `caller`: the context captured at the call, when the task runs under
     /// it instead of the one current here.
+    #[inline]
     fn start_under(
         self,
-        inner: &Arc<FrameInner>,
+        inner: Arc<FrameInner>,
         top_level: bool,
         item: Option<MapItem>,
         caller: Option<&Context>,
@@ -241,6 +252,11 @@ impl TaskStart {
         }
         let timer = crate::metrics::task_started(self.site, self.name);
         let Some(timer) = timer else {
+            if matches!(inner.backend(), Backend::Noop) {
+                // No provider: nothing records, the map is all there is to
+                // carry.
+                return Started::skipped(inner, self.name, caller.cloned(), top_level);
+            }
             return self.open_under(inner, top_level, item, caller, waited, None);
         };
         if let Some(wait) = item.map(|item| item.queue_wait).or(waited) {
@@ -253,9 +269,10 @@ impl TaskStart {
     }
 
     /// Starts the span (at `start_time`, now when `None`).
+    #[inline(never)]
     fn open_under(
         self,
-        inner: &Arc<FrameInner>,
+        inner: Arc<FrameInner>,
         top_level: bool,
         item: Option<MapItem>,
         caller: Option<&Context>,
@@ -274,9 +291,9 @@ impl TaskStart {
         let backend = inner.backend();
         if matches!(backend, Backend::Noop) {
             // No provider: nothing records, the map is all there is to carry.
-            return Started::skipped(inner.clone(), name, caller.cloned(), top_level);
+            return Started::skipped(inner, name, caller.cloned(), top_level);
         }
-        Context::map_current(|current| {
+        let opened = Context::map_current(|current| {
             let cx = caller.unwrap_or(current);
             let from_map = match &explicit {
                 Some(_) => None,
@@ -291,12 +308,8 @@ impl TaskStart {
                     // current instead of starting one.
                     let changed = explicit.is_some() || from_map.is_some();
                     let cx = (changed || caller.is_some()).then(|| parent.clone());
-                    let inner = if changed {
-                        Arc::new(inner.with_map(inner.map.with_current_span()))
-                    } else {
-                        inner.clone()
-                    };
-                    return Started::skipped(inner, name, cx, top_level);
+                    let map = changed.then(|| inner.map.with_current_span());
+                    return Opening::Skipped { cx, map };
                 }
             }
             let root;
@@ -350,30 +363,63 @@ impl TaskStart {
                 ..SpanBuilder::from_name(name)
             };
             let Some(opened) = open(backend, builder, parent) else {
-                return Started::skipped(inner.clone(), name, caller.cloned(), top_level);
+                return Opening::Skipped {
+                    cx: caller.cloned(),
+                    map: None,
+                };
             };
             if opened.recording {
                 let run_id = inner.run.as_ref().map(|run| run.id.as_str());
                 crate::running::started(&opened.cx, parent, name, run_id, tracked);
             }
-            let inner = match opened.child_map(&inner.map) {
-                Some(map) => Arc::new(inner.with_map(map)),
-                None => inner.clone(),
-            };
-            Started {
+            Opening::Span {
+                map: opened.child_map(&inner.map),
                 recording: opened.recording,
-                active: Active::span(opened.cx),
+                cx: opened.cx,
+            }
+        });
+        match opened {
+            Opening::Span { cx, recording, map } => Started {
+                recording,
+                active: Active::span(cx),
                 frame: Frame {
-                    inner,
+                    inner: match map {
+                        Some(map) => Arc::new(inner.with_map(map)),
+                        None => inner,
+                    },
                     task: Some(name),
                     item: None,
                 },
                 top_level,
                 config: None,
                 inputs: Default::default(),
+            },
+            Opening::Skipped { cx, map } => {
+                let inner = match map {
+                    Some(map) => Arc::new(inner.with_map(map)),
+                    None => inner,
+                };
+                Started::skipped(inner, name, cx, top_level)
             }
-        })
+        }
     }
+}
+
+/// What a task's start under the current context came to.
+enum Opening {
+    /// A span: its context, whether it records, and the map its children
+    /// get (if it changed).
+    Span {
+        cx: Context,
+        recording: bool,
+        map: Option<CustomContext>,
+    },
+    /// No span: the context to attach (if it changed) and the map to carry
+    /// (if it changed).
+    Skipped {
+        cx: Option<Context>,
+        map: Option<CustomContext>,
+    },
 }
 
 /// An explicit parent or a new trace keeps the caller's baggage: `cx`'s
@@ -466,7 +512,9 @@ impl Started {
         F: Future,
         R: FnOnce(&F::Output, &SpanRef<'_>) -> bool,
     {
-        self.inputs.flush(&self.active.span_ref());
+        if !self.inputs.is_empty() {
+            self.inputs.flush(&self.active.span_ref());
+        }
         Task {
             active: self.active,
             frame: self.frame,
@@ -488,7 +536,9 @@ impl Started {
             mut inputs,
             ..
         } = self;
-        inputs.flush(&active.span_ref());
+        if !inputs.is_empty() {
+            inputs.flush(&active.span_ref());
+        }
         let out = {
             let _frame = current::enter(&frame);
             active.call(body)

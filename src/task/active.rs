@@ -148,7 +148,14 @@ impl Active {
 
     /// Ends the span and the task's metrics (`outcome`: `ok` when `None`),
     /// at one instant.
+    #[inline]
     fn end_as(&mut self, outcome: Option<Outcome>) {
+        if self.timer.is_some() || (self.owns_span && !self.ended) {
+            self.end_measured(outcome);
+        }
+    }
+
+    fn end_measured(&mut self, outcome: Option<Outcome>) {
         let timer = self.timer.take();
         let now = timer.as_ref().map(|_| SystemTime::now());
         self.end_at(now);
