@@ -289,8 +289,22 @@ pub(crate) struct Bound {
     retries: AtomicU64,
     name_attribute: [KeyValue; 1],
     attempt_attributes: [[KeyValue; 2]; 2],
-    /// Per outcome and bucket, the last sampled measurement.
+    /// Per outcome and bucket, the last sampled measurement kept.
     exemplars: Mutex<Vec<Option<Kept>>>,
+    /// Per outcome and bucket, when (Unix nanoseconds) the kept exemplar
+    /// ended; 0 when none is kept.
+    kept_at: Box<[AtomicU64]>,
+}
+
+/// A bucket keeps at most one exemplar per this window (nanoseconds): a
+/// busy bucket does not take a lock on every sampled task, and what an
+/// exporter finds is at most this much older than the bucket's last
+/// sampled measurement.
+const EXEMPLAR_WINDOW_NANOS: u64 = 10_000_000;
+
+fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 /// An exemplar as a call site keeps it (nothing allocated per task).
@@ -322,6 +336,9 @@ impl Bound {
             name_attribute: [KeyValue::new(TASK_NAME, name)],
             attempt_attributes: [attempt(false), attempt(true)],
             exemplars: Mutex::new(Vec::new()),
+            kept_at: (0..Outcome::ALL.len() * (DURATION_BOUNDARIES.len() + 1))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
         }
     }
 
@@ -338,13 +355,20 @@ impl Bound {
     fn keep_exemplar(&self, outcome: Outcome, value: f64, time: SystemTime, sc: &SpanContext) {
         let buckets = DURATION_BOUNDARIES.len() + 1;
         let bucket = DURATION_BOUNDARIES.partition_point(|bound| *bound < value);
+        let slot = outcome.index() * buckets + bucket;
+        let at = unix_nanos(time);
+        let kept = self.kept_at[slot].load(Ordering::Relaxed);
+        if kept != 0 && at.wrapping_sub(kept) < EXEMPLAR_WINDOW_NANOS {
+            return;
+        }
+        self.kept_at[slot].store(at.max(1), Ordering::Relaxed);
         let Ok(mut slots) = self.exemplars.lock() else {
             return;
         };
         if slots.is_empty() {
             slots.resize(Outcome::ALL.len() * buckets, None);
         }
-        slots[outcome.index() * buckets + bucket] = Some(Kept {
+        slots[slot] = Some(Kept {
             value,
             time,
             trace_id: sc.trace_id(),
@@ -386,6 +410,7 @@ pub fn take_exemplars() -> Vec<Exemplar> {
         };
         for (i, slot) in slots.iter_mut().enumerate() {
             let Some(kept) = slot.take() else { continue };
+            bound.kept_at[i].store(0, Ordering::Relaxed);
             let outcome = Outcome::ALL[i / buckets];
             out.push(Exemplar {
                 instrument: TASK_DURATION,

@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, SpanRef, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
@@ -24,7 +24,7 @@ use crate::capture::{self, CaptureConfig, Captured};
 use crate::carry::{Caller, Resolved};
 use crate::custom_context::{CustomContext, parent_context};
 use crate::frame::{Frame, FrameInner, MapItem, current};
-use crate::metrics::Site;
+use crate::metrics::{Site, TaskTimer};
 
 /// The attribute naming the task.
 pub const TASK_NAME: &str = "flowtrace.task.name";
@@ -262,13 +262,15 @@ impl TaskStart {
         if let Some(wait) = item.map(|item| item.queue_wait).or(waited) {
             timer.queue_wait(wait);
         }
-        let mut started =
-            self.open_under(inner, top_level, item, caller, waited, Some(timer.start()));
+        let mut timer = timer;
+        let mut started = self.open_under(inner, top_level, item, caller, waited, Some(&mut timer));
+        timer.begin();
         started.active.timer = Some(timer);
         started
     }
 
-    /// Starts the span (at `start_time`, now when `None`).
+    /// Starts the span; a task measured by `timer` starts it at the instant
+    /// its timer begins.
     #[inline(never)]
     fn open_under(
         self,
@@ -277,7 +279,7 @@ impl TaskStart {
         item: Option<MapItem>,
         caller: Option<&Context>,
         waited: Option<Duration>,
-        start_time: Option<SystemTime>,
+        timer: Option<&mut TaskTimer>,
     ) -> Started {
         let Self {
             name,
@@ -359,7 +361,7 @@ impl TaskStart {
                 span_kind: Some(kind),
                 attributes: Some(attributes),
                 links: (!links.is_empty()).then_some(links),
-                start_time,
+                start_time: timer.map(TaskTimer::begin_wall),
                 ..SpanBuilder::from_name(name)
             };
             let Some(opened) = open(backend, builder, parent) else {

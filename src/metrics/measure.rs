@@ -54,7 +54,7 @@ pub fn measure_task(name: &str, attempt: u32) -> TaskMeasurement {
         bound.active.fetch_add(1, Ordering::Relaxed);
         TaskTimer {
             bound,
-            start: SystemTime::now(),
+            start: super::timer::Began::Wall(SystemTime::now()),
             retry: attempt > 1,
         }
     });
@@ -68,7 +68,7 @@ impl TaskMeasurement {
         if let Some(timer) = self.timer.take() {
             timer.end(
                 outcome,
-                SystemTime::now(),
+                Some(SystemTime::now()),
                 span.filter(|sc| sc.is_sampled()),
             );
         }
@@ -78,7 +78,7 @@ impl TaskMeasurement {
 impl Drop for TaskMeasurement {
     fn drop(&mut self) {
         if let Some(timer) = self.timer.take() {
-            timer.end(Outcome::Cancelled, SystemTime::now(), None);
+            timer.end(Outcome::Cancelled, Some(SystemTime::now()), None);
         }
     }
 }

@@ -54,11 +54,22 @@ impl std::fmt::Debug for Site {
     }
 }
 
+/// When a task began. A span that records and its metrics share their two
+/// instants (the system clock); a task without one is timed with the time
+/// stamp counter, a fraction of the cost.
+#[derive(Clone, Copy)]
+pub(crate) enum Began {
+    /// Not yet: the task's start has not decided which clock times it.
+    Pending,
+    Wall(SystemTime),
+    Counter(fastant::Instant),
+}
+
 /// A task being measured: started by [`task_started`], ended by
 /// [`TaskTimer::end`] (or counted as cancelled when dropped).
 pub(crate) struct TaskTimer {
     pub(super) bound: &'static Bound,
-    pub(super) start: SystemTime,
+    pub(super) start: Began,
     /// An attempt after the first (an execution of a retry).
     pub(super) retry: bool,
 }
@@ -85,24 +96,51 @@ fn task_started_slow(
     bound.active.fetch_add(1, Ordering::Relaxed);
     Some(TaskTimer {
         bound,
-        start: SystemTime::now(),
+        start: Began::Pending,
         retry: false,
     })
 }
 
 impl TaskTimer {
-    /// When the task started (its span's start time).
-    pub(crate) fn start(&self) -> SystemTime {
-        self.start
+    /// Starts timing on the system clock and returns the instant: a span's
+    /// start time.
+    pub(crate) fn begin_wall(&mut self) -> SystemTime {
+        let now = SystemTime::now();
+        self.start = Began::Wall(now);
+        now
     }
 
-    /// Records the task's end at `end` (its span's end time); `sampled`:
-    /// its span, when it was sampled, for an exemplar.
-    pub(crate) fn end(self, outcome: Outcome, end: SystemTime, sampled: Option<&SpanContext>) {
+    /// Starts timing on the time stamp counter, unless the span's start
+    /// already began it.
+    pub(crate) fn begin(&mut self) {
+        if matches!(self.start, Began::Pending) {
+            self.start = Began::Counter(fastant::Instant::now());
+        }
+    }
+
+    /// Whether the task ends on the system clock (its span's end time).
+    pub(crate) fn ends_on_wall(&self) -> bool {
+        matches!(self.start, Began::Wall(_))
+    }
+
+    /// Records the task's end at `end` (its span's end time, for a task
+    /// timed on the system clock); `sampled`: its span, when it was
+    /// sampled, for an exemplar.
+    pub(crate) fn end(
+        self,
+        outcome: Outcome,
+        end: Option<SystemTime>,
+        sampled: Option<&SpanContext>,
+    ) {
         let bound = self.bound;
-        let seconds = end
-            .duration_since(self.start)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let seconds = match self.start {
+            Began::Wall(start) => end
+                .unwrap_or_else(SystemTime::now)
+                .duration_since(start)
+                .map_or(0.0, |d| d.as_secs_f64()),
+            Began::Counter(start) => start.elapsed().as_secs_f64(),
+            Began::Pending => 0.0,
+        };
         bound.active.fetch_sub(1, Ordering::Relaxed);
         match (outcome, self.retry) {
             (Outcome::Cached, _) => {}
@@ -114,7 +152,7 @@ impl TaskTimer {
             }
         }
         bound.duration(outcome).record(seconds);
-        if let Some(sc) = sampled {
+        if let (Some(sc), Some(end)) = (sampled, end) {
             bound.keep_exemplar(outcome, seconds, end, sc);
         }
     }

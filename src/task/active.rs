@@ -157,13 +157,16 @@ impl Active {
 
     fn end_measured(&mut self, outcome: Option<Outcome>) {
         let timer = self.timer.take();
-        let now = timer.as_ref().map(|_| SystemTime::now());
+        let now = timer
+            .as_ref()
+            .filter(|timer| timer.ends_on_wall())
+            .map(|_| SystemTime::now());
         self.end_at(now);
-        if let (Some(timer), Some(end)) = (timer, now) {
+        if let Some(timer) = timer {
             let span = self.span_ref();
             let sc = span.span_context();
             let sampled = (self.owns_span && sc.is_sampled()).then_some(sc);
-            timer.end(outcome.unwrap_or(Outcome::Ok), end, sampled);
+            timer.end(outcome.unwrap_or(Outcome::Ok), now, sampled);
         }
     }
 
