@@ -29,7 +29,7 @@
 //! and puts them on the data point with the same attributes.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock, RwLock};
 use std::time::SystemTime;
 
@@ -212,7 +212,8 @@ fn build(meter: &Meter, generation: u64) -> Installed {
             .with_callback(move |observer| {
                 for bound in sites.all() {
                     let first = bound.attempts.load(Ordering::Relaxed);
-                    let retries = bound.retries.load(Ordering::Relaxed);
+                    let retries = bound.retries.load(Ordering::Relaxed)
+                        + bound.retried_apart.load(Ordering::Relaxed);
                     if first > 0 {
                         observer.observe(first, &bound.attempt_attributes[0]);
                     }
@@ -231,7 +232,7 @@ fn build(meter: &Meter, generation: u64) -> Installed {
             .with_description("Tasks started and not yet ended.")
             .with_callback(move |observer| {
                 for bound in sites.all() {
-                    observer.observe(bound.active.load(Ordering::Relaxed), &bound.name_attribute);
+                    observer.observe(bound.in_flight(), &bound.name_attribute);
                 }
             })
             .build()
@@ -284,9 +285,15 @@ pub(crate) struct Bound {
     installed: Arc<Installed>,
     duration: [OnceLock<BoundHistogram<f64>>; 5],
     queue_wait: OnceLock<BoundHistogram<f64>>,
-    active: AtomicI64,
+    /// Executions started; those ended are counted by how they ended
+    /// (`attempts`, `retries`, `cached`), so in flight is the difference
+    /// and an end touches one counter.
+    started: AtomicU64,
     attempts: AtomicU64,
     retries: AtomicU64,
+    cached: AtomicU64,
+    /// Retries counted apart from an execution (`retried`).
+    retried_apart: AtomicU64,
     name_attribute: [KeyValue; 1],
     attempt_attributes: [[KeyValue; 2]; 2],
     /// Per outcome and bucket, the last sampled measurement kept.
@@ -330,9 +337,11 @@ impl Bound {
             installed: installed.clone(),
             duration: Default::default(),
             queue_wait: OnceLock::new(),
-            active: AtomicI64::new(0),
+            started: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            cached: AtomicU64::new(0),
+            retried_apart: AtomicU64::new(0),
             name_attribute: [KeyValue::new(TASK_NAME, name)],
             attempt_attributes: [attempt(false), attempt(true)],
             exemplars: Mutex::new(Vec::new()),
@@ -340,6 +349,15 @@ impl Bound {
                 .map(|_| AtomicU64::new(0))
                 .collect(),
         }
+    }
+
+    /// Executions started and not yet ended.
+    fn in_flight(&self) -> i64 {
+        let ended = self.attempts.load(Ordering::Relaxed)
+            + self.retries.load(Ordering::Relaxed)
+            + self.cached.load(Ordering::Relaxed);
+        let started = self.started.load(Ordering::Relaxed);
+        i64::try_from(started.saturating_sub(ended)).unwrap_or(i64::MAX)
     }
 
     #[inline]

@@ -180,13 +180,9 @@ impl TaskStart {
                 let waited = caller.waited();
                 // Here, the captured frame is the current one: reuse it.
                 match (current, caller.into_frame()) {
-                    (Some(parent), Some(inner)) => self.start_under(
-                        inner,
-                        parent.task.is_none(),
-                        parent.item,
-                        None,
-                        waited,
-                    ),
+                    (Some(parent), Some(inner)) => {
+                        self.start_under(inner, parent.task.is_none(), parent.item, None, waited)
+                    }
                     _ => self.start_in(current, waited),
                 }
             } else {

@@ -51,7 +51,7 @@ pub fn measure_task(name: &str, attempt: u32) -> TaskMeasurement {
         return TaskMeasurement { timer: None };
     }
     let timer = bound_for(intern(name), generation).map(|bound| {
-        bound.active.fetch_add(1, Ordering::Relaxed);
+        bound.started.fetch_add(1, Ordering::Relaxed);
         TaskTimer {
             bound,
             start: super::timer::Began::Wall(SystemTime::now()),

@@ -93,7 +93,7 @@ fn task_started_slow(
         Some(site) => site.get(name, generation)?,
         None => bound_for(name, generation)?,
     };
-    bound.active.fetch_add(1, Ordering::Relaxed);
+    bound.started.fetch_add(1, Ordering::Relaxed);
     Some(TaskTimer {
         bound,
         start: Began::Pending,
@@ -141,9 +141,10 @@ impl TaskTimer {
             Began::Counter(start) => start.elapsed().as_secs_f64(),
             Began::Pending => 0.0,
         };
-        bound.active.fetch_sub(1, Ordering::Relaxed);
         match (outcome, self.retry) {
-            (Outcome::Cached, _) => {}
+            (Outcome::Cached, _) => {
+                bound.cached.fetch_add(1, Ordering::Relaxed);
+            }
             (_, false) => {
                 bound.attempts.fetch_add(1, Ordering::Relaxed);
             }
@@ -179,7 +180,7 @@ pub(crate) fn retried(name: &'static str) {
         return;
     }
     if let Some(bound) = bound_for(name, generation) {
-        bound.retries.fetch_add(1, Ordering::Relaxed);
+        bound.retried_apart.fetch_add(1, Ordering::Relaxed);
     }
 }
 
