@@ -50,6 +50,10 @@ struct Captured {
     /// read otherwise), and on which tokio task.
     called_at: Option<Instant>,
     called_on: Option<tokio::task::Id>,
+    /// A span started here would be dropped and change nothing (no
+    /// provider, or an unsampled parent current here): where the task is
+    /// first polled under this same frame and span, it starts none.
+    skips: bool,
 }
 
 /// Which frame and context a task's span starts under.
@@ -72,7 +76,8 @@ impl Caller {
         current::with(|frame| match frame {
             Some(frame) => {
                 let cx = Context::current();
-                let (called_at, called_on) = if may_record(frame, &cx) {
+                let (records, skips) = at_call(frame, &cx);
+                let (called_at, called_on) = if records {
                     (Some(Instant::now()), tokio::task::try_id())
                 } else {
                     (None, None)
@@ -83,6 +88,7 @@ impl Caller {
                     cx,
                     called_at,
                     called_on,
+                    skips,
                 }))
             }
             None => Context::map_current(|cx| {
@@ -93,6 +99,7 @@ impl Caller {
                         cx: cx.clone(),
                         called_at: None,
                         called_on: None,
+                        skips: false,
                     }))
                 })
             })
@@ -126,6 +133,13 @@ impl Caller {
         }
     }
 
+    /// Whether a span started at the call would have been dropped with
+    /// nothing changed (see [`Captured::skips`]).
+    #[inline]
+    pub(crate) fn skips(&self) -> bool {
+        self.0.as_ref().is_some_and(|captured| captured.skips)
+    }
+
     /// The captured frame, when one was current at the call.
     #[inline]
     pub(crate) fn into_frame(self) -> Option<Arc<FrameInner>> {
@@ -152,6 +166,7 @@ impl Caller {
             cx,
             called_at,
             called_on,
+            ..
         }) = self.0
         else {
             return (Resolved::Current, None);
@@ -188,15 +203,26 @@ impl Caller {
 }
 
 /// Whether a span started under `frame` and `cx` could record.
+///
+/// And whether it would be dropped with nothing changed: no provider, or
+/// the map's parent is the current span (or it has none) and the sampler
+/// drops a child of that non-recording span (what `TaskStart` decides at
+/// the first poll, decided here once).
 #[inline]
-fn may_record(frame: &Frame, cx: &Context) -> bool {
+fn at_call(frame: &Frame, cx: &Context) -> (bool, bool) {
     let backend = frame.inner.backend();
     match backend {
-        Backend::Noop => false,
+        Backend::Noop => (false, true),
         _ => {
             let span = cx.span();
-            let parent = frame.map().span_context().unwrap_or(span.span_context());
-            !backend.skips(parent)
+            let current = span.span_context();
+            match frame.map().span_context() {
+                Some(parent) if parent != current => (!backend.skips(parent), false),
+                _ => {
+                    let drops = backend.skips(current);
+                    (!drops, drops && !span.is_recording())
+                }
+            }
         }
     }
 }

@@ -178,11 +178,21 @@ impl TaskStart {
         current::with(|current| {
             if caller.is_here(current) {
                 let waited = caller.waited();
+                // Decided at the call, under this same frame and span.
+                let skips = caller.skips()
+                    && self.parent.is_none()
+                    && self.links.is_empty()
+                    && !self.new_trace;
                 // Here, the captured frame is the current one: reuse it.
                 match (current, caller.into_frame()) {
-                    (Some(parent), Some(inner)) => {
-                        self.start_under(inner, parent.task.is_none(), parent.item, None, waited)
-                    }
+                    (Some(parent), Some(inner)) => self.start_under(
+                        inner,
+                        parent.task.is_none(),
+                        parent.item,
+                        None,
+                        waited,
+                        skips,
+                    ),
                     _ => self.start_in(current, waited),
                 }
             } else {
@@ -207,7 +217,7 @@ impl TaskStart {
             ) => {
                 let inner =
                     inner.unwrap_or_else(|| FrameInner::new(CustomContext::new(), None).into());
-                self.start_under(inner, top_level, None, Some(&cx), waited)
+                self.start_under(inner, top_level, None, Some(&cx), waited, false)
             }
         }
     }
@@ -221,6 +231,7 @@ impl TaskStart {
                 parent.item,
                 None,
                 waited,
+                false,
             ),
             None => self.start_under(
                 FrameInner::new(CustomContext::new(), None).into(),
@@ -228,12 +239,14 @@ impl TaskStart {
                 None,
                 None,
                 waited,
+                false,
             ),
         }
     }
 
     /// `caller`: the context captured at the call, when the task runs under
-    /// it instead of the one current here.
+    /// it instead of the one current here. `skips`: the call already found
+    /// that a span here would be dropped with nothing changed.
     #[inline]
     fn start_under(
         self,
@@ -242,15 +255,15 @@ impl TaskStart {
         item: Option<MapItem>,
         caller: Option<&Context>,
         waited: Option<Duration>,
+        skips: bool,
     ) -> Started {
         if let Some(run) = &inner.run {
             run.tasks.fetch_add(1, Ordering::Relaxed);
         }
         let timer = crate::metrics::task_started(self.site, self.name);
-        let Some(timer) = timer else {
-            if matches!(inner.backend(), Backend::Noop) {
-                // No provider: nothing records, the map is all there is to
-                // carry.
+        let Some(mut timer) = timer else {
+            if skips || matches!(inner.backend(), Backend::Noop) {
+                // Nothing records: the map is all there is to carry.
                 return Started::skipped(inner, self.name, caller.cloned(), top_level);
             }
             return self.open_under(inner, top_level, item, caller, waited, None);
@@ -258,8 +271,11 @@ impl TaskStart {
         if let Some(wait) = item.map(|item| item.queue_wait).or(waited) {
             timer.queue_wait(wait);
         }
-        let mut timer = timer;
-        let mut started = self.open_under(inner, top_level, item, caller, waited, Some(&mut timer));
+        let mut started = if skips {
+            Started::skipped(inner, self.name, caller.cloned(), top_level)
+        } else {
+            self.open_under(inner, top_level, item, caller, waited, Some(&mut timer))
+        };
         timer.begin();
         started.active.timer = Some(timer);
         started
