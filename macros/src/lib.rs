@@ -5,6 +5,11 @@
 
 mod attr;
 mod expand;
+mod item;
+mod lifecycle;
+#[cfg(test)]
+mod tests;
+mod valid;
 
 use proc_macro::TokenStream;
 
@@ -93,15 +98,23 @@ use proc_macro::TokenStream;
 /// names the option and the accepted forms, pointing at the offending token.
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
-    let item2: proc_macro2::TokenStream = item.clone().into();
-    let args = match syn::parse::<attr::Args>(args) {
-        Ok(args) => args,
-        Err(err) => return expand::with_error(err, item2).into(),
-    };
-    match syn::parse::<expand::MaybeItemFn>(item) {
-        Ok(function) => expand::expand(args, function)
-            .unwrap_or_else(|err| expand::with_error(err, item2))
-            .into(),
-        Err(err) => expand::with_error(err, item2).into(),
-    }
+    traced2(args.into(), item.into()).into()
+}
+
+/// Parse → validate → expand; on an error, the error plus the item
+/// unchanged, so one bad option does not cascade into follow-on errors
+/// about the function.
+fn traced2(
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let expanded = syn::parse2::<attr::Args>(args).and_then(|args| {
+        let function = syn::parse2::<item::MaybeItemFn>(item.clone())?;
+        valid::validate(&args, &function)?;
+        expand::expand(args, function)
+    });
+    expanded.unwrap_or_else(|err| {
+        let err = err.to_compile_error();
+        quote::quote! { #err #item }
+    })
 }
