@@ -49,7 +49,7 @@ pub(crate) enum Shape {
     Async,
     /// A plain `fn` returning the `async` block it builds, whose output is
     /// this type.
-    ReturnsAsync(Type),
+    ReturnsAsync(Box<Type>),
     /// A synchronous function.
     Sync,
 }
@@ -75,7 +75,7 @@ impl MaybeItemFn {
         }
         if let (Some(output), Some(mut block)) = (future_output(&self.declared()), self.block()) {
             if returned_async_block(&mut block).is_some() {
-                return Shape::ReturnsAsync(output);
+                return Shape::ReturnsAsync(Box::new(output));
             }
         }
         Shape::Sync

@@ -135,3 +135,47 @@ fn the_counter_sees_single_paths_and_use_groups() {
         "a guard that counted nothing could not fail"
     );
 }
+
+/// The option names in a text: the identifier at the start of each
+/// backticked form (`name = "..."` → `name`).
+fn option_names(text: &str) -> BTreeSet<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter_map(|form| {
+            let name: String = form
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
+
+#[test]
+fn the_docs_have_a_row_for_every_option_the_parser_accepts() {
+    let parser = include_str!("attr.rs");
+    let keywords: BTreeSet<String> = parser
+        .split("syn::custom_keyword!(")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .map(str::to_owned)
+        .chain(["crate".to_owned()])
+        .collect();
+    assert_eq!(
+        option_names(crate::attr::ACCEPTED),
+        keywords,
+        "the error message lists what the parser accepts"
+    );
+    let documented: BTreeSet<String> = include_str!("lib.rs")
+        .lines()
+        .filter_map(|line| line.strip_prefix("/// | "))
+        .filter_map(|row| row.split(" | ").next())
+        .flat_map(option_names)
+        .collect();
+    let missing: Vec<_> = keywords.difference(&documented).collect();
+    assert!(
+        missing.is_empty(),
+        "no row in the options tables of `#[traced]` for {missing:?}"
+    );
+}

@@ -96,7 +96,7 @@ fn lifecycle(args: &Args, function: &MaybeItemFn) -> syn::Result<()> {
     }
     let output = match function.shape() {
         Shape::Async => function.declared(),
-        Shape::ReturnsAsync(output) => output,
+        Shape::ReturnsAsync(output) => *output,
         Shape::Sync => {
             let span = args
                 .retries
