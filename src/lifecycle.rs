@@ -43,6 +43,7 @@ use serde::de::DeserializeOwned;
 use crate::cache;
 use crate::context::Frame;
 use crate::current;
+use crate::outcome::{Describe, Outcome as _, Read, Wrap};
 use crate::task::{TaskStart, open, record_exception};
 
 /// The attempt number on an attempt span (1-based).
@@ -417,27 +418,22 @@ impl TaskBuilder {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Display + From<TaskTimeout>,
     {
+        fn read<T, E: fmt::Display>(out: &Result<T, E>) -> Read<'_> {
+            match out {
+                Ok(_) => Read::Ok(None),
+                Err(e) => Read::Err(Describe::describe(&&&Wrap(e))),
+            }
+        }
         let started = TaskStart::named(self.name).kind(self.kind).start();
         let name = self.name;
         let hooks = Hooks {
-            failure: |out: &Result<T, E>| {
-                out.as_ref()
-                    .err()
-                    .map(|e| (std::any::type_name::<E>().to_owned(), e.to_string()))
-            },
+            failure: |out: &Result<T, E>| read.failure(out),
             timeout: Some(|t: TaskTimeout| Err(E::from(t))),
             store,
             load,
         };
-        let record = |out: &Result<T, E>, span: &opentelemetry::trace::SpanRef<'_>| match out {
-            Err(e) => {
-                record_exception(span, std::any::type_name::<E>(), e.to_string());
-                true
-            }
-            Ok(_) => false,
-        };
         started
-            .task(execute(name, self.policy, key, make, hooks), record)
+            .run(execute(name, self.policy, key, make, hooks), read)
             .await
     }
 }
