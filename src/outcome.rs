@@ -20,7 +20,7 @@ use crate::task::{Started, Task, record_exception, record_output};
 /// it implements: `(&&&Wrap(v)).capture(..)` tries `Serialize`, then
 /// `Debug`; `(&&&&Wrap(e)).describe()` tries `Error`, `Display`, `Debug`,
 /// then the type name.
-pub struct Wrap<'a, T>(pub &'a T);
+pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 
 /// A value to record, formatted only when it is recorded.
 pub enum Value<'a> {
@@ -57,30 +57,51 @@ impl From<Value<'_>> for Captured {
     }
 }
 
-impl<'a, T> Wrap<'a, T> {
+impl<T: ?Sized> Wrap<'_, T> {
     /// A `fields(key = value)` value: `Serialize`, a compile error naming
     /// the missing trait otherwise.
-    pub fn json(value: &'a T) -> Value<'a>
+    pub fn json(value: &T) -> Captured
     where
         T: Serialize,
     {
-        Value::Json(value)
+        match serde_json::to_value(value) {
+            Ok(json) => Captured::Json(json),
+            Err(err) => Captured::Text(format!("<not serializable: {err}>")),
+        }
     }
 
-    /// `%value` (fields) or `ret(Display)`.
-    pub fn display(value: &'a T) -> Value<'a>
+    /// A `fields(key = %value)` value.
+    pub fn display(value: &T) -> Captured
     where
         T: Display,
     {
-        Value::Display(value)
+        Captured::Text(value.to_string())
     }
 
-    /// `?value` (fields) or `ret(Debug)`.
-    pub fn debug(value: &'a T) -> Value<'a>
+    /// A `fields(key = ?value)` value.
+    pub fn debug(value: &T) -> Captured
     where
         T: Debug,
     {
-        Value::Debug(value)
+        Captured::Text(format!("{value:?}"))
+    }
+}
+
+impl<'a, T> Wrap<'a, T> {
+    /// `ret(Display)`: the value, formatted when it is recorded.
+    pub fn as_display(&self) -> Value<'a>
+    where
+        T: Display,
+    {
+        Value::Display(self.0)
+    }
+
+    /// `ret(Debug)`: the value, formatted when it is recorded.
+    pub fn as_debug(&self) -> Value<'a>
+    where
+        T: Debug,
+    {
+        Value::Debug(self.0)
     }
 }
 
@@ -103,7 +124,7 @@ impl<'a, T: Debug> Capture<'a> for &Wrap<'a, T> {
     }
 }
 
-impl<'a, T> Capture<'a> for Wrap<'a, T> {
+impl<'a, T: ?Sized> Capture<'a> for Wrap<'a, T> {
     fn capture(&self, _: bool) -> Option<Value<'a>> {
         None
     }
@@ -123,7 +144,7 @@ enum Message<'a> {
 }
 
 impl Failure<'_> {
-    fn new<E>(message: Message<'_>) -> Failure<'_> {
+    fn new<E: ?Sized>(message: Message<'_>) -> Failure<'_> {
         Failure {
             type_name: std::any::type_name::<E>(),
             message,
@@ -175,7 +196,7 @@ impl<'a, E: Debug> Describe<'a> for &Wrap<'a, E> {
     }
 }
 
-impl<'a, E> Describe<'a> for Wrap<'a, E> {
+impl<'a, E: ?Sized> Describe<'a> for Wrap<'a, E> {
     fn describe(&self) -> Failure<'a> {
         Failure::new::<E>(Message::TypeName)
     }

@@ -139,10 +139,10 @@ impl Expansion<'_> {
                 quote!((&&&#krate::__private::Wrap(__flowtrace_value)).capture(true))
             }
             Some(Format::Debug) => quote!(::core::option::Option::Some(
-                #krate::__private::Wrap::debug(__flowtrace_value)
+                #krate::__private::Wrap(__flowtrace_value).as_debug()
             )),
             Some(Format::Display) => quote!(::core::option::Option::Some(
-                #krate::__private::Wrap::display(__flowtrace_value)
+                #krate::__private::Wrap(__flowtrace_value).as_display()
             )),
         };
         let value = match self.args.ret {
