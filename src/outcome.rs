@@ -17,9 +17,12 @@ use crate::capture::Captured;
 use crate::task::{Started, Task, record_exception, record_output};
 
 /// A borrowed value, turned into what a span records through the best trait
-/// it implements: `(&&&Wrap(v)).capture(..)` tries `Serialize`, then
-/// `Debug`; `(&&&&Wrap(e)).describe()` tries `Error`, `Display`, `Debug`,
-/// then the type name.
+/// it implements: `(&&&Wrap(v)).capture(..)` (arguments, `ret`) tries
+/// `Serialize`, then `Debug`; `(&&&&Wrap(e)).describe()` tries `Error`,
+/// `Display`, `Debug`, then the type name. `Wrap::json(&v)`,
+/// `Wrap::display(&v)` and `Wrap::debug(&v)` format a `fields` value,
+/// `Wrap(v).as_display()` and `Wrap(v).as_debug()` a `ret(Display)` /
+/// `ret(Debug)` value.
 pub struct Wrap<'a, T: ?Sized>(pub &'a T);
 
 /// A value to record, formatted only when it is recorded.
