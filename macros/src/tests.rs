@@ -65,6 +65,10 @@ const FIXTURES: &[(&str, &str)] = &[
         "cache = x, err",
         "async fn f(x: u32) -> MyResult<u32> { Ok(x) }",
     ),
+    (
+        "retries = 1, err(Debug), ret(Display), fields(s = %*s)",
+        "async fn f(s: &str) -> Result<u32, E> { Ok(1) }",
+    ),
 ];
 
 /// The names that follow `__private ::`, one by one or in a `use` group.
