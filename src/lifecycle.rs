@@ -3,8 +3,8 @@
 //! that caused it, `flowtrace.task.timeout`, `flowtrace.task.cached` /
 //! `flowtrace.task.replayed`.
 //!
-//! `#[traced(retries = 3, timeout = "30s", cache = key)]` expands into these
-//! calls; [`task`] is the same for code without the macro:
+//! `#[traced(retries = 3, timeout = "30s", cache = key)]` runs its body on
+//! this executor; [`task`] is the same for code without the macro:
 //!
 //! ```
 //! use std::time::Duration;
@@ -202,7 +202,7 @@ pub struct Hooks<Fail, Time, Store, Load> {
     pub load: Load,
 }
 
-/// Runs a task body under `policy`: called by the macro inside the task span.
+/// Runs a task body under `policy`, inside the task span.
 pub async fn execute<T, Make, Fut, Fail, Time, Store, Load>(
     name: &'static str,
     policy: Policy,
