@@ -753,14 +753,9 @@ impl Started {
     }
 
     /// Records `fields(key = value)`.
-    pub fn field(&mut self, key: &'static str, value: impl Into<Captured>) {
+    pub fn field(&mut self, key: &'static str, value: Captured) {
         let config = self.config();
-        self.set(capture::attribute(
-            key.to_owned(),
-            value.into(),
-            &[],
-            &config,
-        ));
+        self.set(capture::attribute(key.to_owned(), value, &[], &config));
     }
 
     /// Records an argument as `flowtrace.input.<name>`; `redact` lists dotted
