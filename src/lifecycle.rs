@@ -3,8 +3,8 @@
 //! that caused it, `flowtrace.task.timeout`, `flowtrace.task.cached` /
 //! `flowtrace.task.replayed`.
 //!
-//! `#[traced(retries = 3, timeout = "30s", cache = key)]` expands into these
-//! calls; [`task`] is the same for code without the macro:
+//! `#[traced(retries = 3, timeout = "30s", cache = key)]` runs its body on
+//! this executor; [`task`] is the same for code without the macro:
 //!
 //! ```
 //! use std::time::Duration;
@@ -43,6 +43,7 @@ use serde::de::DeserializeOwned;
 use crate::backend::open;
 use crate::cache;
 use crate::frame::{Frame, current};
+use crate::outcome::{Describe, Outcome as _, Read, Wrap};
 use crate::task::{TaskStart, record_exception};
 
 /// The attempt number on an attempt span (1-based).
@@ -201,7 +202,7 @@ pub struct Hooks<Fail, Time, Store, Load> {
     pub load: Load,
 }
 
-/// Runs a task body under `policy`: called by the macro inside the task span.
+/// Runs a task body under `policy`, inside the task span.
 pub async fn execute<T, Make, Fut, Fail, Time, Store, Load>(
     name: &'static str,
     policy: Policy,
@@ -417,27 +418,22 @@ impl TaskBuilder {
         Fut: Future<Output = Result<T, E>>,
         E: fmt::Display + From<TaskTimeout>,
     {
+        fn read<T, E: fmt::Display>(out: &Result<T, E>) -> Read<'_> {
+            match out {
+                Ok(_) => Read::Ok(None),
+                Err(e) => Read::Err(Describe::describe(&&&Wrap(e))),
+            }
+        }
         let started = TaskStart::named(self.name).kind(self.kind).start();
         let name = self.name;
         let hooks = Hooks {
-            failure: |out: &Result<T, E>| {
-                out.as_ref()
-                    .err()
-                    .map(|e| (std::any::type_name::<E>().to_owned(), e.to_string()))
-            },
+            failure: |out: &Result<T, E>| read.failure(out),
             timeout: Some(|t: TaskTimeout| Err(E::from(t))),
             store,
             load,
         };
-        let record = |out: &Result<T, E>, span: &opentelemetry::trace::SpanRef<'_>| match out {
-            Err(e) => {
-                record_exception(span, std::any::type_name::<E>(), e.to_string());
-                true
-            }
-            Ok(_) => false,
-        };
         started
-            .task(execute(name, self.policy, key, make, hooks), record)
+            .run(execute(name, self.policy, key, make, hooks), read)
             .await
     }
 }

@@ -503,8 +503,13 @@ impl Started {
 
     /// Records an argument as `flowtrace.input.<name>`; `redact` lists dotted
     /// paths inside it to hide (`""` hides it whole).
-    pub fn input(&mut self, name: &'static str, value: Option<Captured>, redact: &[&str]) {
-        if let Some(value) = value {
+    pub fn input(
+        &mut self,
+        name: &'static str,
+        value: Option<impl Into<Captured>>,
+        redact: &[&str],
+    ) {
+        if let Some(value) = value.map(Into::into) {
             let config = self.config();
             let key = format!("{}{name}", capture::INPUT_PREFIX);
             let kv = capture::attribute(key, value, redact, &config);

@@ -411,36 +411,6 @@ impl Parse for Args {
             }
             input.parse::<Token![,]>()?;
         }
-        if let (Some(skip_all), false) = (args.skip_all, args.skip.is_empty()) {
-            return Err(syn::Error::new(
-                skip_all,
-                "`skip_all` and `skip(..)` conflict: use one of them",
-            ));
-        }
-        if let (Some(new_trace), Some(_)) = (args.new_trace, &args.parent) {
-            return Err(syn::Error::new(
-                new_trace,
-                "`new_trace` and `parent` conflict: a new trace has no parent (its would-be parent becomes a link)",
-            ));
-        }
-        if args.retries.is_none() {
-            let needs = [
-                ("backoff", args.backoff.as_ref().map(|b| b.span())),
-                ("retry_delay", args.retry_delay.as_ref().map(|d| d.span)),
-                ("max_delay", args.max_delay.as_ref().map(|d| d.span)),
-                ("jitter", args.jitter.as_ref().map(|j| j.span)),
-                (
-                    "new_trace_after",
-                    args.new_trace_after.as_ref().map(|d| d.span),
-                ),
-            ];
-            if let Some((name, Some(span))) = needs.into_iter().find(|(_, s)| s.is_some()) {
-                return Err(syn::Error::new(
-                    span,
-                    format!("`{name}` only applies with `retries = N`"),
-                ));
-            }
-        }
         Ok(args)
     }
 }

@@ -5,6 +5,11 @@
 
 mod attr;
 mod expand;
+mod item;
+mod lifecycle;
+#[cfg(test)]
+mod tests;
+mod valid;
 
 use proc_macro::TokenStream;
 
@@ -58,6 +63,79 @@ use proc_macro::TokenStream;
 /// | `redact(arg, arg.field.path)` | hide a whole argument or a path inside it |
 /// | `crate = path` | where flowtrace is, for crates that re-export it |
 ///
+/// The lifecycle options run the body under flowtrace's lifecycle executor
+/// (see `flowtrace::task` for the same without the macro). They go on an
+/// `async fn` (or a `fn` returning an `async` block) whose arguments are
+/// plain `name: Type` bindings; durations are strings such as `"250ms"`,
+/// `"30s"`, `"5m"` or `"1h"`:
+///
+/// | option | effect |
+/// |---|---|
+/// | `retries = N` | after an `Err`, run the body again, up to `N` more times: each attempt is a child span `<name> attempt <n>` with `flowtrace.task.attempt`, each retry a `retry` event on the task span with the error; needs a `Result` and `Clone` arguments (cloned for each attempt) |
+/// | `backoff = fixed\|exponential` | the wait between attempts: `exponential` (the default) doubles from `retry_delay` up to 30 s, with jitter; `fixed` waits `retry_delay` every time, without jitter |
+/// | `retry_delay = "100ms"` | the first wait (default `"100ms"`) |
+/// | `max_delay = "10s"` | caps the wait |
+/// | `jitter = true\|false` | spreads each wait uniformly over `[delay / 2, delay]` |
+/// | `new_trace_after = "10m"` | an attempt that follows a wait at least this long starts a new trace, linked to the failed attempt |
+/// | `timeout = "30s"` | a time limit for each attempt: a late attempt ends as `Err(E::from(flowtrace::TaskTimeout))` and sets `flowtrace.task.timeout`; needs a `Result` whose `E: From<flowtrace::TaskTimeout>` |
+/// | `cache = key` | a successful output is kept in the process cache (and the run's checkpoint) under the function and `key` (any `Display` expression); a later call with the same key returns it without running the body and sets `flowtrace.task.cached` (`flowtrace.task.replayed` in a resumed run); the output (the `Ok` value of a `Result`) needs `Serialize` and `Deserialize` |
+///
+/// `retries` and its settings need `retries = N`; `backoff`, `retry_delay`,
+/// `max_delay`, `jitter` and `new_trace_after` without it are an error.
+///
+/// ```
+/// use flowtrace::TaskTimeout;
+///
+/// #[derive(Debug)]
+/// enum FetchError {
+///     Unavailable,
+///     TimedOut(TaskTimeout),
+/// }
+///
+/// impl std::fmt::Display for FetchError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         match self {
+///             Self::Unavailable => f.write_str("unavailable"),
+///             Self::TimedOut(timeout) => write!(f, "{timeout}"),
+///         }
+///     }
+/// }
+///
+/// impl From<TaskTimeout> for FetchError {
+///     fn from(timeout: TaskTimeout) -> Self {
+///         Self::TimedOut(timeout)
+///     }
+/// }
+///
+/// #[flowtrace::traced(
+///     retries = 3,
+///     backoff = exponential,
+///     retry_delay = "1ms",
+///     max_delay = "5ms",
+///     jitter = false,
+///     new_trace_after = "10m",
+///     timeout = "5s",
+/// )]
+/// async fn fetch(url: String) -> Result<String, FetchError> {
+///     if url.is_empty() {
+///         return Err(FetchError::Unavailable);
+///     }
+///     Ok(format!("body of {url}"))
+/// }
+///
+/// #[flowtrace::traced(cache = text)]
+/// async fn embed(text: String) -> Result<Vec<f32>, FetchError> {
+///     Ok(vec![text.len() as f32])
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(fetch("https://example.com".into()).await.unwrap(), "body of https://example.com");
+/// assert!(matches!(fetch(String::new()).await, Err(FetchError::Unavailable)));
+/// let first = embed("hello".into()).await.unwrap();
+/// assert_eq!(embed("hello".into()).await.unwrap(), first);
+/// # }
+/// ```
+///
 /// ```
 /// use std::collections::HashMap;
 ///
@@ -93,15 +171,23 @@ use proc_macro::TokenStream;
 /// names the option and the accepted forms, pointing at the offending token.
 #[proc_macro_attribute]
 pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
-    let item2: proc_macro2::TokenStream = item.clone().into();
-    let args = match syn::parse::<attr::Args>(args) {
-        Ok(args) => args,
-        Err(err) => return expand::with_error(err, item2).into(),
-    };
-    match syn::parse::<expand::MaybeItemFn>(item) {
-        Ok(function) => expand::expand(args, function)
-            .unwrap_or_else(|err| expand::with_error(err, item2))
-            .into(),
-        Err(err) => expand::with_error(err, item2).into(),
-    }
+    traced2(args.into(), item.into()).into()
+}
+
+/// Parse → validate → expand; on an error, the error plus the item
+/// unchanged, so one bad option does not cascade into follow-on errors
+/// about the function.
+fn traced2(
+    args: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let expanded = syn::parse2::<attr::Args>(args).and_then(|args| {
+        let function = syn::parse2::<item::MaybeItemFn>(item.clone())?;
+        valid::validate(&args, &function)?;
+        expand::expand(args, function)
+    });
+    expanded.unwrap_or_else(|err| {
+        let err = err.to_compile_error();
+        quote::quote! { #err #item }
+    })
 }
