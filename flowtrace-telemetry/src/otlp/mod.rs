@@ -114,6 +114,13 @@ impl Export for OtlpExporter {
         Box::pin(self.transport.send(request))
     }
 
+    /// tonic multiplexes calls on its HTTP/2 connection, hyper's pool opens
+    /// a connection per request in flight: any number, bounded by the
+    /// processor's setting.
+    fn max_in_flight(&self) -> usize {
+        usize::MAX
+    }
+
     fn set_resource(&mut self, resource: &Resource) {
         self.resource = resource.into();
     }
