@@ -35,7 +35,7 @@
 //! batch settings than the shipped ones (`OTEL_BSP_MAX_CONCURRENT_EXPORTS=1`:
 //! one export at a time; results then go to
 //! `export_throughput-custom.{md,json}`), and `FLOWTRACE_BENCH_ONLY=<text>`
-//! to measure only the set-ups whose name contains it.
+//! to measure only the set-ups whose name contains it (`a|b`: either).
 
 #[path = "export_throughput/raw.rs"]
 mod raw;
@@ -280,7 +280,12 @@ impl Rotel {
                 &format!("http://{}", receiver.addr),
             ])
             .args(["--otlp-exporter-protocol", "grpc"])
+            // The per-signal flags too: without them rotel gzips what it
+            // forwards, which costs the bench's 2 cores.
             .args(["--otlp-exporter-compression", "none"])
+            .args(["--otlp-exporter-traces-compression", "none"])
+            .args(["--otlp-exporter-logs-compression", "none"])
+            .args(["--otlp-exporter-metrics-compression", "none"])
             .args(["--traces-batch-timeout", "10ms"])
             .arg("--pid-file")
             .arg(dir.join("rotel.pid"))
@@ -680,6 +685,8 @@ fn main() {
     let rotel = Rotel::start(&receiver);
     let mut results = Vec::new();
     let only = std::env::var("FLOWTRACE_BENCH_ONLY").unwrap_or_default();
+    // `a|b`: the set-ups whose name contains `a` or `b`.
+    let selected = |name: &str| only.is_empty() || only.split('|').any(|part| name.contains(part));
     // The receiving side alone first: a minimal sender's requests.
     let mut minimal = Vec::new();
     for (protocol, direct) in [
@@ -689,7 +696,7 @@ fn main() {
     ] {
         let target = if direct { "receiver" } else { "rotel" };
         let name = format!("{protocol} minimal sender → {target}");
-        if !only.is_empty() && !name.contains(only.as_str()) {
+        if !selected(&name) {
             continue;
         }
         // gRPC: 1 or 4 calls on one connection, then 4 on 4 connections.
@@ -714,7 +721,7 @@ fn main() {
         }
     }
     for setup in SETUPS {
-        if !only.is_empty() && !setup.to_string().contains(only.as_str()) {
+        if !selected(&setup.to_string()) {
             continue;
         }
         let steps = measure(setup, &rotel, &receiver, &bsp, window);

@@ -12,6 +12,9 @@ use opentelemetry_sdk::trace::SpanProcessor as _;
 use super::*;
 use crate::test_util::span;
 
+/// Per attempt: the span names and how many attempts were under way.
+type Attempts = Arc<Mutex<Vec<(Vec<String>, usize)>>>;
+
 /// An exporter that holds each attempt for `delay`, answers with the next
 /// scripted outcome (then `Sent`), and records how many attempts were
 /// under way when each began.
@@ -22,7 +25,7 @@ struct Overlapping {
     outcomes: Arc<Mutex<VecDeque<Outcome>>>,
     /// Per attempt, in the order they began: the span names and how many
     /// attempts were under way, this one included.
-    attempts: Arc<Mutex<Vec<(Vec<String>, usize)>>>,
+    attempts: Attempts,
     under_way: Arc<AtomicUsize>,
     delivered: Arc<Mutex<Vec<String>>>,
 }
