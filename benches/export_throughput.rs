@@ -1,5 +1,5 @@
 //! Export throughput: spans per second that flowtrace delivers to a real
-//! collector over loopback, with the batch settings it ships.
+//! collector over loopback, with the settings it ships.
 //!
 //! ```text
 //! #[traced] tasks --OTLP gRPC or HTTP--> rotel-agent --OTLP gRPC--> counting receiver
@@ -7,28 +7,38 @@
 //!
 //! For each protocol, telemetry is installed with
 //! `flowtrace_telemetry::builder()` (exporter OTLP, endpoint = rotel,
-//! nothing read from the environment, so the shipped defaults apply), spans
-//! are produced at a fixed rate for a few seconds, then the guard is shut
-//! down and its counters ([`flowtrace_telemetry::Telemetry::stats`]) say
-//! what was exported and what was dropped; the receiver behind rotel counts
-//! what actually arrived. The rate climbs a ladder, then bisects to the
-//! highest rate with 0 drops; a last step produces as fast as one thread can.
+//! nothing read from the environment, so the shipped defaults apply: queue
+//! 2048, batch 512, 4 exports in flight, a start record per span sent as a
+//! log record beside it), spans are produced at a fixed rate for a few
+//! seconds, then the guard is shut down and its counters
+//! ([`flowtrace_telemetry::Telemetry::stats`], `log_stats`) say what was
+//! exported and what was dropped; the receiver behind rotel counts what
+//! actually arrived, spans and log records. The rate climbs a ladder, then
+//! bisects to the highest rate with 0 dropped spans; a last step produces
+//! as fast as one thread can.
 //!
 //! Side by side in the same run, for each protocol: flowtrace's own OTLP
 //! transport and opentelemetry-otlp's exporter (0.33, retries on) behind
 //! the same flowtrace batch processor
 //! ([`flowtrace_telemetry::TelemetryBuilder::span_exporter`]), both through
-//! rotel; and flowtrace's gRPC straight to the counting receiver, which
-//! tells the collector's share from the exporter's.
+//! rotel; flowtrace's gRPC straight to the counting receiver, which tells
+//! the collector's share from the exporter's; flowtrace's transport with
+//! start records off; and first, a minimal sender (`export_throughput/raw.rs`:
+//! one encoded request sent again and again, 1 or 4 in flight) into rotel's
+//! gRPC and HTTP receivers and into the counting receiver, which measures
+//! the receiving side alone.
 //!
 //! Run by `cargo bench --bench export_throughput` (and `scripts/bench`);
 //! results in `target/bench/export_throughput.{md,json}`. Settings:
 //! `FLOWTRACE_BENCH_STEP_SECS` (default 3), and
 //! `FLOWTRACE_BENCH_BSP="OTEL_BSP_MAX_QUEUE_SIZE=8192,..."` to measure other
-//! batch settings than the shipped ones (results then go to
+//! batch settings than the shipped ones (`OTEL_BSP_MAX_CONCURRENT_EXPORTS=1`:
+//! one export at a time; results then go to
 //! `export_throughput-custom.{md,json}`), and `FLOWTRACE_BENCH_ONLY=<text>`
-//! to measure only the set-ups whose name contains it.
+//! to measure only the set-ups whose name contains it (`a|b`: either).
 
+#[path = "export_throughput/raw.rs"]
+mod raw;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -41,6 +51,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flowtrace_telemetry::{Exporter, Protocol};
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -84,10 +106,50 @@ impl TraceService for Count {
     }
 }
 
-/// An OTLP/gRPC receiver that only counts spans, on its own thread.
+/// Counts log records (the spans' start records), as `Count` spans.
+struct CountLogs(Arc<AtomicU64>);
+
+#[tonic::async_trait]
+impl LogsService for CountLogs {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportLogsServiceRequest>,
+    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
+        let records: usize = request
+            .get_ref()
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum();
+        self.0.fetch_add(records as u64, Ordering::Relaxed);
+        Ok(tonic::Response::new(ExportLogsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// Accepts metrics (the task metrics' periodic export) and drops them.
+struct IgnoreMetrics;
+
+#[tonic::async_trait]
+impl MetricsService for IgnoreMetrics {
+    async fn export(
+        &self,
+        _request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        Ok(tonic::Response::new(ExportMetricsServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+/// An OTLP/gRPC receiver that counts spans and log records, on its own
+/// thread.
 struct Receiver {
     addr: SocketAddr,
     spans: Arc<AtomicU64>,
+    log_records: Arc<AtomicU64>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -100,7 +162,14 @@ impl Receiver {
             .set_nonblocking(true)
             .expect("receiver: nonblocking");
         let spans = Arc::new(AtomicU64::new(0));
+        let log_records = Arc::new(AtomicU64::new(0));
         let service = TraceServiceServer::new(Count(spans.clone()))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(64 << 20);
+        let logs = LogsServiceServer::new(CountLogs(log_records.clone()))
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(64 << 20);
+        let metrics = MetricsServiceServer::new(IgnoreMetrics)
             .accept_compressed(CompressionEncoding::Gzip)
             .max_decoding_message_size(64 << 20);
         let (stop, stopped) = oneshot::channel::<()>();
@@ -115,6 +184,8 @@ impl Receiver {
                 let incoming = tonic::transport::server::TcpIncoming::from(listener);
                 let _ = tonic::transport::Server::builder()
                     .add_service(service)
+                    .add_service(logs)
+                    .add_service(metrics)
                     .serve_with_incoming_shutdown(incoming, async {
                         let _ = stopped.await;
                     })
@@ -124,6 +195,7 @@ impl Receiver {
         Receiver {
             addr,
             spans,
+            log_records,
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -131,6 +203,10 @@ impl Receiver {
 
     fn count(&self) -> u64 {
         self.spans.load(Ordering::Relaxed)
+    }
+
+    fn log_count(&self) -> u64 {
+        self.log_records.load(Ordering::Relaxed)
     }
 
     /// Waits until `count()` reaches `expected` or stops moving for 1 s.
@@ -204,7 +280,12 @@ impl Rotel {
                 &format!("http://{}", receiver.addr),
             ])
             .args(["--otlp-exporter-protocol", "grpc"])
+            // The per-signal flags too: without them rotel gzips what it
+            // forwards, which costs the bench's 2 cores.
             .args(["--otlp-exporter-compression", "none"])
+            .args(["--otlp-exporter-traces-compression", "none"])
+            .args(["--otlp-exporter-logs-compression", "none"])
+            .args(["--otlp-exporter-metrics-compression", "none"])
             .args(["--traces-batch-timeout", "10ms"])
             .arg("--pid-file")
             .arg(dir.join("rotel.pid"))
@@ -245,6 +326,12 @@ struct Setup {
     transport: Transport,
     /// Straight to the receiver instead of through rotel.
     direct: bool,
+    /// A start record (log record) for each span, as shipped; off to see
+    /// what they cost.
+    start_records: bool,
+    /// One export at a time (`OTEL_BSP_MAX_CONCURRENT_EXPORTS=1`) instead
+    /// of the shipped 4, to see what overlapping exports bring.
+    one_in_flight: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,35 +349,87 @@ impl std::fmt::Display for Setup {
             Transport::OpentelemetryOtlp => "opentelemetry-otlp",
         };
         let target = if self.direct { "receiver" } else { "rotel" };
-        write!(f, "{} {transport} → {target}", self.protocol)
+        let records = if self.start_records {
+            ""
+        } else {
+            ", no start records"
+        };
+        let in_flight = if self.one_in_flight {
+            ", 1 export in flight"
+        } else {
+            ""
+        };
+        write!(
+            f,
+            "{} {transport} → {target}{records}{in_flight}",
+            self.protocol
+        )
     }
 }
 
-const SETUPS: [Setup; 5] = [
+const SETUPS: [Setup; 9] = [
     Setup {
         protocol: Protocol::Grpc,
         transport: Transport::Flowtrace,
         direct: false,
+        start_records: true,
+        one_in_flight: false,
     },
     Setup {
         protocol: Protocol::Grpc,
         transport: Transport::OpentelemetryOtlp,
         direct: false,
+        start_records: true,
+        one_in_flight: false,
     },
     Setup {
         protocol: Protocol::Grpc,
         transport: Transport::Flowtrace,
         direct: true,
+        start_records: true,
+        one_in_flight: false,
     },
     Setup {
         protocol: Protocol::HttpProtobuf,
         transport: Transport::Flowtrace,
         direct: false,
+        start_records: true,
+        one_in_flight: false,
     },
     Setup {
         protocol: Protocol::HttpProtobuf,
         transport: Transport::OpentelemetryOtlp,
         direct: false,
+        start_records: true,
+        one_in_flight: false,
+    },
+    Setup {
+        protocol: Protocol::Grpc,
+        transport: Transport::Flowtrace,
+        direct: false,
+        start_records: false,
+        one_in_flight: false,
+    },
+    Setup {
+        protocol: Protocol::HttpProtobuf,
+        transport: Transport::Flowtrace,
+        direct: false,
+        start_records: false,
+        one_in_flight: false,
+    },
+    Setup {
+        protocol: Protocol::Grpc,
+        transport: Transport::Flowtrace,
+        direct: false,
+        start_records: true,
+        one_in_flight: true,
+    },
+    Setup {
+        protocol: Protocol::HttpProtobuf,
+        transport: Transport::Flowtrace,
+        direct: false,
+        start_records: true,
+        one_in_flight: true,
     },
 ];
 
@@ -333,6 +472,10 @@ struct Step {
     dropped: u64,
     dropped_queue_full: u64,
     received: u64,
+    /// The spans' start records (log records): delivered, lost, arrived.
+    logs_exported: u64,
+    logs_dropped: u64,
+    logs_received: u64,
     drain: Duration,
     last_error: Option<String>,
 }
@@ -394,8 +537,11 @@ fn step(
         .enable_all()
         .build()
         .expect("runtime");
+    let one = setup
+        .one_in_flight
+        .then(|| ("OTEL_BSP_MAX_CONCURRENT_EXPORTS".to_owned(), "1".to_owned()));
     let builder = flowtrace_telemetry::builder()
-        .env_vars(bsp.iter().cloned())
+        .env_vars(bsp.iter().cloned().chain(one))
         .install_tracing_subscriber(false)
         .strict(true);
     let builder = match setup.transport {
@@ -408,7 +554,9 @@ fn step(
         }
     };
     let telemetry = builder.init().expect("telemetry: init");
+    flowtrace::running::set_start_records(setup.start_records);
     let received_before = receiver.count();
+    let logs_before = receiver.log_count();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -428,7 +576,9 @@ fn step(
     let _ = telemetry.shutdown();
     let drain = drained.elapsed();
     let stats = telemetry.stats();
+    let log_stats = telemetry.log_stats();
     let received = receiver.settle(received_before + stats.exported) - received_before;
+    let logs_received = receiver.log_count() - logs_before;
     drop(telemetry);
     app_runtime.shutdown_background();
     Step {
@@ -440,6 +590,9 @@ fn step(
         dropped: stats.dropped(),
         dropped_queue_full: stats.dropped_queue_full,
         received,
+        logs_exported: log_stats.exported,
+        logs_dropped: log_stats.dropped(),
+        logs_received,
         drain,
         last_error: stats.last_error,
     }
@@ -452,7 +605,7 @@ fn rate_label(rate: Option<u64>) -> String {
 fn print(setup: Setup, s: &Step) {
     println!(
         "{setup:>40} {:>20}: produced {:>8} ({:>7.0}/s), delivered in window {:>7.0}/s, \
-         exported {:>8}, dropped {:>7}, received {:>8}, drain {:>5} ms{}",
+         exported {:>8}, dropped {:>7}, received {:>8}, log records exported {:>8} dropped {:>7}, drain {:>5} ms{}",
         rate_label(s.rate),
         s.produced,
         s.produced_per_second(),
@@ -460,6 +613,8 @@ fn print(setup: Setup, s: &Step) {
         s.exported,
         s.dropped,
         s.received,
+        s.logs_exported,
+        s.logs_dropped,
         s.drain.as_millis(),
         s.last_error
             .as_deref()
@@ -530,8 +685,43 @@ fn main() {
     let rotel = Rotel::start(&receiver);
     let mut results = Vec::new();
     let only = std::env::var("FLOWTRACE_BENCH_ONLY").unwrap_or_default();
+    // `a|b`: the set-ups whose name contains `a` or `b`.
+    let selected = |name: &str| only.is_empty() || only.split('|').any(|part| name.contains(part));
+    // The receiving side alone first: a minimal sender's requests.
+    let mut minimal = Vec::new();
+    for (protocol, direct) in [
+        (Protocol::Grpc, false),
+        (Protocol::Grpc, true),
+        (Protocol::HttpProtobuf, false),
+    ] {
+        let target = if direct { "receiver" } else { "rotel" };
+        let name = format!("{protocol} minimal sender → {target}");
+        if !selected(&name) {
+            continue;
+        }
+        // gRPC: 1 or 4 calls on one connection, then 4 on 4 connections.
+        let shapes: &[(usize, usize)] = match protocol {
+            Protocol::Grpc => &[(1, 1), (4, 1), (4, 4)],
+            _ => &[(1, 1), (4, 4)],
+        };
+        for &(in_flight, connections) in shapes {
+            let before = receiver.count();
+            let sent = match (protocol, direct) {
+                (Protocol::Grpc, true) => raw::grpc(receiver.addr, in_flight, connections, window),
+                (Protocol::Grpc, false) => raw::grpc(rotel.grpc, in_flight, connections, window),
+                _ => raw::http(rotel.http, in_flight, window),
+            };
+            let received = receiver.settle(before + sent.acknowledged) - before;
+            println!(
+                "{name:>40} {in_flight} in flight on {connections} connection(s): acknowledged {:>9} ({:>7.0}/s), received {received}",
+                sent.acknowledged,
+                sent.per_second()
+            );
+            minimal.push((name.clone(), sent, received));
+        }
+    }
     for setup in SETUPS {
-        if !only.is_empty() && !setup.to_string().contains(only.as_str()) {
+        if !selected(&setup.to_string()) {
             continue;
         }
         let steps = measure(setup, &rotel, &receiver, &bsp, window);
@@ -539,18 +729,19 @@ fn main() {
     }
     drop(rotel);
     drop(receiver);
-    if let Err(err) = write(&results, &bsp, window) {
+    if let Err(err) = write(&results, &minimal, &bsp, window) {
         eprintln!("export_throughput: report not written: {err}");
     }
 }
 
 fn write(
     results: &[(Setup, Vec<Step>)],
+    minimal: &[(String, raw::Sent, u64)],
     bsp: &[(String, String)],
     window: Duration,
 ) -> std::io::Result<()> {
     let settings = if bsp.is_empty() {
-        "shipped defaults (queue 2048, batch 512, delay 5 s, export timeout 30 s / OTLP 10 s)"
+        "shipped defaults (queue 2048, batch 512, delay 5 s, 4 exports in flight, export timeout 30 s / OTLP 10 s; start records on, log records with the `OTEL_BLRP_*` defaults)"
             .to_owned()
     } else {
         bsp.iter()
@@ -600,13 +791,13 @@ fn write(
     }
     let _ = writeln!(
         md,
-        "\n| set-up | target rate | produced / s | delivered / s during the window | exported | dropped (queue full) | arrived at the receiver | shutdown drain |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+        "\n| set-up | target rate | produced / s | delivered / s during the window | exported | dropped (queue full) | arrived at the receiver | start records exported / dropped | shutdown drain |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for (protocol, steps) in results {
         for s in steps {
             let _ = writeln!(
                 md,
-                "| {protocol} | {} | {:.0} | {:.0} | {} | {} ({}) | {} | {} ms |",
+                "| {protocol} | {} | {:.0} | {:.0} | {} | {} ({}) | {} | {} / {} | {} ms |",
                 rate_label(s.rate),
                 s.produced_per_second(),
                 s.delivered_per_second(),
@@ -614,7 +805,26 @@ fn write(
                 s.dropped,
                 s.dropped_queue_full,
                 s.received,
+                s.logs_exported,
+                s.logs_dropped,
                 s.drain.as_millis()
+            );
+        }
+    }
+    if !minimal.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nThe receiving side alone: a minimal sender (one request of {} spans encoded once, sent again and again for {} s with a fixed number in flight; no processor, no conversion):\n\n| set-up | in flight | connections | spans/s acknowledged | arrived at the receiver |\n|---|---:|---:|---:|---:|",
+            raw::spans_per_request(),
+            window.as_secs()
+        );
+        for (name, sent, received) in minimal {
+            let _ = writeln!(
+                md,
+                "| {name} | {} | {} | {:.0} | {received} |",
+                sent.in_flight,
+                sent.connections,
+                sent.per_second()
             );
         }
     }
@@ -633,6 +843,9 @@ fn write(
                     "dropped": s.dropped,
                     "dropped_queue_full": s.dropped_queue_full,
                     "received": s.received,
+                    "log_records_exported": s.logs_exported,
+                    "log_records_dropped": s.logs_dropped,
+                    "log_records_received": s.logs_received,
                     "drain_ms": s.drain.as_millis() as u64,
                     "last_error": s.last_error,
                 })

@@ -174,8 +174,13 @@ fn install(global: Global, provider: &opentelemetry_sdk::trace::SdkTracerProvide
     } else {
         flowtrace::metrics::remove_meter_provider();
     }
+    if global == Global::SdkLogs {
+        pipeline::install_logs();
+    } else {
+        flowtrace::remove_logger_provider();
+    }
     match global {
-        Global::Sdk | Global::SdkMetrics => pipeline::install(provider),
+        Global::Sdk | Global::SdkMetrics | Global::SdkLogs => pipeline::install(provider),
         Global::SdkDirect => pipeline::install_directly(provider),
         Global::Noop => pipeline::uninstall(),
     }

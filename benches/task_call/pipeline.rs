@@ -8,6 +8,10 @@ use std::time::Duration;
 use opentelemetry::global;
 use opentelemetry::trace::noop::NoopTracerProvider;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{
+    BatchConfigBuilder as LogBatchConfigBuilder, BatchLogProcessor, LogBatch, LogExporter,
+    SdkLoggerProvider,
+};
 use opentelemetry_sdk::trace::{
     BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter,
 };
@@ -80,6 +84,43 @@ pub fn install_metrics() {
             .build()
     });
     flowtrace::metrics::set_meter_provider(&*METERS);
+}
+
+/// Log records the counting log exporter was handed (the start records).
+pub static LOGS_EXPORTED: AtomicU64 = AtomicU64::new(0);
+
+/// A log exporter that counts the records of each batch and drops them.
+#[derive(Debug, Default)]
+pub struct CountingLogExporter;
+
+impl LogExporter for CountingLogExporter {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        LOGS_EXPORTED.fetch_add(batch.iter().count() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Installs an SDK logger provider (the SDK's batch log processor with the
+/// specification's defaults: queue 2048, batch 512, 1 s delay) with
+/// `flowtrace::set_logger_provider`, so tasks that record write their
+/// start records.
+pub fn install_logs() {
+    use std::sync::LazyLock;
+    static LOGS: LazyLock<SdkLoggerProvider> = LazyLock::new(|| {
+        let processor = BatchLogProcessor::builder(CountingLogExporter)
+            .with_batch_config(
+                LogBatchConfigBuilder::default()
+                    .with_max_queue_size(2048)
+                    .with_max_export_batch_size(512)
+                    .with_scheduled_delay(Duration::from_secs(1))
+                    .build(),
+            )
+            .build();
+        SdkLoggerProvider::builder()
+            .with_log_processor(processor)
+            .build()
+    });
+    flowtrace::set_logger_provider(&LOGS);
 }
 
 /// Puts the global no-op provider back: "no provider installed".

@@ -278,6 +278,28 @@ pub fn write(measured: &[Measured]) -> std::io::Result<()> {
         }
     }
 
+    for (with, without, what) in [
+        (
+            "flowtrace_sampled_start_record",
+            "flowtrace_sampled",
+            "sampled: the record written",
+        ),
+        (
+            "flowtrace_unsampled_start_record",
+            "flowtrace_unsampled",
+            "unsampled: none written",
+        ),
+    ] {
+        if let Some((over, each)) = paired(with, without, |a, b| a - b) {
+            let _ = writeln!(
+                md,
+                "| start record, {what}: over the same call without a logger provider | +{} | {} | (measured, no budget) |",
+                ns(over),
+                list(&each, &|v| format!("{v:+.0} ns")),
+            );
+        }
+    }
+
     let _ = writeln!(md, "\n### What each row measures\n");
     let mut seen = Vec::new();
     for r in &rows {

@@ -36,6 +36,10 @@ pub enum Global {
     Noop,
     /// [`Global::Sdk`] plus an SDK meter provider for flowtrace's metrics.
     SdkMetrics,
+    /// [`Global::Sdk`] plus an SDK logger provider (batch log processor,
+    /// counting exporter) installed with `flowtrace::set_logger_provider`:
+    /// start records are written.
+    SdkLogs,
 }
 
 /// How many spans a row exports: `per_call` per timed call, `per_loop` once
@@ -483,6 +487,24 @@ pub fn task_call(provider: &SdkTracerProvider) -> Group {
             "flowtrace `#[traced]`, unsampled",
             "the same, the run's carrier an unsampled `traceparent` (flags `00`): the parent-based sampler drops every task span",
             Global::Sdk,
+            Some(UNSAMPLED_TRACEPARENT),
+            0,
+            0,
+        ),
+        (
+            "flowtrace_sampled_start_record",
+            "flowtrace `#[traced]`, sampled, start record written",
+            "the sampled row with an SDK logger provider (the SDK's batch log processor with the specification's defaults, an exporter that only counts) installed by `flowtrace::set_logger_provider`: each task span that records writes its start record (`flowtrace::running`)",
+            Global::SdkLogs,
+            None,
+            1,
+            1,
+        ),
+        (
+            "flowtrace_unsampled_start_record",
+            "flowtrace `#[traced]`, unsampled, logger provider installed",
+            "the unsampled row with the logger provider installed: a span that does not record writes no start record",
+            Global::SdkLogs,
             Some(UNSAMPLED_TRACEPARENT),
             0,
             0,

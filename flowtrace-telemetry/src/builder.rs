@@ -575,6 +575,7 @@ fn settings(batch: &Batch, export_timeout: Duration, when_full: WhenFull) -> Set
         export_timeout,
         when_full,
         io_thread: false,
+        max_in_flight: batch.max_concurrent_exports,
     }
 }
 

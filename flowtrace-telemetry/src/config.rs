@@ -226,7 +226,18 @@ pub(crate) struct Batch {
     pub(crate) export_timeout: Duration,
     pub(crate) max_queue_size: usize,
     pub(crate) max_export_batch_size: usize,
+    /// Exports in flight at once, for an exporter that takes more than one
+    /// (flowtrace's OTLP transports): `OTEL_BSP_MAX_CONCURRENT_EXPORTS`,
+    /// the variable opentelemetry-rust reads for the same bound.
+    pub(crate) max_concurrent_exports: usize,
 }
+
+/// Exports in flight at once by default, for flowtrace's OTLP transports
+/// (BENCHMARKS.md, "Export throughput"). Any other exporter gets one call
+/// at a time.
+pub(crate) const DEFAULT_CONCURRENT_EXPORTS: usize = 4;
+/// The most `OTEL_BSP_MAX_CONCURRENT_EXPORTS` accepts.
+pub(crate) const MAX_CONCURRENT_EXPORTS: usize = 64;
 
 /// Everything `init()` needs, resolved.
 #[derive(Clone, Debug)]
@@ -807,6 +818,8 @@ struct BatchVars {
     export_timeout: &'static str,
     max_queue_size: &'static str,
     max_export_batch_size: &'static str,
+    /// `None`: no variable, the default applies.
+    max_concurrent_exports: Option<&'static str>,
     default_delay: Duration,
 }
 
@@ -815,6 +828,7 @@ const BSP: BatchVars = BatchVars {
     export_timeout: "OTEL_BSP_EXPORT_TIMEOUT",
     max_queue_size: "OTEL_BSP_MAX_QUEUE_SIZE",
     max_export_batch_size: "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    max_concurrent_exports: Some("OTEL_BSP_MAX_CONCURRENT_EXPORTS"),
     default_delay: Duration::from_millis(5000),
 };
 
@@ -823,6 +837,7 @@ const BLRP: BatchVars = BatchVars {
     export_timeout: "OTEL_BLRP_EXPORT_TIMEOUT",
     max_queue_size: "OTEL_BLRP_MAX_QUEUE_SIZE",
     max_export_batch_size: "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+    max_concurrent_exports: None,
     default_delay: Duration::from_millis(1000),
 };
 
@@ -859,11 +874,16 @@ fn batch(r: &mut Reader<'_>, vars: &BatchVars) -> Batch {
     }
     // The default 512 shrinks silently with a smaller queue: nothing was set wrong.
     let max_export_batch_size = batch_size.unwrap_or(512).min(max_queue_size);
+    let max_concurrent_exports = vars
+        .max_concurrent_exports
+        .and_then(|var| r.parse(var, |v| parse::count(v, MAX_CONCURRENT_EXPORTS), KEPT))
+        .unwrap_or(DEFAULT_CONCURRENT_EXPORTS);
     Batch {
         schedule_delay,
         export_timeout,
         max_queue_size,
         max_export_batch_size,
+        max_concurrent_exports,
     }
 }
 

@@ -510,6 +510,7 @@ handler  10.0 ms  (parent 000000000000004d)
             export_timeout: Duration::from_secs(5),
             when_full: WhenFull::Drop,
             io_thread: false,
+            max_in_flight: 1,
         };
         let processor = Processor::start(settings, move || Ok(Sdk::local(console))).unwrap();
         processor.on_end(span("child", 2, 1));

@@ -64,6 +64,12 @@ pub(crate) trait Export<T: 'static = SpanData>: Send + 'static {
     fn export_owned(&self, batch: Vec<T>) -> Pin<Box<dyn Future<Output = Outcome> + '_>> {
         Box::pin(async move { self.export(&batch).await })
     }
+    /// How many attempts may be under way at once (each on its own batch).
+    /// One unless the exporter's transport keeps several requests in
+    /// flight itself; the processor's setting bounds it further.
+    fn max_in_flight(&self) -> usize {
+        1
+    }
     /// The provider's resource, set once before the first export.
     fn set_resource(&mut self, resource: &Resource);
     /// Writes out what the exporter itself buffers (the console's trees

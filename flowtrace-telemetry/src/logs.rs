@@ -60,6 +60,7 @@ fn settings(batch: &Batch, export_timeout: Duration, when_full: WhenFull) -> Set
         export_timeout,
         when_full,
         io_thread: false,
+        max_in_flight: batch.max_concurrent_exports,
     }
 }
 
@@ -213,6 +214,11 @@ impl Export<LogItem> for LogOtlp {
         let refs = log_refs(batch);
         let request = request(&LogBatch::new(&refs), &self.resource);
         Box::pin(self.transport.send_logs(request))
+    }
+
+    /// As for spans ([`crate::otlp::OtlpExporter`]).
+    fn max_in_flight(&self) -> usize {
+        usize::MAX
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -14,7 +14,16 @@
 //!   back — within `OTEL_BSP_MAX_QUEUE_SIZE` spans in total, queued or
 //!   retained;
 //! - counts every span it loses, by reason ([`ExportStats`]);
-//! - bounds shutdown by one deadline, which also cuts short an export in
+//! - sends a batch as soon as it is full (the timer is for partial
+//!   batches), and keeps up to [`Settings::max_in_flight`] exports going
+//!   at once when the exporter takes more than one
+//!   ([`Export::max_in_flight`]: flowtrace's OTLP transports do; any other
+//!   exporter gets one call at a time, as the specification asks), so a
+//!   collector's round trip does not stall the queue. The items of every
+//!   export in flight still count against the queue size. After a
+//!   retryable failure one export at a time probes the collector until one
+//!   succeeds; retained batches go again oldest first;
+//! - bounds shutdown by one deadline, which also cuts short the exports in
 //!   flight, and bounds every export by the export timeout;
 //! - exports on its own thread inside its own small tokio runtime, so no
 //!   call depends on the application's runtime (a guard dropped on the main
@@ -25,20 +34,26 @@
 //! channel; it never allocates beyond the channel slot, and it never blocks
 //! unless the exporter is local and the queue full ([`WhenFull::Wait`]).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt as _;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use opentelemetry::{Context, InstrumentationScope};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::{LogProcessor, SdkLogRecord};
 use opentelemetry_sdk::trace::{Span, SpanData, SpanProcessor};
 use tokio::runtime::Runtime;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 pub(crate) use super::export::{Export, Item, LogItem};
 use super::retry::{Backoff, Outcome};
@@ -71,6 +86,9 @@ pub(crate) struct Settings {
     /// tasks the exporter spawns (tonic's HTTP/2 connection): they then run
     /// beside the worker's encoding instead of only while it waits.
     pub(crate) io_thread: bool,
+    /// At most this many exports at once, for an exporter that takes more
+    /// than one ([`Export::max_in_flight`]).
+    pub(crate) max_in_flight: usize,
 }
 
 /// The policy for an item that arrives while the queue holds
@@ -126,7 +144,7 @@ struct State {
 struct Handle<T> {
     state: Arc<State>,
     items: SyncSender<T>,
-    control: mpsc::Sender<Control>,
+    control: UnboundedSender<Control>,
 }
 
 /// The batch processor of one exporter (cheap to clone: the guard keeps
@@ -197,7 +215,7 @@ impl<T: Item> Processor<T> {
             make()?
         };
         let (items_tx, items_rx) = mpsc::sync_channel(settings.max_queue_size);
-        let (control_tx, control_rx) = mpsc::channel();
+        let (control_tx, control_rx) = unbounded_channel();
         let state = Arc::new(State {
             held: AtomicUsize::new(0),
             fresh: AtomicUsize::new(0),
@@ -209,15 +227,11 @@ impl<T: Item> Processor<T> {
             settings: settings.clone(),
         });
         let worker = Worker {
-            exporter: Some(exporter),
+            exporter,
             runtime,
             items: items_rx,
             control: control_rx,
             state: state.clone(),
-            pending: VecDeque::new(),
-            backoff: Backoff::default(),
-            retry_at: None,
-            next_export: Instant::now() + settings.schedule_delay,
         };
         std::thread::Builder::new()
             .name("flowtrace-export".into())
@@ -351,7 +365,7 @@ impl<T: Item> Processor<T> {
             .shutdown_deadline
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(inner);
-        // Stored as a permit if no export is in flight right now.
+        // Stored as a permit if the worker is not waiting for it right now.
         state.shutdown_started.notify_one();
         let (reply, answer) = mpsc::channel();
         let sent = self.send(Control::Shutdown {
@@ -491,61 +505,134 @@ impl Drop for OwnRuntime {
     }
 }
 
-/// The processor's thread.
+/// The processor's thread, until it starts its loop.
 struct Worker<E, T> {
-    /// `Option` so `Drop` can drop it inside the runtime's context (the
-    /// transports' connection tasks belong to that runtime).
-    exporter: Option<E>,
+    exporter: E,
     runtime: OwnRuntime,
     items: Receiver<T>,
-    control: Receiver<Control>,
+    control: UnboundedReceiver<Control>,
     state: Arc<State>,
-    /// Items taken from the channel, oldest first; a batch that failed in a
-    /// retryable way stays at the front.
-    pending: VecDeque<T>,
-    backoff: Backoff,
-    /// Set while backing off after a retryable failure.
-    retry_at: Option<Instant>,
-    next_export: Instant,
 }
 
 impl<T: Item, E: Export<T>> Worker<E, T> {
-    fn run(mut self) {
+    fn run(self) {
         ON_WORKER.with(|w| w.set(true));
         // Whatever the exporter's libraries log or trace on this thread must
         // not become spans that are exported by this thread, and so on.
         let _no_tracing = tracing::dispatcher::set_default(&tracing::Dispatch::none());
         let _suppressed = Context::enter_telemetry_suppressed_scope();
+        let Worker {
+            exporter,
+            runtime,
+            items,
+            control,
+            state,
+        } = self;
+        let settings = &state.settings;
+        let max_in_flight = settings.max_in_flight.min(exporter.max_in_flight()).max(1);
+        let next_export = Instant::now() + settings.schedule_delay;
+        let pump = Pump {
+            exporter: Rc::new(exporter),
+            items,
+            control,
+            state: state.clone(),
+            max_in_flight,
+            pending: VecDeque::new(),
+            returned: BTreeMap::new(),
+            in_flight: FuturesUnordered::new(),
+            in_flight_items: 0,
+            next_seq: 0,
+            backoff: Backoff::default(),
+            retry_at: None,
+            failing: false,
+            next_export,
+        };
+        // The exporter and the exports in flight are dropped inside the
+        // runtime (the transports' connection tasks belong to it).
+        runtime.block_on(pump.run());
+    }
+}
+
+/// One export in flight: its batch comes back with the outcome, so a
+/// retryable failure can keep it.
+type InFlight<T> = Pin<Box<dyn Future<Output = Done<T>>>>;
+
+/// How one export ended.
+struct Done<T> {
+    /// The order the batch was taken in: retried batches go out oldest first.
+    seq: u64,
+    /// Items in the batch.
+    n: usize,
+    /// Started while exports were failing (the one probing attempt).
+    probe: bool,
+    /// The batch, unless the exporter was handed it (or panicked with it).
+    batch: Option<Vec<T>>,
+    outcome: Outcome,
+}
+
+/// The worker's loop, on its own runtime: takes items from the queue,
+/// keeps up to `max_in_flight` exports going, settles each as it ends.
+struct Pump<E, T> {
+    exporter: Rc<E>,
+    items: Receiver<T>,
+    control: UnboundedReceiver<Control>,
+    state: Arc<State>,
+    /// At most this many exports at once (1 unless the exporter takes more).
+    max_in_flight: usize,
+    /// Items taken from the channel, oldest first.
+    pending: VecDeque<T>,
+    /// Batches whose export failed in a retryable way, by `seq`: older than
+    /// anything pending, so they go first.
+    returned: BTreeMap<u64, Vec<T>>,
+    in_flight: FuturesUnordered<InFlight<T>>,
+    /// Items in the exports in flight.
+    in_flight_items: usize,
+    next_seq: u64,
+    backoff: Backoff,
+    /// Set while backing off after a retryable failure.
+    retry_at: Option<Instant>,
+    /// The last export that ended failed in a retryable way: one export at a
+    /// time until one succeeds, so a collector that is away sees one probe.
+    failing: bool,
+    next_export: Instant,
+}
+
+impl<T: Item, E: Export<T>> Pump<E, T> {
+    async fn run(mut self) {
         loop {
-            let wait = self.next_wakeup().saturating_duration_since(Instant::now());
-            match self.control.recv_timeout(wait) {
-                Ok(Control::Wake) | Err(RecvTimeoutError::Timeout) => {}
-                Ok(Control::SetResource(resource)) => {
-                    if let Some(exporter) = &mut self.exporter {
-                        exporter.set_resource(&resource);
-                    }
-                }
-                Ok(Control::Flush { deadline, reply }) => {
-                    let _ = reply.send(self.flush(deadline));
-                }
-                Ok(Control::Shutdown { deadline, reply }) => {
-                    let _ = reply.send(self.finish(deadline));
-                    return;
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    // Every handle is gone without a shutdown: export what is
-                    // left with the usual bound; nobody waits for the answer.
-                    let timeout = self.state.settings.export_timeout;
-                    let _ = self.finish(Instant::now() + timeout);
-                    return;
-                }
-            }
             self.drain();
-            if self.due() {
-                self.export_round();
-            } else if Instant::now() >= self.next_export {
+            self.launch(false);
+            let now = Instant::now();
+            if self.retry_at.is_none() && now >= self.next_export && self.pending.is_empty() {
                 // Nothing to send this time: wait a whole delay again.
-                self.next_export = Instant::now() + self.state.settings.schedule_delay;
+                self.next_export = now + self.state.settings.schedule_delay;
+            }
+            let wake = self.next_wakeup();
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(wake));
+            tokio::select! {
+                biased;
+                message = self.control.recv() => match message {
+                    Some(Control::Wake) => {}
+                    Some(Control::SetResource(resource)) => self.set_resource(&resource).await,
+                    Some(Control::Flush { deadline, reply }) => {
+                        let _ = reply.send(self.flush(deadline).await);
+                    }
+                    Some(Control::Shutdown { deadline, reply }) => {
+                        let _ = reply.send(self.finish(deadline).await);
+                        return;
+                    }
+                    None => {
+                        // Every handle is gone without a shutdown: export what
+                        // is left with the usual bound; nobody waits for the answer.
+                        let timeout = self.state.settings.export_timeout;
+                        let _ = self.finish(Instant::now() + timeout).await;
+                        return;
+                    }
+                },
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.settle_done(done);
+                }
+                () = sleep => {}
             }
         }
     }
@@ -553,26 +640,12 @@ impl<T: Item, E: Export<T>> Worker<E, T> {
     fn next_wakeup(&self) -> Instant {
         match self.retry_at {
             Some(at) => at,
-            None if self.pending.len() >= self.state.settings.max_export_batch_size => {
-                Instant::now()
-            }
             None => self.next_export,
         }
     }
 
-    fn due(&self) -> bool {
-        let now = Instant::now();
-        if self.retry_at.is_some_and(|at| at > now) {
-            return false;
-        }
-        !self.pending.is_empty()
-            && (now >= self.next_export
-                || self.retry_at.is_some()
-                || self.pending.len() >= self.state.settings.max_export_batch_size)
-    }
-
-    /// Moves the channel's spans into `pending` (never more than the queue
-    /// size in total: `on_end` admits at most that many).
+    /// Moves the channel's items into `pending` (never more than the queue
+    /// size in total: `submit` admits at most that many).
     fn drain(&mut self) {
         self.state.fresh.store(0, Ordering::Release);
         while let Ok(mut item) = self.items.try_recv() {
@@ -581,58 +654,231 @@ impl<T: Item, E: Export<T>> Worker<E, T> {
         }
     }
 
-    /// Exports what is pending now, batch by batch, until a retryable
-    /// failure starts a backoff. Spans arriving meanwhile wait for the next
-    /// round, so control messages are never starved.
-    fn export_round(&mut self) {
-        let mut budget = self.pending.len();
-        while budget > 0 && !self.pending.is_empty() {
-            let (sent, retry) = self.attempt(None);
-            budget = budget.saturating_sub(sent.max(1));
-            if retry {
-                break;
-            }
-        }
-        self.next_export = Instant::now() + self.state.settings.schedule_delay;
+    /// Items queued, retained or in flight (what `held` counts, as the
+    /// worker sees it).
+    fn left(&self) -> usize {
+        self.pending.len()
+            + self.returned.values().map(Vec::len).sum::<usize>()
+            + self.in_flight_items
     }
 
-    /// Exports until nothing is pending or `deadline`; retries (with
-    /// backoff) what fails in a retryable way.
-    fn export_until(&mut self, deadline: Instant) {
+    /// Starts exports while there is room in flight and something to send:
+    /// retained batches first, then full batches, then (on the timer, or
+    /// when `all`) what is left. Nothing during a backoff.
+    fn launch(&mut self, all: bool) {
+        let settings = &self.state.settings;
+        let (max_batch, delay) = (settings.max_export_batch_size, settings.schedule_delay);
+        loop {
+            let now = Instant::now();
+            if self.retry_at.is_some_and(|at| at > now) {
+                return;
+            }
+            let limit = if self.failing { 1 } else { self.max_in_flight };
+            if self.in_flight.len() >= limit {
+                return;
+            }
+            let batch = if let Some((_, batch)) = self.returned.pop_first() {
+                batch
+            } else if self.pending.len() >= max_batch
+                || (!self.pending.is_empty() && (all || now >= self.next_export))
+            {
+                let n = self.pending.len().min(max_batch);
+                self.pending.drain(..n).collect()
+            } else {
+                return;
+            };
+            self.retry_at = None;
+            self.next_export = now + delay;
+            self.start(batch);
+        }
+    }
+
+    /// One export attempt of `batch`, bounded by the export timeout.
+    fn start(&mut self, batch: Vec<T>) {
+        let n = batch.len();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let probe = self.failing;
+        let exporter = self.exporter.clone();
+        let timeout = self.state.settings.export_timeout;
+        let timeout_at = Instant::now() + timeout;
+        let export = async move {
+            // An exporter whose every outcome is final is handed the batch:
+            // it is settled whatever happens, so no copy is kept for a retry.
+            if exporter.final_outcomes() {
+                let outcome = bounded(exporter.export_owned(batch), timeout_at, timeout).await;
+                (None, outcome)
+            } else {
+                let outcome = bounded(exporter.export(&batch), timeout_at, timeout).await;
+                (Some(batch), outcome)
+            }
+        };
+        let done = AssertUnwindSafe(export)
+            .catch_unwind()
+            .map(move |ended| match ended {
+                Ok((batch, outcome)) => Done {
+                    seq,
+                    n,
+                    probe,
+                    batch,
+                    outcome,
+                },
+                Err(_) => Done {
+                    seq,
+                    n,
+                    probe,
+                    batch: None,
+                    outcome: Outcome::Failed {
+                        reason: "the exporter panicked".into(),
+                    },
+                },
+            });
+        self.in_flight.push(Box::pin(done));
+        self.in_flight_items += n;
+    }
+
+    /// Counts how an export ended; keeps its batch for a retry when it
+    /// failed in a retryable way.
+    fn settle_done(&mut self, done: Done<T>) {
+        self.in_flight_items -= done.n;
+        let n = done.n;
+        let counters = &self.state.counters;
+        match done.outcome {
+            Outcome::Sent { rejected } => {
+                let rejected = rejected.min(n as u64);
+                counters
+                    .exported
+                    .fetch_add(n as u64 - rejected, Ordering::Relaxed);
+                counters
+                    .rejected_by_collector
+                    .fetch_add(rejected, Ordering::Relaxed);
+                if rejected > 0 {
+                    counters.set_error(format!("the collector rejected {rejected} {}", T::NOUN));
+                }
+                self.backoff.reset();
+                self.retry_at = None;
+                self.failing = false;
+                self.settle(n);
+            }
+            Outcome::Retry { after, reason } if done.batch.is_some() => {
+                counters.set_error(reason);
+                if let Some(batch) = done.batch {
+                    self.returned.insert(done.seq, batch);
+                }
+                // Exports that were already in flight when the failures began
+                // add no further pause; the probe's failure does.
+                if done.probe || !self.failing {
+                    self.retry_at = Some(Instant::now() + self.backoff.next_delay(after));
+                }
+                self.failing = true;
+            }
+            Outcome::Failed { reason } | Outcome::Retry { reason, .. } => {
+                counters
+                    .dropped_export_failed
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                counters.set_error(reason);
+                if done.batch.is_some() {
+                    // The collector answered: it is there.
+                    self.retry_at = None;
+                    self.failing = false;
+                }
+                self.settle(n);
+            }
+        }
+    }
+
+    /// `n` items are settled (delivered or dropped): room in the queue.
+    fn settle(&mut self, n: usize) {
+        self.state.held.fetch_sub(n, Ordering::AcqRel);
+        self.made_room();
+    }
+
+    /// Wakes the producers waiting for room ([`WhenFull::Wait`]). Under the
+    /// lock, so a producer between its check and its wait cannot miss it.
+    fn made_room(&self) {
+        if self.state.settings.when_full == WhenFull::Wait {
+            let (lock, room) = &self.state.room;
+            let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+            room.notify_all();
+        }
+    }
+
+    /// The shutdown's deadline, if it began and is sooner than `deadline`.
+    fn bound(&self, deadline: Instant) -> Instant {
+        let shutdown = *self
+            .state
+            .shutdown_deadline
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        shutdown.map_or(deadline, |at| at.min(deadline))
+    }
+
+    /// Exports until nothing is queued, retained or in flight, or until
+    /// `deadline` (moved earlier by a shutdown that begins meanwhile);
+    /// retries (with backoff) what fails in a retryable way.
+    async fn export_until(&mut self, deadline: Instant) {
+        let mut deadline = self.bound(deadline);
         loop {
             self.drain();
-            if self.pending.is_empty() {
+            self.launch(true);
+            if self.left() == 0 {
                 return;
             }
             let now = Instant::now();
-            if let Some(at) = self.retry_at.filter(|at| *at > now) {
-                if at >= deadline {
-                    return;
-                }
-                std::thread::sleep(at - now);
-            }
-            if Instant::now() >= deadline {
+            if now >= deadline {
                 return;
             }
-            self.attempt(Some(deadline));
+            let wake = match self.retry_at {
+                // The next attempt would begin after the deadline.
+                Some(at) if at >= deadline && self.in_flight.is_empty() => return,
+                Some(at) if at > now => at.min(deadline),
+                _ => deadline,
+            };
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(wake));
+            tokio::select! {
+                Some(done) = self.in_flight.next(), if !self.in_flight.is_empty() => {
+                    self.settle_done(done);
+                }
+                () = sleep => {}
+                () = self.state.shutdown_started.notified() => deadline = self.bound(deadline),
+            }
         }
     }
 
-    fn flush(&mut self, deadline: Instant) -> OTelSdkResult {
+    /// Waits for the exports in flight to end (each is bounded by the
+    /// export timeout), so the exporter can be changed.
+    async fn settle_in_flight(&mut self) {
+        while let Some(done) = self.in_flight.next().await {
+            self.settle_done(done);
+        }
+    }
+
+    async fn set_resource(&mut self, resource: &Resource) {
+        self.settle_in_flight().await;
+        if let Some(exporter) = Rc::get_mut(&mut self.exporter) {
+            exporter.set_resource(resource);
+        }
+    }
+
+    async fn flush(&mut self, deadline: Instant) -> OTelSdkResult {
         // An explicit flush tries at once, even during a backoff.
         self.retry_at = None;
-        self.export_until(deadline);
+        self.export_until(deadline).await;
         self.next_export = Instant::now() + self.state.settings.schedule_delay;
-        let flushed = match &mut self.exporter {
-            Some(exporter) => std::panic::catch_unwind(AssertUnwindSafe(|| exporter.force_flush()))
-                .unwrap_or_else(|_| {
-                    Err(OTelSdkError::InternalFailure(
-                        "the exporter panicked in force_flush".into(),
-                    ))
-                }),
-            None => Ok(()),
+        let left = self.left();
+        // The exporter's own buffer, once nothing is in flight.
+        let flushed = match Rc::get_mut(&mut self.exporter) {
+            Some(exporter) if left == 0 => {
+                std::panic::catch_unwind(AssertUnwindSafe(|| exporter.force_flush()))
+                    .unwrap_or_else(|_| {
+                        Err(OTelSdkError::InternalFailure(
+                            "the exporter panicked in force_flush".into(),
+                        ))
+                    })
+            }
+            _ => Ok(()),
         };
-        match self.pending.len() {
+        match left {
             0 => flushed,
             left => Err(OTelSdkError::InternalFailure(format!(
                 "{left} {} still queued after the flush deadline{}",
@@ -642,19 +888,34 @@ impl<T: Item, E: Export<T>> Worker<E, T> {
         }
     }
 
-    fn finish(&mut self, deadline: Instant) -> OTelSdkResult {
+    async fn finish(&mut self, deadline: Instant) -> OTelSdkResult {
         self.state.closed.store(true, Ordering::Release);
         self.retry_at = None;
-        self.export_until(deadline);
+        self.export_until(deadline).await;
         self.drain();
-        let left = self.pending.len();
+        if !self.in_flight.is_empty() {
+            // Cut short by the deadline: an earlier, more specific error
+            // stays the one reported.
+            let mut last = self
+                .state
+                .counters
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            last.get_or_insert_with(|| "no answer before the deadline".to_owned());
+        }
+        let left = self.left();
+        self.in_flight.clear();
+        self.in_flight_items = 0;
         self.pending.clear();
+        self.returned.clear();
         self.state.held.fetch_sub(left, Ordering::AcqRel);
-        let counters = &self.state.counters;
-        counters
+        self.state
+            .counters
             .dropped_at_shutdown
             .fetch_add(left as u64, Ordering::Relaxed);
-        if let Some(exporter) = &mut self.exporter {
+        self.made_room();
+        if let Some(exporter) = Rc::get_mut(&mut self.exporter) {
             let _ = std::panic::catch_unwind(AssertUnwindSafe(|| exporter.shutdown()));
         }
         match left {
@@ -673,192 +934,28 @@ impl<T: Item, E: Export<T>> Worker<E, T> {
             None => String::new(),
         }
     }
-
-    /// One export attempt of the batch at the head, bounded by the export
-    /// timeout, the caller's `deadline` (flush, shutdown) and a shutdown
-    /// that begins meanwhile. Returns the spans it settled (sent or
-    /// dropped) and whether it failed in a retryable way or was cut short.
-    fn attempt(&mut self, deadline: Option<Instant>) -> (usize, bool) {
-        let settings = &self.state.settings;
-        let n = self.pending.len().min(settings.max_export_batch_size);
-        let timeout_at = Instant::now() + settings.export_timeout;
-        // A shutdown that began before this attempt (its notification may
-        // have been taken by an earlier one) bounds it too.
-        let shutdown = *self
-            .state
-            .shutdown_deadline
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let deadline = match (deadline, shutdown) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let state = &self.state;
-        let Some(exporter) = &self.exporter else {
-            return (0, true);
-        };
-        // An exporter whose every outcome is final gets the batch itself:
-        // it is settled whatever happens, so no copy is kept for a retry.
-        let handed_over = exporter.final_outcomes();
-        let owned: Vec<T> = if handed_over {
-            self.pending.drain(..n).collect()
-        } else {
-            Vec::new()
-        };
-        let batch = &self.pending.make_contiguous()[..if handed_over { 0 } else { n }];
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let export = if handed_over {
-                exporter.export_owned(owned)
-            } else {
-                exporter.export(batch)
-            };
-            self.runtime
-                .block_on(bounded(export, timeout_at, deadline, state))
-        }))
-        .unwrap_or(Ok(Outcome::Failed {
-            reason: "the exporter panicked".into(),
-        }));
-        if handed_over {
-            // Already out of `pending`: settle the count only, whatever the
-            // outcome (cut short, the batch is gone all the same).
-            let outcome = outcome.unwrap_or_else(|Cut| Outcome::Failed {
-                reason: "cut short by the deadline".into(),
-            });
-            return self.settle_handed_over(n, outcome);
-        }
-        let counters = &self.state.counters;
-        let Ok(outcome) = outcome else {
-            // Cut short by the caller's deadline: the batch stays queued, and
-            // an earlier, more specific error stays the one reported.
-            let mut last = counters
-                .last_error
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            last.get_or_insert_with(|| "no answer before the deadline".to_owned());
-            return (0, true);
-        };
-        match outcome {
-            Outcome::Sent { rejected } => {
-                let rejected = rejected.min(n as u64);
-                counters
-                    .exported
-                    .fetch_add(n as u64 - rejected, Ordering::Relaxed);
-                counters
-                    .rejected_by_collector
-                    .fetch_add(rejected, Ordering::Relaxed);
-                if rejected > 0 {
-                    counters.set_error(format!("the collector rejected {rejected} {}", T::NOUN));
-                }
-                self.settle(n);
-                self.backoff.reset();
-                self.retry_at = None;
-                (n, false)
-            }
-            Outcome::Failed { reason } => {
-                counters
-                    .dropped_export_failed
-                    .fetch_add(n as u64, Ordering::Relaxed);
-                counters.set_error(reason);
-                self.settle(n);
-                self.retry_at = None;
-                (n, false)
-            }
-            Outcome::Retry { after, reason } => {
-                counters.set_error(reason);
-                self.retry_at = Some(Instant::now() + self.backoff.next_delay(after));
-                (0, true)
-            }
-        }
-    }
-
-    /// Counts the outcome of a batch the exporter was handed (`n` items,
-    /// already out of `pending`).
-    fn settle_handed_over(&mut self, n: usize, outcome: Outcome) -> (usize, bool) {
-        let counters = &self.state.counters;
-        match outcome {
-            Outcome::Sent { rejected } => {
-                let rejected = rejected.min(n as u64);
-                counters
-                    .exported
-                    .fetch_add(n as u64 - rejected, Ordering::Relaxed);
-                counters
-                    .rejected_by_collector
-                    .fetch_add(rejected, Ordering::Relaxed);
-            }
-            Outcome::Failed { reason } | Outcome::Retry { reason, .. } => {
-                counters
-                    .dropped_export_failed
-                    .fetch_add(n as u64, Ordering::Relaxed);
-                counters.set_error(reason);
-            }
-        }
-        self.state.held.fetch_sub(n, Ordering::AcqRel);
-        self.made_room();
-        (n, false)
-    }
-
-    /// Wakes the producers waiting for room ([`WhenFull::Wait`]). Under the
-    /// lock, so a producer between its check and its wait cannot miss it.
-    fn made_room(&self) {
-        if self.state.settings.when_full == WhenFull::Wait {
-            let (lock, room) = &self.state.room;
-            let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
-            room.notify_all();
-        }
-    }
-
-    fn settle(&mut self, n: usize) {
-        self.pending.drain(..n);
-        self.state.held.fetch_sub(n, Ordering::AcqRel);
-        self.made_room();
-    }
 }
 
-impl<E, T> Drop for Worker<E, T> {
-    fn drop(&mut self) {
-        let _entered = self.runtime.handle().enter();
-        self.exporter.take();
-    }
-}
-
-/// An attempt stopped by the flush's or the shutdown's deadline rather
-/// than by its own timeout.
-struct Cut;
-
-/// `export` bounded by its own timeout (`timeout_at`: a retryable failure,
-/// like gRPC `DEADLINE_EXCEEDED`) and by `deadline` — moved earlier if
-/// shutdown begins with a sooner one while the export runs ([`Cut`]).
+/// `export` bounded by its own timeout: no answer by `timeout_at` is a
+/// retryable failure, like gRPC `DEADLINE_EXCEEDED`. (The deadlines of a
+/// flush or a shutdown are the worker's: it stops waiting for the export.)
 async fn bounded(
     export: impl Future<Output = Outcome>,
     timeout_at: Instant,
-    deadline: Option<Instant>,
-    state: &State,
-) -> Result<Outcome, Cut> {
-    let mut deadline = deadline;
-    let mut export = std::pin::pin!(export);
-    loop {
-        let until = deadline.map_or(timeout_at, |d| d.min(timeout_at));
-        let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(until));
-        tokio::select! {
-            outcome = &mut export => return Ok(outcome),
-            () = sleep => {
-                if until < timeout_at {
-                    return Err(Cut);
-                }
-                return Ok(Outcome::unreachable(format!(
-                    "no answer within the export timeout ({:?})",
-                    state.settings.export_timeout
-                )));
-            }
-            () = state.shutdown_started.notified() => {
-                let shutdown = *state.shutdown_deadline.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(at) = shutdown {
-                    deadline = Some(deadline.map_or(at, |d| d.min(at)));
-                }
-            }
+    timeout: Duration,
+) -> Outcome {
+    let until = tokio::time::Instant::from_std(timeout_at);
+    match tokio::time::timeout_at(until, export).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            Outcome::unreachable(format!("no answer within the export timeout ({timeout:?})"))
         }
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "processor_tests_in_flight.rs"]
+mod in_flight_tests;

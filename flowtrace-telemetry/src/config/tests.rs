@@ -142,6 +142,49 @@ fn batch_settings() {
 }
 
 #[test]
+fn concurrent_exports() {
+    let cases: [(Env, usize, usize, &str); 4] = [
+        (&[], DEFAULT_CONCURRENT_EXPORTS, 0, "the default"),
+        (
+            &[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "1")],
+            1,
+            0,
+            "one at a time",
+        ),
+        (
+            &[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "0")],
+            DEFAULT_CONCURRENT_EXPORTS,
+            1,
+            "zero is rejected",
+        ),
+        (
+            &[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "65")],
+            DEFAULT_CONCURRENT_EXPORTS,
+            1,
+            "more than 64 is rejected",
+        ),
+    ];
+    for (pairs, expected, warnings, reason) in cases {
+        let (config, got) = resolve_env(pairs);
+        assert_eq!(config.batch.max_concurrent_exports, expected, "{reason}");
+        assert_eq!(got.len(), warnings, "{reason}: {got:?}");
+        if warnings > 0 {
+            let text = got[0].to_string();
+            assert!(
+                text.contains("OTEL_BSP_MAX_CONCURRENT_EXPORTS") && text.contains("from 1 to 64"),
+                "{reason}: {text}"
+            );
+        }
+    }
+    // Log records have no such variable: the default.
+    let (config, _) = resolve_env(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "2")]);
+    assert_eq!(
+        config.log_batch.max_concurrent_exports,
+        DEFAULT_CONCURRENT_EXPORTS
+    );
+}
+
+#[test]
 fn propagators() {
     use Propagator::*;
     let cases: [(Env, &[Propagator], usize, &str); 6] = [
@@ -383,6 +426,7 @@ fn hostile_values_never_panic() {
         "OTEL_BSP_EXPORT_TIMEOUT",
         "OTEL_BSP_MAX_QUEUE_SIZE",
         "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        "OTEL_BSP_MAX_CONCURRENT_EXPORTS",
         "OTEL_PROPAGATORS",
         "FLOWTRACE_TRACE_FILE",
     ];

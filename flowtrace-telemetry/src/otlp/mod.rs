@@ -8,6 +8,7 @@
 //! sends requests that are not `SpanData`. Each attempt is one request:
 //! retries are the processor's, with the backoff of [`super::retry`].
 
+mod encode;
 mod grpc;
 mod http;
 mod tls;
@@ -20,7 +21,6 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::transform::common::tonic::ResourceAttributesWithSchema;
-use opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SpanData;
 
@@ -106,12 +106,17 @@ impl OtlpExporter {
 
 impl Export for OtlpExporter {
     fn export<'a>(&'a self, batch: &'a [SpanData]) -> Pin<Box<dyn Future<Output = Outcome> + 'a>> {
-        // Encoded per attempt: the batch stays in the processor's queue
-        // until an attempt settles it.
-        let request = ExportTraceServiceRequest {
-            resource_spans: group_spans_by_resource_and_scope(batch.to_vec(), &self.resource),
-        };
+        // Built per attempt from the borrowed batch: it stays with the
+        // processor until an attempt settles it.
+        let request = encode::request(batch, &self.resource);
         Box::pin(self.transport.send(request))
+    }
+
+    /// tonic multiplexes calls on its HTTP/2 connection, hyper's pool opens
+    /// a connection per request in flight: any number, bounded by the
+    /// processor's setting.
+    fn max_in_flight(&self) -> usize {
+        usize::MAX
     }
 
     fn set_resource(&mut self, resource: &Resource) {

@@ -72,6 +72,7 @@ fn settings(queue: usize, batch: usize, delay_ms: u64, timeout_ms: u64) -> Setti
         export_timeout: Duration::from_millis(timeout_ms),
         when_full: WhenFull::Drop,
         io_thread: false,
+        max_in_flight: 1,
     }
 }
 
