@@ -281,8 +281,8 @@ impl RunBuilder {
                         crate::running::started(
                             &opened.cx,
                             &under,
-                            &run.name,
-                            Some(&run.id),
+                            run.name.clone().into(),
+                            run.id_value(),
                             tracked,
                         );
                     }

@@ -61,6 +61,14 @@ impl RunInfo {
         }
     }
 
+    /// The run id as the shared value its attribute holds (no copy).
+    pub(crate) fn id_value(&self) -> Option<opentelemetry::StringValue> {
+        match &self.attributes.as_ref()?[0].value {
+            opentelemetry::Value::String(id) => Some(id.clone()),
+            _ => None,
+        }
+    }
+
     pub(crate) fn record(&self, key: &str, json: serde_json::Value) {
         let mut checkpoint = self.checkpoint.lock().unwrap_or_else(|e| e.into_inner());
         checkpoint.insert(key.to_owned(), json);

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry::logs::{AnyValue, LogRecord as _, Logger as _, Severity};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _};
-use opentelemetry::{Context, Key, KeyValue, Value};
+use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 use opentelemetry_sdk::logs::SdkLogger;
 
 use crate::run_state::RUN_ID;
@@ -178,8 +178,8 @@ pub(crate) fn before_start(attributes: &[KeyValue]) -> Option<Vec<KeyValue>> {
 pub(crate) fn started(
     cx: &Context,
     parent: &Context,
-    name: &str,
-    run_id: Option<&str>,
+    name: StringValue,
+    run_id: Option<StringValue>,
     attributes: Option<Vec<KeyValue>>,
 ) {
     with_snapshot(|snapshot| {
@@ -197,14 +197,21 @@ pub(crate) fn started(
             record.set_severity_number(Severity::Info);
             record.set_severity_text("INFO");
             record.set_trace_context(sc.trace_id(), sc.span_id(), Some(sc.trace_flags()));
-            record.set_body(AnyValue::String(name.to_owned().into()));
+            // A task's name is static and a run's values are shared: no copy.
+            record.set_body(AnyValue::String(name.clone()));
             record.add_attribute(Key::from_static_str(PARTIAL_EVENT), "start");
-            record.add_attribute(Key::from_static_str(SPAN_NAME), name.to_owned());
+            record.add_attribute(
+                Key::from_static_str(SPAN_NAME),
+                AnyValue::String(name.clone()),
+            );
             if let Some(parent) = parent {
                 record.add_attribute(Key::from_static_str(PARENT_SPAN_ID), parent.to_string());
             }
-            if let Some(run_id) = run_id {
-                record.add_attribute(Key::from_static_str(RUN_ID), run_id.to_owned());
+            if let Some(run_id) = &run_id {
+                record.add_attribute(
+                    Key::from_static_str(RUN_ID),
+                    AnyValue::String(run_id.clone()),
+                );
             }
             snapshot.logger.emit(record);
         }
@@ -212,8 +219,8 @@ pub(crate) fn started(
             let entry = Running {
                 sc: sc.clone(),
                 parent,
-                name: name.to_owned(),
-                run_id: run_id.map(str::to_owned),
+                name: name.as_str().to_owned(),
+                run_id: run_id.map(|id| id.as_str().to_owned()),
                 start: SystemTime::now(),
                 next: Instant::now() + interval,
                 attributes,

@@ -383,8 +383,8 @@ impl TaskStart {
                 };
             };
             if opened.recording {
-                let run_id = inner.run.as_ref().map(|run| run.id.as_str());
-                crate::running::started(&opened.cx, parent, name, run_id, tracked);
+                let run_id = inner.run.as_ref().and_then(|run| run.id_value());
+                crate::running::started(&opened.cx, parent, name.into(), run_id, tracked);
             }
             Opening::Span {
                 map: opened.child_map(&inner.map),

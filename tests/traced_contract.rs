@@ -5,8 +5,8 @@
 
 mod support;
 
-use support::in_memory::{attr_str, named, parent_of, traced_in_root};
 use opentelemetry::trace::{SpanKind, Status};
+use support::in_memory::{attr_str, named, parent_of, traced_in_root};
 
 /// What a facade crate does: flowtrace under its own path.
 mod facade {
