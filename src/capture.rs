@@ -17,10 +17,8 @@ use serde_json::Value as Json;
 
 use crate::openinference::{Hide, REDACTED_CONTENT};
 
-/// The prefix of argument attributes: `flowtrace.input.<name>`.
-pub const INPUT_PREFIX: &str = "flowtrace.input.";
-/// The attribute holding a task's return value (with `ret`).
-pub const OUTPUT: &str = "flowtrace.output";
+pub(crate) use crate::attributes::{INPUT_PREFIX, OUTPUT};
+
 /// What a redacted value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 /// The default cap on one captured value, in bytes.

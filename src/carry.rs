@@ -21,7 +21,7 @@
 //!   `JoinSet::spawn(task())`, `spawn_local(task())`, a future created in one
 //!   task and awaited in another. A task first polled on another tokio task
 //!   than the one it was called on records how long it waited for that
-//!   first poll as [`QUEUE_WAIT_MS`](crate::QUEUE_WAIT_MS) (spans that
+//!   first poll as [`QUEUE_WAIT_MS`](crate::attributes::QUEUE_WAIT_MS) (spans that
 //!   record only).
 
 use std::future::Future;

@@ -28,10 +28,7 @@ mod limits;
 
 pub use limits::{ContextError, ContextErrorKind};
 
-/// The attribute naming the run a span belongs to.
-pub const RUN_ID: &str = "flowtrace.run.id";
-/// The attribute naming the run's name.
-pub const RUN_NAME: &str = "flowtrace.run.name";
+use crate::attributes::{RUN_ID, RUN_NAME};
 
 /// The parent a map carries: kept parsed, rendered to strings only when read.
 struct TraceSlot {
@@ -743,9 +740,27 @@ impl TaskContext {
         }
     }
 
-    /// The span context of the current task (the map's parent when it
-    /// carries one, else the current OpenTelemetry span).
-    pub fn span_context(&self) -> &SpanContext {
+    /// The span context the map carries: the parent a task called here
+    /// gets. That is the map's `traceparent` when it carries one (a carrier
+    /// scoped in, or the parent a run was given), else the OpenTelemetry span
+    /// current when [`ctx()`] was called. The current span itself is
+    /// [`CurrentSpan::span_context`](crate::CurrentSpan::span_context); the
+    /// two differ where a carrier names a parent that is not current.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let carrier = [("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")];
+    /// flowtrace::custom_context(carrier)
+    ///     .scope(async {
+    ///         let carried = flowtrace::ctx().carried_span_context().clone();
+    ///         assert_eq!(carried.span_id().to_string(), "b7ad6b7169203331");
+    ///         // No span was started: the current span is still none.
+    ///         assert!(!flowtrace::current_span().span_context().is_valid());
+    ///     })
+    ///     .await;
+    /// # }
+    /// ```
+    pub fn carried_span_context(&self) -> &SpanContext {
         self.current_span_context()
     }
 

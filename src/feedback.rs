@@ -63,25 +63,13 @@ use crate::capture::{self, Captured};
 
 /// The name of the feedback span.
 pub const FEEDBACK_SPAN: &str = "feedback";
-/// `flowtrace.feedback.kind`: `binary`, `numeric`, `categorical`, `text`, `json`.
-pub const FEEDBACK_KIND: &str = "flowtrace.feedback.kind";
-/// `flowtrace.feedback.value`.
-pub const FEEDBACK_VALUE: &str = "flowtrace.feedback.value";
-/// `flowtrace.feedback.categories`: the accepted categories of categorical feedback.
-pub const FEEDBACK_CATEGORIES: &str = "flowtrace.feedback.categories";
-/// `flowtrace.feedback.trace_id`: the trace the feedback is about.
-pub const FEEDBACK_TRACE_ID: &str = "flowtrace.feedback.trace_id";
-/// The GenAI event an evaluation result is: a span event on the feedback
-/// span, and a log record in the context of the evaluated span.
-pub const EVALUATION_RESULT: &str = "gen_ai.evaluation.result";
-/// `gen_ai.evaluation.name`.
-pub const EVALUATION_NAME: &str = "gen_ai.evaluation.name";
-/// `gen_ai.evaluation.score.value`.
-pub const EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
-/// `gen_ai.evaluation.score.label`.
-pub const EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
-/// `gen_ai.evaluation.explanation`.
-pub const EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";
+use crate::attributes::{
+    FEEDBACK_CATEGORIES, FEEDBACK_KIND, FEEDBACK_TRACE_ID, FEEDBACK_VALUE,
+    GEN_AI_EVALUATION_EXPLANATION, GEN_AI_EVALUATION_NAME, GEN_AI_EVALUATION_RESULT,
+    GEN_AI_EVALUATION_SCORE_LABEL, GEN_AI_EVALUATION_SCORE_VALUE, TRACE_EVALUATION_ANNOTATOR_KIND,
+    TRACE_EVALUATION_EXPLANATION, TRACE_EVALUATION_LABEL, TRACE_EVALUATION_NAME,
+    TRACE_EVALUATION_SCORE,
+};
 
 /// A named evaluation result: a score, a label, or both, and an
 /// explanation (what LLM judges and annotation tools give).
@@ -473,31 +461,31 @@ impl Feedback {
 /// (`trace.evaluations.0.evaluation.*`, annotator `HUMAN`).
 fn evaluation_attributes(e: &Evaluation) -> (Vec<KeyValue>, Vec<KeyValue>) {
     let config = capture::config();
-    let mut event = vec![KeyValue::new(EVALUATION_NAME, e.name.clone())];
+    let mut event = vec![KeyValue::new(GEN_AI_EVALUATION_NAME, e.name.clone())];
     let mut span = vec![
-        KeyValue::new("trace.evaluations.0.evaluation.name", e.name.clone()),
-        KeyValue::new("trace.evaluations.0.evaluation.annotator_kind", "HUMAN"),
+        KeyValue::new(TRACE_EVALUATION_NAME, e.name.clone()),
+        KeyValue::new(TRACE_EVALUATION_ANNOTATOR_KIND, "HUMAN"),
     ];
     if let Some(score) = e.score {
-        event.push(KeyValue::new(EVALUATION_SCORE_VALUE, score));
-        span.push(KeyValue::new("trace.evaluations.0.evaluation.score", score));
+        event.push(KeyValue::new(GEN_AI_EVALUATION_SCORE_VALUE, score));
+        span.push(KeyValue::new(TRACE_EVALUATION_SCORE, score));
     }
     if let Some(label) = &e.label {
-        event.push(KeyValue::new(EVALUATION_SCORE_LABEL, label.clone()));
+        event.push(KeyValue::new(GEN_AI_EVALUATION_SCORE_LABEL, label.clone()));
         span.push(KeyValue::new(
-            "trace.evaluations.0.evaluation.label",
+            TRACE_EVALUATION_LABEL,
             label.clone(),
         ));
     }
     if let Some(explanation) = &e.explanation {
         let kv = capture::attribute(
-            EVALUATION_EXPLANATION.to_owned(),
+            GEN_AI_EVALUATION_EXPLANATION.to_owned(),
             Captured::Text(explanation.clone()),
             &[],
             &config,
         );
         span.push(KeyValue::new(
-            "trace.evaluations.0.evaluation.explanation",
+            TRACE_EVALUATION_EXPLANATION,
             kv.value.clone(),
         ));
         event.push(kv);
@@ -552,13 +540,13 @@ pub fn submit(target: impl IntoTarget, feedback: Feedback) -> Result<SpanContext
             got: sc.trace_id(),
         });
     }
-    span.add_event(EVALUATION_RESULT, event.clone());
+    span.add_event(GEN_AI_EVALUATION_RESULT, event.clone());
     span.end();
     if sc.is_valid() {
         // The GenAI event, parented to the evaluated span: the run's root
         // when known, else the feedback span.
         let evaluated = target.root.unwrap_or(sc.span_id());
-        crate::log::emit_event(EVALUATION_RESULT, target.trace_id, evaluated, &event);
+        crate::log::emit_event(GEN_AI_EVALUATION_RESULT, target.trace_id, evaluated, &event);
     }
     Ok(sc)
 }

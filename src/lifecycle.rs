@@ -43,18 +43,12 @@ use serde::de::DeserializeOwned;
 use crate::cache;
 use crate::context::Frame;
 use crate::current;
-use crate::task::{TaskStart, open, record_exception};
-
-/// The attempt number on an attempt span (1-based).
-pub const TASK_ATTEMPT: &str = "flowtrace.task.attempt";
-/// The configured number of retries, on the task span.
-pub const TASK_RETRIES: &str = "flowtrace.task.retries";
-/// Set on a task or attempt span that ran out of time.
-pub const TASK_TIMEOUT: &str = "flowtrace.task.timeout";
-/// Set on a task span served from the process cache.
-pub const TASK_CACHED: &str = "flowtrace.task.cached";
-/// Set on a task span whose output was replayed from a resumed run.
-pub const TASK_REPLAYED: &str = "flowtrace.task.replayed";
+use crate::attributes::{
+    RETRY_DELAY_MS, RETRY_EVENT, TASK_ATTEMPT, TASK_CACHED, TASK_REPLAYED, TASK_RETRIES,
+    TASK_TIMEOUT,
+};
+use crate::exception;
+use crate::task::{TaskStart, open};
 
 /// The error a timed-out attempt produces; a task with `timeout` returns
 /// `Err(E::from(TaskTimeout))`.
@@ -284,7 +278,7 @@ where
         if let Some(attempt_cx) = &attempt_cx {
             let span = attempt_cx.span();
             match &failure {
-                Some((ty, message)) => record_exception(&span, ty, message.clone()),
+                Some((ty, message)) => exception::record(&span, ty, message.clone(), None),
                 None => span.set_status(Status::Ok),
             }
             span.end();
@@ -292,15 +286,12 @@ where
         match failure {
             Some((ty, message)) if attempt <= policy.retries => {
                 let delay = policy.backoff.delay(attempt);
-                task_cx.span().add_event(
-                    "retry",
-                    vec![
-                        KeyValue::new(TASK_ATTEMPT, i64::from(attempt)),
-                        KeyValue::new("flowtrace.retry.delay_ms", delay.as_millis() as i64),
-                        KeyValue::new("exception.type", ty),
-                        KeyValue::new("exception.message", message),
-                    ],
-                );
+                let mut event = vec![
+                    KeyValue::new(TASK_ATTEMPT, i64::from(attempt)),
+                    KeyValue::new(RETRY_DELAY_MS, delay.as_millis() as i64),
+                ];
+                event.extend(exception::attributes(ty, message));
+                task_cx.span().add_event(RETRY_EVENT, event);
                 if policy.new_trace_after.is_some_and(|after| delay >= after) {
                     relink = attempt_cx
                         .as_ref()
@@ -431,7 +422,7 @@ impl TaskBuilder {
         };
         let record = |out: &Result<T, E>, span: &opentelemetry::trace::SpanRef<'_>| match out {
             Err(e) => {
-                record_exception(span, std::any::type_name::<E>(), e.to_string());
+                exception::record(span, std::any::type_name::<E>(), e.to_string(), None);
                 true
             }
             Ok(_) => false,

@@ -12,8 +12,7 @@
 use opentelemetry::trace::{Link, SpanContext, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 
-/// Why a new trace links to a span; see the [module docs](self).
-pub const LINK_REASON: &str = "flowtrace.link.reason";
+use crate::attributes::LINK_REASON;
 
 /// A link to `sc` for `reason`, or nothing for an invalid span context.
 pub fn link_to(sc: &SpanContext, reason: &'static str) -> Option<Link> {

@@ -5,11 +5,11 @@
 //!
 //! | instrument | kind | unit | attributes |
 //! |---|---|---|---|
-//! | [`TASK_DURATION`] `flowtrace.task.duration` | histogram | `s` | [`TASK_NAME`](crate::TASK_NAME), [`TASK_OUTCOME`] (`ok`, `error`, `cancelled`, `timeout`, `cached`) |
+//! | [`TASK_DURATION`] `flowtrace.task.duration` | histogram | `s` | [`TASK_NAME`](crate::attributes::TASK_NAME), [`TASK_OUTCOME`] (`ok`, `error`, `cancelled`, `timeout`, `cached`) |
 //! | [`TASK_ATTEMPTS`] `flowtrace.task.attempts` | counter | `{attempt}` | task name, [`TASK_RETRY`] (`true` for an attempt after the first) |
 //! | [`TASK_QUEUE_WAIT`] `flowtrace.task.queue_wait` | histogram | `s` | task name |
 //! | [`TASK_ACTIVE`] `flowtrace.task.active` | up-down counter | `{task}` | task name |
-//! | [`RUN_DURATION`] `flowtrace.run.duration` | histogram | `s` | [`RUN_NAME`](crate::RUN_NAME), [`RUN_STATUS`] (`succeeded`, `failed`, `cancelled`) |
+//! | [`RUN_DURATION`] `flowtrace.run.duration` | histogram | `s` | [`RUN_NAME`](crate::attributes::RUN_NAME), [`RUN_STATUS`] (`succeeded`, `failed`, `cancelled`) |
 //! | [`RUN_ACTIVE`] `flowtrace.run.active` | up-down counter | `{run}` | run name |
 //!
 //! The histograms' explicit buckets ([`DURATION_BOUNDARIES`]) span a
@@ -37,7 +37,7 @@ use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, MeterProvider};
 use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
-use crate::task::TASK_NAME;
+use crate::attributes::{RUN_NAME, RUN_STATUS, TASK_NAME, TASK_OUTCOME, TASK_RETRY};
 
 /// A task's duration, from its first poll to its end, in seconds.
 pub const TASK_DURATION: &str = "flowtrace.task.duration";
@@ -52,13 +52,6 @@ pub const TASK_ACTIVE: &str = "flowtrace.task.active";
 pub const RUN_DURATION: &str = "flowtrace.run.duration";
 /// Runs started and not yet ended.
 pub const RUN_ACTIVE: &str = "flowtrace.run.active";
-
-/// How a task ended: `ok`, `error`, `cancelled`, `timeout` or `cached`.
-pub const TASK_OUTCOME: &str = "flowtrace.task.outcome";
-/// On [`TASK_ATTEMPTS`]: `true` for a retry (an attempt after the first).
-pub const TASK_RETRY: &str = "flowtrace.task.retry";
-/// How a run ended: `succeeded`, `failed` or `cancelled`.
-pub const RUN_STATUS: &str = "flowtrace.run.status";
 
 /// The explicit bucket boundaries of the duration histograms, in seconds:
 /// 1 ms to 4 h.
@@ -543,7 +536,7 @@ impl RunTimer {
             return None;
         }
         let installed = installed()?;
-        let name = KeyValue::new(crate::context::RUN_NAME, name.to_owned());
+        let name = KeyValue::new(RUN_NAME, name.to_owned());
         installed.run_active.add(1, std::slice::from_ref(&name));
         Some(Self {
             installed,
@@ -702,7 +695,7 @@ pub fn record_run(name: &str, active: i64, ended: Option<(&'static str, std::tim
     let Some(installed) = installed() else {
         return;
     };
-    let name = KeyValue::new(crate::context::RUN_NAME, name.to_owned());
+    let name = KeyValue::new(RUN_NAME, name.to_owned());
     if active != 0 {
         installed
             .run_active

@@ -64,29 +64,15 @@ use serde_json::{Map, Value as Json};
 use crate::capture::{self, CaptureConfig, Captured};
 use crate::context::CustomContext;
 
-/// `openinference.span.kind`.
-pub const SPAN_KIND: &str = "openinference.span.kind";
-/// `input.value`: the input of a step.
-pub const INPUT_VALUE: &str = "input.value";
-/// `input.mime_type`: `text/plain` or `application/json`.
-pub const INPUT_MIME_TYPE: &str = "input.mime_type";
-/// `output.value`: the output of a step.
-pub const OUTPUT_VALUE: &str = "output.value";
-/// `output.mime_type`.
-pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
-/// `session.id`: the `custom_context` key (and attribute) of the session.
-pub const SESSION_ID: &str = "session.id";
-/// `user.id`: the `custom_context` key (and attribute) of the user.
-pub const USER_ID: &str = "user.id";
-/// `tag.tags`: the `custom_context` key of the tags (a JSON array of
-/// strings or a comma-separated list), recorded as a string array.
-pub const TAG_TAGS: &str = "tag.tags";
-/// `metadata`: the `custom_context` key of the metadata (JSON text).
-pub const METADATA: &str = "metadata";
-/// `gen_ai.conversation.id`: the GenAI name of the session.
-pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
-/// `gen_ai.workflow.name`: a run's name, on its root span.
-pub const GEN_AI_WORKFLOW_NAME: &str = "gen_ai.workflow.name";
+use crate::attributes::{
+    EMBEDDING_EMBEDDINGS, EMBEDDING_INVOCATION_PARAMETERS, GEN_AI_CONVERSATION_ID,
+    GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_RETRIEVAL_QUERY_TEXT,
+    GEN_AI_SYSTEM_INSTRUCTIONS, GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT,
+    GEN_AI_WORKFLOW_NAME, INPUT_MIME_TYPE, INPUT_VALUE, LLM_INPUT_MESSAGES, LLM_INVOCATION_PARAMETERS, LLM_OUTPUT_MESSAGES,
+    METADATA, OPENINFERENCE_SPAN_KIND, RAG_CHUNKS, RAG_DOCUMENT, RAG_EMBEDDING_INPUTS, RAG_QUERY,
+    OUTPUT_MIME_TYPE, OUTPUT_VALUE, RAG_RESPONSE, RAG_REWRITTEN_QUERY, RERANKER_QUERY, SESSION_ID, TAG_TAGS,
+    TRACE_INPUT, TRACE_OUTPUT, USER_ID,
+};
 /// What a hidden value is replaced with (the OpenInference placeholder).
 pub const REDACTED_CONTENT: &str = "__REDACTED__";
 /// `text/plain`.
@@ -138,7 +124,7 @@ impl SpanKind {
 
     /// `openinference.span.kind = <kind>`.
     pub fn attribute(self) -> KeyValue {
-        KeyValue::new(SPAN_KIND, self.as_str())
+        KeyValue::new(OPENINFERENCE_SPAN_KIND, self.as_str())
     }
 }
 
@@ -242,32 +228,29 @@ fn classes(key: &str) -> u8 {
     if key.starts_with(capture::INPUT_PREFIX) {
         return INPUT;
     }
-    if key.starts_with("llm.input_messages.") {
+    if key.strip_prefix(LLM_INPUT_MESSAGES).is_some_and(|rest| rest.starts_with('.')) {
         return INPUT_MESSAGES;
     }
-    if key.starts_with("llm.output_messages.") {
+    if key.strip_prefix(LLM_OUTPUT_MESSAGES).is_some_and(|rest| rest.starts_with('.')) {
         return OUTPUT_MESSAGES;
     }
-    if key.starts_with("embedding.embeddings.") && key.ends_with(".embedding.text") {
+    if key
+        .strip_prefix(EMBEDDING_EMBEDDINGS)
+        .is_some_and(|rest| rest.starts_with('.') && rest.ends_with(".embedding.text"))
+    {
         return EMBEDDINGS_TEXT;
     }
     match key {
-        INPUT_VALUE | "flowtrace.trace.input" | "flowtrace.rag.document" | "reranker.query" => {
-            INPUT
-        }
-        OUTPUT_VALUE
-        | capture::OUTPUT
-        | "flowtrace.trace.output"
-        | "flowtrace.rag.chunks"
-        | "flowtrace.rag.rewritten_query" => OUTPUT,
-        "flowtrace.rag.query" => INPUT | INPUT_MESSAGES | GENAI_CONTENT,
-        "gen_ai.retrieval.query.text" => INPUT | GENAI_CONTENT,
-        "gen_ai.input.messages" | "gen_ai.system_instructions" => INPUT_MESSAGES,
-        "gen_ai.output.messages" | "flowtrace.rag.response" => OUTPUT_MESSAGES,
-        "gen_ai.tool.call.arguments" => INPUT | GENAI_CONTENT,
-        "gen_ai.tool.call.result" => OUTPUT | GENAI_CONTENT,
-        "llm.invocation_parameters" | "embedding.invocation_parameters" => INVOCATION_PARAMETERS,
-        "flowtrace.rag.embedding.inputs" => EMBEDDINGS_TEXT,
+        INPUT_VALUE | TRACE_INPUT | RAG_DOCUMENT | RERANKER_QUERY => INPUT,
+        OUTPUT_VALUE | capture::OUTPUT | TRACE_OUTPUT | RAG_CHUNKS | RAG_REWRITTEN_QUERY => OUTPUT,
+        RAG_QUERY => INPUT | INPUT_MESSAGES | GENAI_CONTENT,
+        GEN_AI_RETRIEVAL_QUERY_TEXT => INPUT | GENAI_CONTENT,
+        GEN_AI_INPUT_MESSAGES | GEN_AI_SYSTEM_INSTRUCTIONS => INPUT_MESSAGES,
+        GEN_AI_OUTPUT_MESSAGES | RAG_RESPONSE => OUTPUT_MESSAGES,
+        GEN_AI_TOOL_CALL_ARGUMENTS => INPUT | GENAI_CONTENT,
+        GEN_AI_TOOL_CALL_RESULT => OUTPUT | GENAI_CONTENT,
+        LLM_INVOCATION_PARAMETERS | EMBEDDING_INVOCATION_PARAMETERS => INVOCATION_PARAMETERS,
+        RAG_EMBEDDING_INPUTS => EMBEDDINGS_TEXT,
         _ => 0,
     }
 }
@@ -412,7 +395,7 @@ pub(crate) fn on_task_start(map: &CustomContext, in_run: bool, attributes: &mut 
 pub(crate) fn on_run_start(name: &str, map: &CustomContext, attributes: &mut Vec<KeyValue>) {
     attributes.push(SpanKind::Chain.attribute());
     attributes.push(KeyValue::new(
-        crate::event::GEN_AI_OPERATION_NAME,
+        crate::attributes::GEN_AI_OPERATION_NAME,
         "invoke_workflow",
     ));
     attributes.push(KeyValue::new(GEN_AI_WORKFLOW_NAME, name.to_owned()));

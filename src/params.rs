@@ -56,8 +56,7 @@ use serde_json::Value as Json;
 use crate::capture::{self, Captured};
 use crate::context::RunInfo;
 
-/// The prefix of parameter attributes: `flowtrace.param.<key>`.
-pub const PARAM_PREFIX: &str = "flowtrace.param.";
+use crate::attributes::PARAM_PREFIX;
 /// Most parameters one run (or the process) holds.
 pub const MAX_PARAMS: usize = 256;
 /// Longest parameter key, in bytes.

@@ -18,7 +18,8 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 
 use crate::backend::Backend;
 use crate::cache::Checkpoint;
-use crate::context::{Frame, FrameInner, RUN_ID, RUN_NAME, RunInfo, scoped_map};
+use crate::attributes::{RUN_ID, RUN_NAME};
+use crate::context::{Frame, FrameInner, RunInfo, scoped_map};
 use crate::current;
 use crate::propagation::{EnvCarrier, TRACEPARENT};
 use crate::task::{Active, open};

@@ -44,21 +44,10 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _};
 use opentelemetry::{Context, Key, KeyValue, Value};
 use opentelemetry_sdk::logs::SdkLogger;
 
-use crate::context::RUN_ID;
-
-/// The event name of a start record.
-pub const SPAN_START_EVENT: &str = "flowtrace.span.start";
-/// The event name of a heartbeat record.
-pub const SPAN_HEARTBEAT_EVENT: &str = "flowtrace.span.heartbeat";
-/// `"start"` or `"heartbeat"`, as in the partial-span proposal.
-pub const PARTIAL_EVENT: &str = "partial.event";
-/// The heartbeat interval, `"<milliseconds>ms"`, as in the partial-span
-/// proposal.
-pub const PARTIAL_FREQUENCY: &str = "partial.frequency";
-/// The running span's name, on its start and heartbeat records.
-pub const SPAN_NAME: &str = "flowtrace.span.name";
-/// The running span's parent span id (16 hex digits), absent on a root.
-pub const PARENT_SPAN_ID: &str = "flowtrace.span.parent_id";
+use crate::attributes::{
+    PARENT_SPAN_ID, PARTIAL_EVENT, PARTIAL_FREQUENCY, RUN_ID, SPAN_HEARTBEAT_EVENT, SPAN_NAME,
+    SPAN_START_EVENT,
+};
 
 struct Settings {
     logger: Option<SdkLogger>,

@@ -15,7 +15,7 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime};
 
 use opentelemetry::trace::{
-    Link, SpanBuilder, SpanContext, SpanKind, SpanRef, Status, TraceContextExt, Tracer,
+    Link, SpanBuilder, SpanContext, SpanKind, SpanRef, TraceContextExt, Tracer,
 };
 use opentelemetry::{Context, KeyValue};
 
@@ -26,16 +26,7 @@ use crate::context::{CustomContext, Frame, FrameInner, MapItem, RunInfo, parent_
 use crate::current;
 use crate::metrics::{Outcome, Site, TaskTimer};
 
-/// The attribute naming the task.
-pub const TASK_NAME: &str = "flowtrace.task.name";
-/// The semantic-convention attribute for the fully qualified function.
-pub const CODE_FUNCTION_NAME: &str = "code.function.name";
-/// Set on a task or run span whose future was dropped before it completed.
-pub const TASK_CANCELLED: &str = "flowtrace.task.cancelled";
-/// The position of a task in a `flowtrace::map` fan-out.
-pub const MAP_INDEX: &str = "flowtrace.map.index";
-/// How long a `flowtrace::map` item waited for a concurrency slot.
-pub const QUEUE_WAIT_MS: &str = "flowtrace.task.queue_wait_ms";
+use crate::attributes::{CODE_FUNCTION_NAME, MAP_INDEX, QUEUE_WAIT_MS, TASK_CANCELLED, TASK_NAME};
 
 /// A context holding no span: what an outcome recorder sees for a task that
 /// started none.
@@ -97,20 +88,9 @@ pub(crate) fn open(backend: &Backend, builder: SpanBuilder, parent: &Context) ->
     }
 }
 
-/// Records an error outcome: status Error and an `exception` event, as the
-/// OpenTelemetry exception conventions describe.
+/// Records an error outcome: see [`crate::exception::record`].
 pub(crate) fn record_exception(span: &SpanRef<'_>, exception_type: &str, message: String) {
-    if !span.is_recording() {
-        return;
-    }
-    span.add_event(
-        "exception",
-        vec![
-            KeyValue::new("exception.type", exception_type.to_owned()),
-            KeyValue::new("exception.message", message.clone()),
-        ],
-    );
-    span.set_status(Status::error(message));
+    crate::exception::record(span, exception_type, message, None);
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -191,7 +171,7 @@ impl Active {
         match called {
             Ok(out) => out,
             Err(payload) => {
-                record_exception(&self.span_ref(), "panic", panic_message(&*payload));
+                crate::exception::record(&self.span_ref(), "panic", panic_message(&*payload), None);
                 self.end_as(Some(Outcome::Error));
                 resume_unwind(payload)
             }

@@ -8,9 +8,10 @@ use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
-use super::{
-    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HeaderInjector, NETWORK_PROTOCOL_VERSION,
-    SERVER_ADDRESS, SERVER_PORT, URL_FULL, method_attributes, protocol_version,
+use super::{HeaderInjector, method_attributes, protocol_version};
+use crate::attributes::{
+    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT,
+    URL_FULL,
 };
 use crate::context::parent_context;
 use crate::propagation;

@@ -44,40 +44,12 @@ mod server;
 pub use client::{RequestBuilderExt, SendTraced};
 #[cfg(feature = "http-server")]
 pub use public::{
-    LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_BAGGAGE_ENV, PUBLIC_ENDPOINT_ENV, RequestHead,
+    LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_BAGGAGE_ENV, PUBLIC_ENDPOINT_ENV, RequestHead,
 };
 #[cfg(feature = "http-server")]
 pub use server::{ServerFuture, ServerLayer, ServerService};
 
-/// `http.request.method`
-pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
-/// `http.request.method_original`, when the method is not a known one.
-pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
-/// `http.response.status_code`
-pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
-/// `http.route`
-pub const HTTP_ROUTE: &str = "http.route";
-/// `url.path`
-pub const URL_PATH: &str = "url.path";
-/// `url.query`
-pub const URL_QUERY: &str = "url.query";
-/// `url.scheme`
-pub const URL_SCHEME: &str = "url.scheme";
-/// `url.full`
-pub const URL_FULL: &str = "url.full";
-/// `server.address`
-pub const SERVER_ADDRESS: &str = "server.address";
-/// `server.port`
-pub const SERVER_PORT: &str = "server.port";
-/// `network.protocol.version`
-pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
-/// `user_agent.original`
-pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
-/// `error.type`
-pub const ERROR_TYPE: &str = "error.type";
-/// Set on a `server` span when the request's `traceparent` was rejected
-/// and the trace restarted: the reason.
-pub const TRACEPARENT_REJECTED: &str = "flowtrace.traceparent.rejected";
+use crate::attributes::{HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD_ORIGINAL};
 
 /// Reads carriers from HTTP headers: names are case-insensitive, and a
 /// repeated field is seen as repeated ([`Extractor::get_all`]), which is

@@ -32,11 +32,8 @@ pub const PUBLIC_ENDPOINT_ENV: &str = "FLOWTRACE_HTTP_PUBLIC_ENDPOINT";
 /// of baggage keys (default: none is kept).
 pub const PUBLIC_BAGGAGE_ENV: &str = "FLOWTRACE_HTTP_PUBLIC_BAGGAGE";
 
-/// The link attribute saying why a server span links its caller's span
-/// context instead of continuing it.
-pub const LINK_REASON: &str = "flowtrace.link.reason";
 
-/// The [`LINK_REASON`] of a public endpoint's link.
+/// The [`LINK_REASON`](crate::attributes::LINK_REASON) of a public endpoint's link.
 pub const LINK_REASON_PUBLIC_ENDPOINT: &str = "public_endpoint";
 
 /// What a public-endpoint predicate sees of a request: everything but the

@@ -13,11 +13,12 @@ use opentelemetry::{Context, KeyValue};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::public::{self, LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, Public, RequestHead};
-use super::{
-    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, HeaderExtractor, NETWORK_PROTOCOL_VERSION,
+use super::public::{self, LINK_REASON_PUBLIC_ENDPOINT, Public, RequestHead};
+use super::{HeaderExtractor, method_attributes, protocol_version};
+use crate::attributes::{
+    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, LINK_REASON, NETWORK_PROTOCOL_VERSION,
     SERVER_ADDRESS, SERVER_PORT, TRACEPARENT_REJECTED, URL_PATH, URL_QUERY, URL_SCHEME,
-    USER_AGENT_ORIGINAL, method_attributes, protocol_version,
+    USER_AGENT_ORIGINAL,
 };
 use crate::context::{Frame, FrameInner};
 use crate::propagation::{self, BAGGAGE, Baggage, BaggagePolicy};
@@ -322,7 +323,7 @@ pin_project_lite::pin_project! {
             if !*this.ended {
                 // The connection went away before the handler finished.
                 let span = this.cx.span();
-                span.set_attribute(KeyValue::new(crate::TASK_CANCELLED, true));
+                span.set_attribute(KeyValue::new(crate::attributes::TASK_CANCELLED, true));
                 span.end();
             }
         }
