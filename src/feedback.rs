@@ -472,10 +472,7 @@ fn evaluation_attributes(e: &Evaluation) -> (Vec<KeyValue>, Vec<KeyValue>) {
     }
     if let Some(label) = &e.label {
         event.push(KeyValue::new(GEN_AI_EVALUATION_SCORE_LABEL, label.clone()));
-        span.push(KeyValue::new(
-            TRACE_EVALUATION_LABEL,
-            label.clone(),
-        ));
+        span.push(KeyValue::new(TRACE_EVALUATION_LABEL, label.clone()));
     }
     if let Some(explanation) = &e.explanation {
         let kv = capture::attribute(

@@ -40,13 +40,13 @@ use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache;
-use crate::context::Frame;
-use crate::current;
 use crate::attributes::{
     RETRY_DELAY_MS, RETRY_EVENT, TASK_ATTEMPT, TASK_CACHED, TASK_REPLAYED, TASK_RETRIES,
     TASK_TIMEOUT,
 };
+use crate::cache;
+use crate::context::Frame;
+use crate::current;
 use crate::exception;
 use crate::task::{TaskStart, open};
 

@@ -11,8 +11,8 @@ use opentelemetry::{Key, Value};
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use serde::Serialize;
 
-use crate::capture::{self, Captured};
 use crate::attributes::{RUN_ID, TASK_NAME};
+use crate::capture::{self, Captured};
 
 static LOGGER: RwLock<Option<SdkLogger>> = RwLock::new(None);
 

@@ -68,10 +68,11 @@ use crate::attributes::{
     EMBEDDING_EMBEDDINGS, EMBEDDING_INVOCATION_PARAMETERS, GEN_AI_CONVERSATION_ID,
     GEN_AI_INPUT_MESSAGES, GEN_AI_OUTPUT_MESSAGES, GEN_AI_RETRIEVAL_QUERY_TEXT,
     GEN_AI_SYSTEM_INSTRUCTIONS, GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT,
-    GEN_AI_WORKFLOW_NAME, INPUT_MIME_TYPE, INPUT_VALUE, LLM_INPUT_MESSAGES, LLM_INVOCATION_PARAMETERS, LLM_OUTPUT_MESSAGES,
-    METADATA, OPENINFERENCE_SPAN_KIND, RAG_CHUNKS, RAG_DOCUMENT, RAG_EMBEDDING_INPUTS, RAG_QUERY,
-    OUTPUT_MIME_TYPE, OUTPUT_VALUE, RAG_RESPONSE, RAG_REWRITTEN_QUERY, RERANKER_QUERY, SESSION_ID, TAG_TAGS,
-    TRACE_INPUT, TRACE_OUTPUT, USER_ID,
+    GEN_AI_WORKFLOW_NAME, INPUT_MIME_TYPE, INPUT_VALUE, LLM_INPUT_MESSAGES,
+    LLM_INVOCATION_PARAMETERS, LLM_OUTPUT_MESSAGES, METADATA, OPENINFERENCE_SPAN_KIND,
+    OUTPUT_MIME_TYPE, OUTPUT_VALUE, RAG_CHUNKS, RAG_DOCUMENT, RAG_EMBEDDING_INPUTS, RAG_QUERY,
+    RAG_RESPONSE, RAG_REWRITTEN_QUERY, RERANKER_QUERY, SESSION_ID, TAG_TAGS, TRACE_INPUT,
+    TRACE_OUTPUT, USER_ID,
 };
 /// What a hidden value is replaced with (the OpenInference placeholder).
 pub const REDACTED_CONTENT: &str = "__REDACTED__";
@@ -228,10 +229,16 @@ fn classes(key: &str) -> u8 {
     if key.starts_with(capture::INPUT_PREFIX) {
         return INPUT;
     }
-    if key.strip_prefix(LLM_INPUT_MESSAGES).is_some_and(|rest| rest.starts_with('.')) {
+    if key
+        .strip_prefix(LLM_INPUT_MESSAGES)
+        .is_some_and(|rest| rest.starts_with('.'))
+    {
         return INPUT_MESSAGES;
     }
-    if key.strip_prefix(LLM_OUTPUT_MESSAGES).is_some_and(|rest| rest.starts_with('.')) {
+    if key
+        .strip_prefix(LLM_OUTPUT_MESSAGES)
+        .is_some_and(|rest| rest.starts_with('.'))
+    {
         return OUTPUT_MESSAGES;
     }
     if key

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 
+use crate::attributes::{RUN_ID, RUN_NAME};
 use crate::backend::Backend;
 use crate::cache::Checkpoint;
-use crate::attributes::{RUN_ID, RUN_NAME};
 use crate::context::{Frame, FrameInner, RunInfo, scoped_map};
 use crate::current;
 use crate::propagation::{EnvCarrier, TRACEPARENT};

@@ -40,7 +40,8 @@ fn client_run(run: &[KeyValue]) -> Option<(String, String)> {
     };
     Some((
         get(flowtrace::attributes::RUN_ID)?,
-        get(flowtrace::attributes::RUN_NAME).unwrap_or_else(|| flowtrace::DEFAULT_RUN_NAME.to_owned()),
+        get(flowtrace::attributes::RUN_NAME)
+            .unwrap_or_else(|| flowtrace::DEFAULT_RUN_NAME.to_owned()),
     ))
 }
 

@@ -156,10 +156,13 @@ pub(crate) fn extract(headers: &HashMap<String, Payload>) -> Received {
             map
         })
         .unwrap_or_default();
-    let run = [flowtrace::attributes::RUN_ID, flowtrace::attributes::RUN_NAME]
-        .into_iter()
-        .filter_map(|key| entries.remove(key).map(|value| KeyValue::new(key, value)))
-        .collect();
+    let run = [
+        flowtrace::attributes::RUN_ID,
+        flowtrace::attributes::RUN_NAME,
+    ]
+    .into_iter()
+    .filter_map(|key| entries.remove(key).map(|value| KeyValue::new(key, value)))
+    .collect();
     entries.retain(|k, _| !is_run_key(k));
     Received {
         parent,

@@ -32,7 +32,6 @@ pub const PUBLIC_ENDPOINT_ENV: &str = "FLOWTRACE_HTTP_PUBLIC_ENDPOINT";
 /// of baggage keys (default: none is kept).
 pub const PUBLIC_BAGGAGE_ENV: &str = "FLOWTRACE_HTTP_PUBLIC_BAGGAGE";
 
-
 /// The [`LINK_REASON`](crate::attributes::LINK_REASON) of a public endpoint's link.
 pub const LINK_REASON_PUBLIC_ENDPOINT: &str = "public_endpoint";
 

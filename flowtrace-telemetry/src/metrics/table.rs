@@ -180,13 +180,7 @@ pub(crate) fn render(request: &ExportMetricsServiceRequest) -> String {
                 &["error", "timeout"],
                 &mut tasks,
             ),
-            RUN_DURATION => durations(
-                metric,
-                RUN_NAME,
-                RUN_STATUS,
-                &["failed"],
-                &mut runs,
-            ),
+            RUN_DURATION => durations(metric, RUN_NAME, RUN_STATUS, &["failed"], &mut runs),
             TASK_ATTEMPTS => {
                 if let Some(metric::Data::Sum(sum)) = &metric.data {
                     for p in &sum.data_points {

@@ -159,5 +159,8 @@ fn local_message(status: &tonic::Status) -> Option<&str> {
 /// The status message plus its cause (tonic's message alone is often just
 /// "transport error").
 fn describe(status: &tonic::Status) -> String {
-    flowtrace::with_causes(status.message().to_owned(), std::error::Error::source(status))
+    flowtrace::with_causes(
+        status.message().to_owned(),
+        std::error::Error::source(status),
+    )
 }

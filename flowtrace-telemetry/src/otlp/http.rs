@@ -205,4 +205,3 @@ fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     encoder.write_all(body)?;
     encoder.finish()
 }
-
