@@ -748,16 +748,26 @@ impl TaskContext {
     /// two differ where a carrier names a parent that is not current.
     ///
     /// ```
+    /// use opentelemetry::trace::Tracer as _;
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let provider = SdkTracerProvider::builder().build();
+    /// flowtrace::set_tracer_provider(provider.clone(), &Sampler::AlwaysOn);
     /// let carrier = [("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")];
     /// flowtrace::custom_context(carrier)
     ///     .scope(async {
-    ///         let carried = flowtrace::ctx().carried_span_context().clone();
-    ///         assert_eq!(carried.span_id().to_string(), "b7ad6b7169203331");
-    ///         // No span was started: the current span is still none.
-    ///         assert!(!flowtrace::current_span().span_context().is_valid());
+    ///         opentelemetry::global::tracer("example").in_span("parse", |_| {
+    ///             // A task called here continues the carrier's span...
+    ///             let carried = flowtrace::ctx().carried_span_context().clone();
+    ///             assert_eq!(carried.span_id().to_string(), "b7ad6b7169203331");
+    ///             // ...while the span current here is the one started by hand.
+    ///             let current = flowtrace::current_span().span_context();
+    ///             assert_ne!(current.span_id(), carried.span_id());
+    ///         });
     ///     })
     ///     .await;
+    /// # let _ = provider.shutdown();
     /// # }
     /// ```
     pub fn carried_span_context(&self) -> &SpanContext {

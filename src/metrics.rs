@@ -5,11 +5,11 @@
 //!
 //! | instrument | kind | unit | attributes |
 //! |---|---|---|---|
-//! | [`TASK_DURATION`] `flowtrace.task.duration` | histogram | `s` | [`TASK_NAME`](crate::attributes::TASK_NAME), [`TASK_OUTCOME`] (`ok`, `error`, `cancelled`, `timeout`, `cached`) |
+//! | [`TASK_DURATION`] `flowtrace.task.duration` | histogram | `s` | [`TASK_NAME`], [`TASK_OUTCOME`] (`ok`, `error`, `cancelled`, `timeout`, `cached`) |
 //! | [`TASK_ATTEMPTS`] `flowtrace.task.attempts` | counter | `{attempt}` | task name, [`TASK_RETRY`] (`true` for an attempt after the first) |
 //! | [`TASK_QUEUE_WAIT`] `flowtrace.task.queue_wait` | histogram | `s` | task name |
 //! | [`TASK_ACTIVE`] `flowtrace.task.active` | up-down counter | `{task}` | task name |
-//! | [`RUN_DURATION`] `flowtrace.run.duration` | histogram | `s` | [`RUN_NAME`](crate::attributes::RUN_NAME), [`RUN_STATUS`] (`succeeded`, `failed`, `cancelled`) |
+//! | [`RUN_DURATION`] `flowtrace.run.duration` | histogram | `s` | [`RUN_NAME`], [`RUN_STATUS`] (`succeeded`, `failed`, `cancelled`) |
 //! | [`RUN_ACTIVE`] `flowtrace.run.active` | up-down counter | `{run}` | run name |
 //!
 //! The histograms' explicit buckets ([`DURATION_BOUNDARIES`]) span a
