@@ -27,6 +27,17 @@ pub fn set_logger_provider(provider: &SdkLoggerProvider) {
 
 /// After the logger provider is shut down: [`emit_log`](crate::emit_log) emits
 /// nothing.
+///
+/// ```
+/// use opentelemetry_sdk::logs::SdkLoggerProvider;
+///
+/// let provider = SdkLoggerProvider::builder().build();
+/// flowtrace::set_logger_provider(&provider);
+/// flowtrace::emit_log("recorded");
+/// let _ = provider.shutdown();
+/// flowtrace::remove_logger_provider();
+/// flowtrace::emit_log("dropped: nothing is installed");
+/// ```
 pub fn remove_logger_provider() {
     crate::log::uninstall();
 }

@@ -130,6 +130,14 @@ pub fn set_heartbeat_interval(interval: Option<Duration>) {
 }
 
 /// The heartbeat interval in force.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(flowtrace::running::heartbeat_interval(), None, "off by default");
+/// flowtrace::running::set_heartbeat_interval(Some(Duration::from_secs(30)));
+/// assert_eq!(flowtrace::running::heartbeat_interval(), Some(Duration::from_secs(30)));
+/// ```
 pub fn heartbeat_interval() -> Option<Duration> {
     SETTINGS.read().unwrap_or_else(|e| e.into_inner()).heartbeat
 }
@@ -232,6 +240,11 @@ pub(crate) fn ended(cx: &Context) {
 }
 
 /// How many spans heartbeats are being written for.
+///
+/// ```
+/// // Heartbeats are off: no span is tracked.
+/// assert_eq!(flowtrace::running::running_count(), 0);
+/// ```
 pub fn running_count() -> usize {
     registry().len()
 }

@@ -35,6 +35,20 @@ pub fn current_span() -> CurrentSpan {
 }
 
 /// A handle on the span that was current when [`current_span`] was called.
+///
+/// ```
+/// use opentelemetry::trace::Status;
+///
+/// #[flowtrace::traced]
+/// async fn parse(text: String) -> usize {
+///     let span: flowtrace::CurrentSpan = flowtrace::current_span();
+///     if text.is_empty() {
+///         span.set_status(Status::error("empty input"));
+///     }
+///     text.len()
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() { parse(String::new()).await; }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CurrentSpan {
     cx: Context,
