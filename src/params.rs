@@ -78,9 +78,31 @@ pub const TOP_P: &str = "top_p";
 pub const EMBEDDING_MODEL: &str = "embedding_model";
 
 /// Parameters by key.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let run = flowtrace::with_runcontext()
+///     .initial_params([("top_k", serde_json::json!(3))])
+///     .run(async { flowtrace::params::get() })
+///     .await;
+/// let params: &flowtrace::params::Params = run.output();
+/// assert_eq!(params.get("top_k"), Some(&serde_json::json!(3)));
+/// # }
+/// ```
 pub type Params = BTreeMap<String, Json>;
 
 /// Why a parameter was not registered.
+///
+/// ```
+/// use flowtrace::params::{self, ParamError};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let run = flowtrace::with_runcontext().run(async { params::register("", 1) }).await;
+/// let err = run.into_output().unwrap_err();
+/// assert_eq!(err, ParamError::InvalidKey { key: String::new() });
+/// assert!(err.to_string().contains("keys are 1 to"));
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParamError {
     /// The key was empty or longer than [`MAX_KEY_BYTES`].
@@ -306,26 +328,82 @@ helper!(
 );
 helper!(
     /// Registers `chunk_overlap`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::chunk_overlap(64).map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["chunk_overlap"], 64);
+    /// # }
+    /// ```
     chunk_overlap, CHUNK_OVERLAP, u64
 );
 helper!(
     /// Registers `top_k` (chunks retrieved).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::top_k(5).map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["top_k"], 5);
+    /// # }
+    /// ```
     top_k, TOP_K, u64
 );
 helper!(
     /// Registers `model` (the generation model).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::model("gpt-4o-mini").map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["model"], "gpt-4o-mini");
+    /// # }
+    /// ```
     model, MODEL, &str
 );
 helper!(
     /// Registers `temperature`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::temperature(0.2).map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["temperature"], 0.2);
+    /// # }
+    /// ```
     temperature, TEMPERATURE, f64
 );
 helper!(
     /// Registers `top_p`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::top_p(0.9).map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["top_p"], 0.9);
+    /// # }
+    /// ```
     top_p, TOP_P, f64
 );
 helper!(
     /// Registers `embedding_model`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async {
+    ///         flowtrace::params::embedding_model("text-embedding-3-small").map(|()| flowtrace::params::get())
+    ///     })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["embedding_model"], "text-embedding-3-small");
+    /// # }
+    /// ```
     embedding_model, EMBEDDING_MODEL, &str
 );
 
