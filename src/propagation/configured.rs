@@ -57,12 +57,26 @@ impl Default for Propagators {
 /// Sets the propagators flowtrace's carriers inject with, process-wide.
 /// Telemetry setup calls it with what `OTEL_PROPAGATORS` names; an
 /// application installing its own provider may call it too.
+///
+/// ```
+/// use flowtrace::propagation::{Propagators, propagators, set_propagators};
+///
+/// set_propagators(Propagators::new(true, false)); // OTEL_PROPAGATORS=tracecontext
+/// assert!(!propagators().baggage());
+/// ```
 pub fn set_propagators(propagators: Propagators) {
     CONFIGURED.store(propagators.0, Ordering::Relaxed);
 }
 
 /// The propagators flowtrace's carriers inject with ([`Propagators::ALL`]
 /// unless [`set_propagators`] said otherwise).
+///
+/// ```
+/// use flowtrace::propagation::{Propagators, propagators};
+///
+/// assert_eq!(propagators(), Propagators::ALL);
+/// assert!(propagators().trace_context() && propagators().baggage());
+/// ```
 pub fn propagators() -> Propagators {
     Propagators(CONFIGURED.load(Ordering::Relaxed))
 }
