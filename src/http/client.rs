@@ -17,6 +17,16 @@ use crate::context::parent_context;
 use crate::propagation;
 
 /// The future of [`RequestBuilderExt::send_traced`].
+///
+/// ```
+/// use flowtrace::http::{RequestBuilderExt as _, SendTraced};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // A request that cannot be built fails without a span or a connection.
+/// let pending: SendTraced = reqwest::Client::new().get("not a url").send_traced();
+/// assert!(pending.await.is_err());
+/// # }
+/// ```
 pub type SendTraced = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send>>;
 
 /// Adds [`send_traced`](RequestBuilderExt::send_traced) to

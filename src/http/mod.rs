@@ -56,6 +56,17 @@ use crate::attributes::{HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD_ORIGINAL};
 /// what lets a duplicated `traceparent` be rejected and several
 /// `tracestate` / `baggage` fields be combined. A value that is not visible
 /// ASCII is read as empty, so it fails validation instead of vanishing.
+///
+/// ```
+/// use flowtrace::http::HeaderExtractor;
+/// use opentelemetry::propagation::Extractor as _;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.append("tracestate", "a=1".parse().unwrap());
+/// headers.append("tracestate", "b=2".parse().unwrap());
+/// let extractor = HeaderExtractor(&headers);
+/// assert_eq!(extractor.get_all("TraceState"), Some(vec!["a=1", "b=2"]));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
 
@@ -80,6 +91,15 @@ impl Extractor for HeaderExtractor<'_> {
 }
 
 /// Writes carriers into HTTP headers, replacing any field of the same name.
+///
+/// ```
+/// use flowtrace::http::HeaderInjector;
+/// use opentelemetry::propagation::Injector as _;
+///
+/// let mut headers = http::HeaderMap::new();
+/// HeaderInjector(&mut headers).set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned());
+/// assert_eq!(headers["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+/// ```
 #[derive(Debug)]
 pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
@@ -117,6 +137,15 @@ pub fn inject_headers(headers: &mut HeaderMap) {
 }
 
 /// The context a request's headers carry, on top of the current one.
+///
+/// ```
+/// use opentelemetry::trace::TraceContextExt as _;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+/// let cx = flowtrace::http::extract_headers(&headers);
+/// assert_eq!(cx.span().span_context().span_id().to_string(), "b7ad6b7169203331");
+/// ```
 pub fn extract_headers(headers: &HeaderMap) -> Context {
     crate::propagation::extract(&HeaderExtractor(headers))
 }
