@@ -11,12 +11,38 @@ use crate::attributes::{EXCEPTION_EVENT, EXCEPTION_MESSAGE, EXCEPTION_STACKTRACE
 
 /// `error`'s message followed by each of its causes (`source()`),
 /// `": "`-separated: `"request failed: connection refused"`.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct ExportFailed(std::io::Error);
+/// impl std::fmt::Display for ExportFailed {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         f.write_str("export failed")
+///     }
+/// }
+/// impl std::error::Error for ExportFailed {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// let error = ExportFailed(std::io::Error::other("connection refused"));
+/// assert_eq!(flowtrace::error_chain(&error), "export failed: connection refused");
+/// ```
 pub fn error_chain<E: Error + ?Sized>(error: &E) -> String {
     with_causes(error.to_string(), error.source())
 }
 
 /// `text` followed by `cause` and each of its own causes, `": "`-separated,
 /// for an error whose own message is not its `Display` (a gRPC status).
+///
+/// ```
+/// let cause = std::io::Error::other("connection refused");
+/// assert_eq!(
+///     flowtrace::with_causes("transport error".to_owned(), Some(&cause)),
+///     "transport error: connection refused"
+/// );
+/// ```
 pub fn with_causes(mut text: String, mut cause: Option<&(dyn Error + 'static)>) -> String {
     while let Some(error) = cause {
         text.push_str(": ");
