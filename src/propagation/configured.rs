@@ -33,16 +33,34 @@ impl Propagators {
 
     /// The set with W3C Trace Context (`traceparent` / `tracestate`) and / or
     /// W3C Baggage (`baggage`).
+    ///
+    /// ```
+    /// use flowtrace::propagation::Propagators;
+    /// assert_eq!(Propagators::new(true, true), Propagators::ALL);
+    /// assert_eq!(Propagators::new(false, false), Propagators::NONE);
+    /// ```
     pub const fn new(trace_context: bool, baggage: bool) -> Self {
         Self(if trace_context { TRACE_CONTEXT } else { 0 } | if baggage { BAGGAGE } else { 0 })
     }
 
     /// Whether `traceparent` / `tracestate` are injected.
+    ///
+    /// ```
+    /// use flowtrace::propagation::Propagators;
+    /// assert!(Propagators::ALL.trace_context());
+    /// assert!(!Propagators::new(false, true).trace_context());
+    /// ```
     pub const fn trace_context(self) -> bool {
         self.0 & TRACE_CONTEXT != 0
     }
 
     /// Whether `baggage` is injected.
+    ///
+    /// ```
+    /// use flowtrace::propagation::Propagators;
+    /// assert!(Propagators::new(false, true).baggage());
+    /// assert!(!Propagators::NONE.baggage());
+    /// ```
     pub const fn baggage(self) -> bool {
         self.0 & BAGGAGE != 0
     }
