@@ -1,7 +1,7 @@
 //! Carriers, by the standards: W3C Trace Context Level 2 (`traceparent`,
 //! `tracestate`) and W3C Baggage over any
-//! [`Injector`](opentelemetry::propagation::Injector) /
-//! [`Extractor`](opentelemetry::propagation::Extractor), and the
+//! [`Injector`] /
+//! [`Extractor`], and the
 //! `TRACEPARENT` / `TRACESTATE` / `BAGGAGE` environment carrier.
 //!
 //! A rejected `traceparent` restarts the trace and its `tracestate` is not
