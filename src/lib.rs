@@ -127,9 +127,9 @@ pub use run::{
     with_runcontext,
 };
 pub use span::{CurrentSpan, current_span};
+pub use task::{IntoLinks, IntoParent};
 
 // The message of an error with its causes, as the `exception` event records
 // it; flowtrace-telemetry words its export errors the same way.
 #[doc(hidden)]
 pub use exception::{error_chain, with_causes};
-pub use task::{IntoLinks, IntoParent};
