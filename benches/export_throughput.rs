@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use flowtrace_telemetry::{Exporter, Protocol};
+use flowtrace_telemetry::{ExporterKind, Protocol};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -400,7 +400,7 @@ fn step(
         .strict(true);
     let builder = match setup.transport {
         Transport::Flowtrace => builder
-            .exporter(Exporter::Otlp)
+            .exporter(ExporterKind::Otlp)
             .otlp_endpoint(endpoint)
             .otlp_protocol(protocol),
         Transport::OpentelemetryOtlp => {
