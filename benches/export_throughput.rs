@@ -50,7 +50,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use flowtrace_telemetry::{Exporter, Protocol};
+use flowtrace_telemetry::{ExporterKind, Protocol};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -546,7 +546,7 @@ fn step(
         .strict(true);
     let builder = match setup.transport {
         Transport::Flowtrace => builder
-            .exporter(Exporter::Otlp)
+            .exporter(ExporterKind::Otlp)
             .otlp_endpoint(endpoint)
             .otlp_protocol(protocol),
         Transport::OpentelemetryOtlp => {

@@ -128,7 +128,7 @@ async fn ingest(store: &mut Store, documents: Vec<Document>) -> usize {
         let chunks = chunk(document).await;
         store.rows.extend(embed(chunks).await);
     }
-    flowtrace::log(json!({"indexed_chunks": store.rows.len()}));
+    flowtrace::emit_log(json!({"indexed_chunks": store.rows.len()}));
     store.rows.len()
 }
 
@@ -305,7 +305,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 params::top_k(3)?;
                 params::model("stand-in-llm")?;
                 params::temperature(0.0)?;
-                let root = flowtrace::ctx().span_context().clone();
+                let root = flowtrace::ctx().carried_span_context().clone();
                 let response = answer(store, question.into()).await;
                 Ok::<_, params::ParamError>((root, response))
             })

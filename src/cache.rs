@@ -24,11 +24,27 @@ fn cache() -> MutexGuard<'static, Option<HashMap<String, serde_json::Value>>> {
 }
 
 /// Empties the process-wide cache.
+///
+/// ```
+/// # #[derive(Debug)] struct Error;
+/// # impl std::fmt::Display for Error { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") } }
+/// # impl From<flowtrace::TaskTimeout> for Error { fn from(_: flowtrace::TaskTimeout) -> Self { Error } }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let _ = flowtrace::task("embed").run_cached("doc-1", |_| async { Ok::<_, Error>(1) }).await;
+/// assert_eq!(flowtrace::cache::len(), 1);
+/// flowtrace::cache::clear();
+/// assert_eq!(flowtrace::cache::len(), 0);
+/// # }
+/// ```
 pub fn clear() {
     *cache() = None;
 }
 
 /// The number of outputs in the process-wide cache.
+///
+/// ```
+/// assert_eq!(flowtrace::cache::len(), 0, "nothing cached yet");
+/// ```
 pub fn len() -> usize {
     cache().as_ref().map_or(0, HashMap::len)
 }

@@ -19,10 +19,8 @@ pub(crate) mod hide;
 
 use hide::{Hide, REDACTED_CONTENT};
 
-/// The prefix of argument attributes: `flowtrace.input.<name>`.
-pub const INPUT_PREFIX: &str = "flowtrace.input.";
-/// The attribute holding a task's return value (with `ret`).
-pub const OUTPUT: &str = "flowtrace.output";
+pub(crate) use crate::attributes::{INPUT_PREFIX, OUTPUT};
+
 /// What a redacted value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 /// The default cap on one captured value, in bytes.
@@ -39,6 +37,15 @@ pub const DEFAULT_REDACTED_KEYS: [&str; 6] = [
 ];
 
 /// Process-wide capture settings.
+///
+/// ```
+/// use flowtrace::capture::CaptureConfig;
+///
+/// let config = CaptureConfig::default().redact_key("ssn");
+/// assert!(config.is_redacted_key("user_ssn"));
+/// assert!(config.is_redacted_key("api-token"), "a default pattern");
+/// assert!(!config.is_redacted_key("query"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct CaptureConfig {
     max_value_bytes: usize,
@@ -62,18 +69,47 @@ impl Default for CaptureConfig {
 impl CaptureConfig {
     /// Caps each captured value at `bytes` (at least 16); longer values are
     /// cut at a character boundary and marked `…[truncated N bytes]`.
+    ///
+    /// ```
+    /// use flowtrace::capture::{CaptureConfig, configure};
+    ///
+    /// #[flowtrace::traced(ret)]
+    /// async fn summarize(text: String) -> String {
+    ///     text
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// configure(CaptureConfig::default().max_value_bytes(256));
+    /// summarize("a long document ".repeat(100)).await; // `flowtrace.output` keeps 256 bytes
+    /// # }
+    /// ```
     pub fn max_value_bytes(mut self, bytes: usize) -> Self {
         self.max_value_bytes = bytes.max(16);
         self
     }
 
     /// Adds a key pattern to redact.
+    ///
+    /// ```
+    /// let config = flowtrace::capture::CaptureConfig::default().redact_key("Card-Number");
+    /// assert!(config.is_redacted_key("card_number"));
+    /// assert!(config.is_redacted_key("billing.CARD_NUMBER"));
+    /// ```
     pub fn redact_key(mut self, pattern: impl Into<String>) -> Self {
         self.redacted_keys.push(normalize(&pattern.into()));
         self
     }
 
     /// Replaces the key patterns to redact (an empty list redacts nothing).
+    ///
+    /// ```
+    /// use flowtrace::capture::CaptureConfig;
+    ///
+    /// let config = CaptureConfig::default().redacted_keys(["iban"]);
+    /// assert!(config.is_redacted_key("iban"));
+    /// assert!(!config.is_redacted_key("password"), "the defaults are replaced");
+    /// assert!(!CaptureConfig::default().redacted_keys(Vec::<String>::new()).is_redacted_key("token"));
+    /// ```
     pub fn redacted_keys<I, S>(mut self, patterns: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -86,12 +122,26 @@ impl CaptureConfig {
     /// The content hiding switches (by default the ones the
     /// `OPENINFERENCE_HIDE_*` and `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`
     /// variables set; see [`crate::openinference`]).
+    ///
+    /// ```
+    /// use flowtrace::capture::{CaptureConfig, configure};
+    /// use flowtrace::openinference::Hide;
+    ///
+    /// // Keep the prompts and answers off the spans, whatever the environment says.
+    /// configure(CaptureConfig::default().hide(Hide::none().inputs(true).outputs(true)));
+    /// ```
     pub fn hide(mut self, hide: Hide) -> Self {
         self.hide = hide;
         self
     }
 
     /// Whether `key` matches one of the redacted patterns.
+    ///
+    /// ```
+    /// let config = flowtrace::capture::CaptureConfig::default();
+    /// assert!(config.is_redacted_key("DB_PASSWORD"));
+    /// assert!(!config.is_redacted_key("database"));
+    /// ```
     pub fn is_redacted_key(&self, key: &str) -> bool {
         let key = normalize(key);
         self.redacted_keys
@@ -107,12 +157,24 @@ fn normalize(key: &str) -> String {
 static CONFIG: RwLock<Option<Arc<CaptureConfig>>> = RwLock::new(None);
 
 /// Installs process-wide capture settings.
+///
+/// ```
+/// use flowtrace::capture::{CaptureConfig, config, configure};
+///
+/// configure(CaptureConfig::default().redact_key("ssn"));
+/// assert!(config().is_redacted_key("ssn"));
+/// ```
 pub fn configure(config: CaptureConfig) {
     let mut slot = CONFIG.write().unwrap_or_else(|e| e.into_inner());
     *slot = Some(Arc::new(config));
 }
 
 /// The current capture settings.
+///
+/// ```
+/// let settings = flowtrace::capture::config();
+/// assert!(settings.is_redacted_key("secret"), "the defaults until `configure`");
+/// ```
 pub fn config() -> Arc<CaptureConfig> {
     let slot = CONFIG.read().unwrap_or_else(|e| e.into_inner());
     match &*slot {
@@ -127,6 +189,15 @@ pub fn config() -> Arc<CaptureConfig> {
 }
 
 /// A captured value before redaction and rendering.
+///
+/// ```
+/// use flowtrace::capture::Captured;
+///
+/// let as_json = Captured::Json(serde_json::json!({"rows": 3}));
+/// let as_text = Captured::Text(format!("{:?}", std::time::Duration::from_secs(1)));
+/// assert!(matches!(as_json, Captured::Json(_)));
+/// assert!(matches!(as_text, Captured::Text(text) if text == "1s"));
+/// ```
 #[derive(Debug)]
 pub enum Captured {
     /// Through `Serialize`.
@@ -170,6 +241,15 @@ pub(crate) fn attribute(
 }
 
 /// Replaces the values of redacted keys at any depth.
+///
+/// ```
+/// use flowtrace::capture::{CaptureConfig, REDACTED, redact_keys};
+///
+/// let mut value = serde_json::json!({"user": {"name": "ada", "password": "hunter2"}});
+/// redact_keys(&mut value, &CaptureConfig::default());
+/// assert_eq!(value["user"]["password"], REDACTED);
+/// assert_eq!(value["user"]["name"], "ada");
+/// ```
 pub fn redact_keys(json: &mut Json, config: &CaptureConfig) {
     match json {
         Json::Object(map) => {
@@ -188,6 +268,15 @@ pub fn redact_keys(json: &mut Json, config: &CaptureConfig) {
 
 /// Replaces the value at a dotted `path` (through objects; a path step over
 /// an array applies to every element).
+///
+/// ```
+/// use flowtrace::capture::{REDACTED, redact_path};
+///
+/// let mut value = serde_json::json!({"items": [{"card": "4111", "sku": "a"}, {"card": "5500", "sku": "b"}]});
+/// redact_path(&mut value, "items.card");
+/// assert_eq!(value["items"][1]["card"], REDACTED);
+/// assert_eq!(value["items"][1]["sku"], "b");
+/// ```
 pub fn redact_path(json: &mut Json, path: &str) {
     let (head, rest) = match path.split_once('.') {
         Some((head, rest)) => (head, Some(rest)),
@@ -209,6 +298,13 @@ pub fn redact_path(json: &mut Json, path: &str) {
 
 /// Cuts `text` to at most `max` bytes (at a character boundary) plus a marker
 /// saying how much was dropped.
+///
+/// ```
+/// let cut = flowtrace::capture::truncate("héllo wörld".to_owned(), 3);
+/// assert!(cut.starts_with("hé"), "cut at a character boundary: {cut}");
+/// assert!(cut.contains("truncated"));
+/// assert_eq!(flowtrace::capture::truncate("short".to_owned(), 16), "short");
+/// ```
 pub fn truncate(mut text: String, max: usize) -> String {
     if text.len() <= max {
         return text;

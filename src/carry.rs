@@ -21,7 +21,7 @@
 //!   `JoinSet::spawn(task())`, `spawn_local(task())`, a future created in one
 //!   task and awaited in another. A task first polled on another tokio task
 //!   than the one it was called on records how long it waited for that
-//!   first poll as [`QUEUE_WAIT_MS`](crate::QUEUE_WAIT_MS) (spans that
+//!   first poll as [`QUEUE_WAIT_MS`](crate::attributes::QUEUE_WAIT_MS) (spans that
 //!   record only).
 
 use std::future::Future;
@@ -263,6 +263,24 @@ impl<F: Future> Carry for F {}
 pin_project_lite::pin_project! {
     /// A future polled under the task that was current where it was made
     /// ([`Carry::in_current_task`]).
+    ///
+    /// ```
+    /// use flowtrace::Carry as _;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .custom_context([("team", "search")])
+    ///     .run(async {
+    ///         let carried: flowtrace::InTask<_> = async {
+    ///             flowtrace::ctx().custom_context().get("team").map(str::to_owned)
+    ///         }
+    ///         .in_current_task();
+    ///         tokio::spawn(carried).await.unwrap()
+    ///     })
+    ///     .await;
+    /// assert_eq!(run.output().as_deref(), Some("search"));
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct InTask<F> {
         carried: Carried,

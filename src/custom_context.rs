@@ -94,11 +94,23 @@ pub struct CustomContext {
 
 impl CustomContext {
     /// An empty map.
+    ///
+    /// ```
+    /// let map = flowtrace::CustomContext::new();
+    /// assert!(map.is_empty() && map.span_context().is_none());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The value under `key`.
+    ///
+    /// ```
+    /// let map = flowtrace::CustomContext::new().merged([("team", "search"), ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]);
+    /// assert_eq!(map.get("team"), Some("search"));
+    /// assert_eq!(map.get("traceparent"), Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"));
+    /// assert_eq!(map.get("missing"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&str> {
         if let Some(slot) = self.trace.slot() {
             match key {
@@ -111,11 +123,21 @@ impl CustomContext {
     }
 
     /// Whether `key` has a value.
+    ///
+    /// ```
+    /// let map = flowtrace::CustomContext::new().merged([("team", "search")]);
+    /// assert!(map.contains_key("team") && !map.contains_key("tier"));
+    /// ```
     pub fn contains_key(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
     /// The number of entries.
+    ///
+    /// ```
+    /// let map = flowtrace::CustomContext::new().merged([("team", "search"), ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]);
+    /// assert_eq!(map.len(), 2, "the parent counts as its traceparent entry");
+    /// ```
     pub fn len(&self) -> usize {
         let trace = self
             .trace
@@ -125,12 +147,23 @@ impl CustomContext {
     }
 
     /// Whether the map has no entries.
+    ///
+    /// ```
+    /// assert!(flowtrace::CustomContext::new().is_empty());
+    /// assert!(!flowtrace::CustomContext::new().merged([("a", "1")]).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// All entries: the user's in key order, then `traceparent` and
     /// `tracestate` when the map carries a parent.
+    ///
+    /// ```
+    /// let map = flowtrace::CustomContext::new().merged([("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"), ("b", "2"), ("a", "1")]);
+    /// let entries: Vec<(&str, &str)> = map.iter().collect();
+    /// assert_eq!(entries, [("a", "1"), ("b", "2"), ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]);
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         let trace = self.trace.slot().into_iter().flat_map(|slot| {
             std::iter::once((TRACEPARENT, slot.traceparent()))
@@ -143,11 +176,22 @@ impl CustomContext {
     }
 
     /// The keys, in the order of [`iter`](Self::iter).
+    ///
+    /// ```
+    /// let map = flowtrace::CustomContext::new().merged([("tier", "gold"), ("team", "search")]);
+    /// assert_eq!(map.keys().collect::<Vec<_>>(), ["team", "tier"]);
+    /// ```
     pub fn keys(&self) -> impl Iterator<Item = &str> + '_ {
         self.iter().map(|(k, _)| k)
     }
 
     /// A plain copy of the map.
+    ///
+    /// ```
+    /// let map = flowtrace::CustomContext::new().merged([("team", "search")]);
+    /// let plain: std::collections::HashMap<String, String> = map.to_hash_map();
+    /// assert_eq!(plain["team"], "search");
+    /// ```
     pub fn to_hash_map(&self) -> HashMap<String, String> {
         self.iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -156,6 +200,13 @@ impl CustomContext {
 
     /// The parent span context the map carries (its `traceparent` and
     /// `tracestate`), if any.
+    ///
+    /// ```
+    /// let map = flowtrace::CustomContext::new().merged([("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")]);
+    /// let parent = map.span_context().unwrap();
+    /// assert!(parent.is_remote() && parent.is_sampled());
+    /// assert_eq!(parent.span_id().to_string(), "b7ad6b7169203331");
+    /// ```
     pub fn span_context(&self) -> Option<&SpanContext> {
         self.trace.slot().map(|s| &s.span_context)
     }

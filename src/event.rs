@@ -50,19 +50,12 @@ use opentelemetry::trace::TraceContextExt as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::attributes::{
+    INPUT_MIME_TYPE, INPUT_VALUE, OUTPUT_MIME_TYPE, OUTPUT_VALUE, TRACE_INPUT, TRACE_METADATA,
+    TRACE_OUTPUT,
+};
 use crate::capture::{self, Captured};
 use crate::openinference::{self, SpanKind};
-
-/// `flowtrace.rag.event`: the kind of event a span recorded.
-pub const RAG_EVENT: &str = "flowtrace.rag.event";
-/// `gen_ai.operation.name`.
-pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";
-/// `flowtrace.trace.input`: the run's input ([`trace`]).
-pub const TRACE_INPUT: &str = "flowtrace.trace.input";
-/// `flowtrace.trace.output`: the run's output ([`trace`]).
-pub const TRACE_OUTPUT: &str = "flowtrace.trace.output";
-/// `flowtrace.trace.metadata`: metadata of the run ([`trace`]).
-pub const TRACE_METADATA: &str = "flowtrace.trace.metadata";
 
 mod attributes;
 mod types;
@@ -73,6 +66,13 @@ pub use types::{
 };
 
 /// One pipeline event; every event type converts into it.
+///
+/// ```
+/// use flowtrace::event::{Custom, Event};
+///
+/// let event: Event = Custom { name: "dedupe".into(), data: serde_json::json!({}) }.into();
+/// assert_eq!(serde_json::to_value(&event).unwrap()["kind"], "custom");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[allow(missing_docs)]
@@ -113,6 +113,11 @@ impl Event {
     /// The kind: `chunking`, `embedding`, `query_rewrite`, `retrieval`,
     /// `rerank`, `tool_call`, `query`, `agent`, `custom`
     /// (`flowtrace.rag.event`).
+    ///
+    /// ```
+    /// use flowtrace::event::{Event, QueryRewrite};
+    /// assert_eq!(Event::from(QueryRewrite::default()).kind(), "query_rewrite");
+    /// ```
     pub fn kind(&self) -> &'static str {
         match self {
             Event::Chunking(_) => "chunking",
@@ -128,6 +133,12 @@ impl Event {
     }
 
     /// The OpenInference kind of the step.
+    ///
+    /// ```
+    /// use flowtrace::event::{Event, Retrieval};
+    /// use flowtrace::openinference::SpanKind;
+    /// assert_eq!(Event::from(Retrieval::default()).span_kind(), SpanKind::Retriever);
+    /// ```
     pub fn span_kind(&self) -> SpanKind {
         match self {
             Event::Chunking(_) | Event::QueryRewrite(_) | Event::Custom(_) => SpanKind::Chain,
@@ -143,6 +154,12 @@ impl Event {
     /// The GenAI operation (`gen_ai.operation.name`): a well-known value
     /// where the conventions have one, `chunk`, `rewrite_query` and `rerank`
     /// (custom values) where they have none; `None` for [`Custom`].
+    ///
+    /// ```
+    /// use flowtrace::event::{Custom, Event, Query};
+    /// assert_eq!(Event::from(Query::default()).operation(), Some("chat"));
+    /// assert_eq!(Event::from(Custom::default()).operation(), None);
+    /// ```
     pub fn operation(&self) -> Option<&'static str> {
         match self {
             Event::Chunking(_) => Some("chunk"),
@@ -192,6 +209,15 @@ pub fn span(event: impl Into<Event>) {
 }
 
 /// Why [`trace`] did not record.
+///
+/// ```
+/// use std::collections::HashMap;
+///
+/// // JSON object keys are strings: a map keyed by tuples is refused.
+/// let metadata = HashMap::from([((1, 2), "pair")]);
+/// let err = flowtrace::event::trace("q", "a", metadata).unwrap_err();
+/// assert!(err.to_string().contains("metadata"), "{err}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventError {
     what: &'static str,
@@ -253,16 +279,8 @@ pub fn trace(
     let config = capture::config();
     let mut attributes: Vec<KeyValue> = Vec::with_capacity(7);
     for (key, mime, value) in [
-        (
-            openinference::INPUT_VALUE,
-            openinference::INPUT_MIME_TYPE,
-            &values[0].1,
-        ),
-        (
-            openinference::OUTPUT_VALUE,
-            openinference::OUTPUT_MIME_TYPE,
-            &values[1].1,
-        ),
+        (INPUT_VALUE, INPUT_MIME_TYPE, &values[0].1),
+        (OUTPUT_VALUE, OUTPUT_MIME_TYPE, &values[1].1),
     ] {
         if !value.is_null() {
             attributes.extend(openinference::value_attributes(key, mime, value, &config));

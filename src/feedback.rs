@@ -67,25 +67,13 @@ pub use target::{IntoTarget, Target};
 
 /// The name of the feedback span.
 pub const FEEDBACK_SPAN: &str = "feedback";
-/// `flowtrace.feedback.kind`: `binary`, `numeric`, `categorical`, `text`, `json`.
-pub const FEEDBACK_KIND: &str = "flowtrace.feedback.kind";
-/// `flowtrace.feedback.value`.
-pub const FEEDBACK_VALUE: &str = "flowtrace.feedback.value";
-/// `flowtrace.feedback.categories`: the accepted categories of categorical feedback.
-pub const FEEDBACK_CATEGORIES: &str = "flowtrace.feedback.categories";
-/// `flowtrace.feedback.trace_id`: the trace the feedback is about.
-pub const FEEDBACK_TRACE_ID: &str = "flowtrace.feedback.trace_id";
-/// The GenAI event an evaluation result is: a span event on the feedback
-/// span, and a log record in the context of the evaluated span.
-pub const EVALUATION_RESULT: &str = "gen_ai.evaluation.result";
-/// `gen_ai.evaluation.name`.
-pub const EVALUATION_NAME: &str = "gen_ai.evaluation.name";
-/// `gen_ai.evaluation.score.value`.
-pub const EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
-/// `gen_ai.evaluation.score.label`.
-pub const EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
-/// `gen_ai.evaluation.explanation`.
-pub const EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";
+use crate::attributes::{
+    FEEDBACK_CATEGORIES, FEEDBACK_KIND, FEEDBACK_TRACE_ID, FEEDBACK_VALUE,
+    GEN_AI_EVALUATION_EXPLANATION, GEN_AI_EVALUATION_NAME, GEN_AI_EVALUATION_RESULT,
+    GEN_AI_EVALUATION_SCORE_LABEL, GEN_AI_EVALUATION_SCORE_VALUE, TRACE_EVALUATION_ANNOTATOR_KIND,
+    TRACE_EVALUATION_EXPLANATION, TRACE_EVALUATION_LABEL, TRACE_EVALUATION_NAME,
+    TRACE_EVALUATION_SCORE,
+};
 
 /// A named evaluation result: a score, a label, or both, and an
 /// explanation (what LLM judges and annotation tools give).
@@ -111,6 +99,12 @@ pub struct Evaluation {
 
 impl Evaluation {
     /// An evaluation named `name`, with no result yet.
+    ///
+    /// ```
+    /// use flowtrace::feedback::Evaluation;
+    /// let e = Evaluation::new("relevance");
+    /// assert_eq!((e.name.as_str(), e.score, e.label), ("relevance", None, None));
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -119,18 +113,33 @@ impl Evaluation {
     }
 
     /// The score.
+    ///
+    /// ```
+    /// let e = flowtrace::feedback::Evaluation::new("faithfulness").score(0.8);
+    /// assert_eq!(e.score, Some(0.8));
+    /// ```
     pub fn score(mut self, score: f64) -> Self {
         self.score = Some(score);
         self
     }
 
     /// The label.
+    ///
+    /// ```
+    /// let e = flowtrace::feedback::Evaluation::new("relevance").label("relevant");
+    /// assert_eq!(e.label.as_deref(), Some("relevant"));
+    /// ```
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
     }
 
     /// The explanation.
+    ///
+    /// ```
+    /// let e = flowtrace::feedback::Evaluation::new("relevance").explanation("cites the right section");
+    /// assert_eq!(e.explanation.as_deref(), Some("cites the right section"));
+    /// ```
     pub fn explanation(mut self, explanation: impl Into<String>) -> Self {
         self.explanation = Some(explanation.into());
         self
@@ -138,6 +147,14 @@ impl Evaluation {
 }
 
 /// What was wrong with a piece of feedback or its target.
+///
+/// ```
+/// use flowtrace::feedback::{self, Feedback, FeedbackError};
+///
+/// let err = feedback::submit("4bf92f3577b34da6a3ce929d0e0e4736", Feedback::Numeric(1.5)).unwrap_err();
+/// assert_eq!(err, FeedbackError::OutOfRange(1.5));
+/// assert!(matches!(feedback::submit("nope", Feedback::Binary(true)), Err(FeedbackError::InvalidTraceId(_))));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeedbackError {
     /// The trace id is not 32 lowercase hex digits (not all zeros), nor a
@@ -219,6 +236,14 @@ impl fmt::Display for FeedbackError {
 impl std::error::Error for FeedbackError {}
 
 /// One piece of feedback, before it is checked and sent.
+///
+/// ```
+/// use flowtrace::feedback::Feedback;
+///
+/// let choice = Feedback::Categorical { value: "wrong".into(), categories: vec!["right".into(), "wrong".into()] };
+/// assert!(choice.validate().is_ok());
+/// assert_eq!(choice.kind(), "categorical");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum Feedback {
     /// Thumbs up (`true`) or down.
@@ -242,6 +267,12 @@ pub enum Feedback {
 
 impl Feedback {
     /// `binary`, `numeric`, `categorical`, `text` or `json`.
+    ///
+    /// ```
+    /// use flowtrace::feedback::Feedback;
+    /// assert_eq!(Feedback::Binary(true).kind(), "binary");
+    /// assert_eq!(Feedback::Json(serde_json::json!({"stars": 4})).kind(), "json");
+    /// ```
     pub fn kind(&self) -> &'static str {
         match self {
             Feedback::Binary(_) => "binary",
@@ -254,6 +285,14 @@ impl Feedback {
     }
 
     /// Checks the value: a score within range, a value among its categories.
+    ///
+    /// ```
+    /// use flowtrace::feedback::{Feedback, FeedbackError};
+    /// assert!(Feedback::Numeric(0.5).validate().is_ok());
+    /// assert_eq!(Feedback::Numeric(f64::NAN).validate().is_err(), true);
+    /// let bad = Feedback::Categorical { value: "maybe".into(), categories: vec!["yes".into()] };
+    /// assert!(matches!(bad.validate(), Err(FeedbackError::NotACategory { .. })));
+    /// ```
     pub fn validate(&self) -> Result<(), FeedbackError> {
         match self {
             Feedback::Numeric(v) if !(0.0..=1.0).contains(v) => Err(FeedbackError::OutOfRange(*v)),
@@ -283,6 +322,12 @@ impl Feedback {
     /// and explanation. Binary feedback is `thumbs` (score 1 or 0, label `up`
     /// or `down`), numeric `score`, categorical `category` (the value as
     /// label), text `comment` and JSON `feedback` (the text as explanation).
+    ///
+    /// ```
+    /// use flowtrace::feedback::Feedback;
+    /// let e = Feedback::Binary(false).evaluation();
+    /// assert_eq!((e.name.as_str(), e.score, e.label.as_deref()), ("thumbs", Some(0.0), Some("down")));
+    /// ```
     pub fn evaluation(&self) -> Evaluation {
         match self {
             Feedback::Binary(v) => Evaluation::new("thumbs")
@@ -338,31 +383,28 @@ impl Feedback {
 /// (`trace.evaluations.0.evaluation.*`, annotator `HUMAN`).
 fn evaluation_attributes(e: &Evaluation) -> (Vec<KeyValue>, Vec<KeyValue>) {
     let config = capture::config();
-    let mut event = vec![KeyValue::new(EVALUATION_NAME, e.name.clone())];
+    let mut event = vec![KeyValue::new(GEN_AI_EVALUATION_NAME, e.name.clone())];
     let mut span = vec![
-        KeyValue::new("trace.evaluations.0.evaluation.name", e.name.clone()),
-        KeyValue::new("trace.evaluations.0.evaluation.annotator_kind", "HUMAN"),
+        KeyValue::new(TRACE_EVALUATION_NAME, e.name.clone()),
+        KeyValue::new(TRACE_EVALUATION_ANNOTATOR_KIND, "HUMAN"),
     ];
     if let Some(score) = e.score {
-        event.push(KeyValue::new(EVALUATION_SCORE_VALUE, score));
-        span.push(KeyValue::new("trace.evaluations.0.evaluation.score", score));
+        event.push(KeyValue::new(GEN_AI_EVALUATION_SCORE_VALUE, score));
+        span.push(KeyValue::new(TRACE_EVALUATION_SCORE, score));
     }
     if let Some(label) = &e.label {
-        event.push(KeyValue::new(EVALUATION_SCORE_LABEL, label.clone()));
-        span.push(KeyValue::new(
-            "trace.evaluations.0.evaluation.label",
-            label.clone(),
-        ));
+        event.push(KeyValue::new(GEN_AI_EVALUATION_SCORE_LABEL, label.clone()));
+        span.push(KeyValue::new(TRACE_EVALUATION_LABEL, label.clone()));
     }
     if let Some(explanation) = &e.explanation {
         let kv = capture::attribute(
-            EVALUATION_EXPLANATION.to_owned(),
+            GEN_AI_EVALUATION_EXPLANATION.to_owned(),
             Captured::Text(explanation.clone()),
             &[],
             &config,
         );
         span.push(KeyValue::new(
-            "trace.evaluations.0.evaluation.explanation",
+            TRACE_EVALUATION_EXPLANATION,
             kv.value.clone(),
         ));
         event.push(kv);
@@ -373,6 +415,24 @@ fn evaluation_attributes(e: &Evaluation) -> (Vec<KeyValue>, Vec<KeyValue>) {
 /// Checks `feedback` and emits it as a `feedback` span in the target's trace,
 /// through the global tracer provider; returns the feedback span's context.
 /// Nothing is emitted when the feedback is refused.
+///
+/// ```
+/// use flowtrace::feedback::{self, Feedback};
+/// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // flowtrace-telemetry's `init()` installs the same id generator.
+/// let provider = SdkTracerProvider::builder()
+///     .with_id_generator(flowtrace::RunIdGenerator::default())
+///     .build();
+/// flowtrace::set_tracer_provider(provider.clone(), &Sampler::AlwaysOn);
+/// // Later, when the user clicks thumbs-up on the answer of that trace:
+/// let answered = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// let span = feedback::submit(answered, Feedback::Binary(true)).unwrap();
+/// assert_eq!(span.trace_id().to_string(), answered);
+/// # let _ = provider.shutdown();
+/// # }
+/// ```
 pub fn submit(target: impl IntoTarget, feedback: Feedback) -> Result<SpanContext, FeedbackError> {
     let target = target.into_target()?;
     feedback.validate()?;
@@ -417,13 +477,13 @@ pub fn submit(target: impl IntoTarget, feedback: Feedback) -> Result<SpanContext
             got: sc.trace_id(),
         });
     }
-    span.add_event(EVALUATION_RESULT, event.clone());
+    span.add_event(GEN_AI_EVALUATION_RESULT, event.clone());
     span.end();
     if sc.is_valid() {
         // The GenAI event, parented to the evaluated span: the run's root
         // when known, else the feedback span.
         let evaluated = target.root.unwrap_or(sc.span_id());
-        crate::log::emit_event(EVALUATION_RESULT, target.trace_id, evaluated, &event);
+        crate::log::emit_event(GEN_AI_EVALUATION_RESULT, target.trace_id, evaluated, &event);
     }
     Ok(sc)
 }

@@ -1,5 +1,5 @@
 //! What an application's telemetry setup hands to the runtime: the logger
-//! provider [`log`](crate::log) emits through, the process-wide parameters,
+//! provider [`emit_log`](crate::emit_log) emits through, the process-wide parameters,
 //! and the run attributes its sampler puts on spans flowtrace did not start
 //! itself. flowtrace-telemetry's `init()` calls these; a setup built by hand
 //! may too. The tracer provider goes in with
@@ -11,13 +11,13 @@ use serde_json::Value as Json;
 
 use crate::params::ParamError;
 
-/// Makes `provider` the one [`log`](crate::log) and
-/// [`log_at`](crate::log_at) emit through.
+/// Makes `provider` the one [`emit_log`](crate::emit_log) and
+/// [`emit_log_at`](crate::emit_log_at) emit through.
 ///
 /// ```
 /// let provider = opentelemetry_sdk::logs::SdkLoggerProvider::builder().build();
 /// flowtrace::set_logger_provider(&provider);
-/// flowtrace::log("emitted through `provider`");
+/// flowtrace::emit_log("emitted through `provider`");
 /// flowtrace::remove_logger_provider();
 /// # let _ = provider.shutdown();
 /// ```
@@ -25,8 +25,19 @@ pub fn set_logger_provider(provider: &SdkLoggerProvider) {
     crate::log::install(provider);
 }
 
-/// After the logger provider is shut down: [`log`](crate::log) emits
+/// After the logger provider is shut down: [`emit_log`](crate::emit_log) emits
 /// nothing.
+///
+/// ```
+/// use opentelemetry_sdk::logs::SdkLoggerProvider;
+///
+/// let provider = SdkLoggerProvider::builder().build();
+/// flowtrace::set_logger_provider(&provider);
+/// flowtrace::emit_log("recorded");
+/// let _ = provider.shutdown();
+/// flowtrace::remove_logger_provider();
+/// flowtrace::emit_log("dropped: nothing is installed");
+/// ```
 pub fn remove_logger_provider() {
     crate::log::uninstall();
 }

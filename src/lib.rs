@@ -49,7 +49,7 @@
 //! ```
 //!
 //! Or it builds its own provider and hands it over with
-//! [`set_tracer_provider`] (and [`set_logger_provider`] for [`log()`]).
+//! [`set_tracer_provider`] (and [`set_logger_provider`] for [`emit_log`]).
 //!
 //! See `README.md` for the environment variables and the semantics.
 //!
@@ -75,12 +75,14 @@
 
 #![warn(missing_docs)]
 
+pub mod attributes;
 mod backend;
 pub mod cache;
 pub mod capture;
 mod carry;
 mod custom_context;
 pub mod event;
+mod exception;
 pub mod feedback;
 mod frame;
 mod install;
@@ -120,23 +122,21 @@ pub use flowtrace_macros::traced;
 pub use install::{
     remove_logger_provider, run_attributes, set_logger_provider, set_process_params,
 };
-pub use lifecycle::{
-    Backoff, Policy, TASK_ATTEMPT, TASK_CACHED, TASK_REPLAYED, TASK_RETRIES, TASK_TIMEOUT,
-    TaskBuilder, TaskTimeout, task,
-};
-pub use log::{log, log_at};
+pub use lifecycle::{Backoff, TaskBuilder, TaskTimeout, task};
+pub use log::{emit_log, emit_log_at};
 pub use map::{map, try_map};
 pub use run::with_span_id;
 pub use run::{
     DEFAULT_RUN_NAME, Run, RunBuilder, RunFuture, RunIdGenerator, RunStatus, trace_id_for,
     with_runcontext,
 };
-pub use run_state::{RUN_ID, RUN_NAME};
 pub use scope::{Scope, Scoped, custom_context};
 pub use span::{CurrentSpan, current_span};
 pub use spawn::{spawn, spawn_blocking};
-pub use task::{
-    CODE_FUNCTION_NAME, IntoLinks, IntoParent, MAP_INDEX, QUEUE_WAIT_MS, TASK_CANCELLED, TASK_NAME,
-    Task,
-};
+pub use task::{IntoLinks, IntoParent};
 pub use task_view::{TaskContext, ctx};
+
+// The message of an error with its causes, as the `exception` event records
+// it; flowtrace-telemetry words its export errors the same way.
+#[doc(hidden)]
+pub use exception::{error_chain, with_causes};

@@ -40,25 +40,54 @@ use opentelemetry::{Context, KeyValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::attributes::{
+    RETRY_DELAY_MS, RETRY_EVENT, TASK_ATTEMPT, TASK_CACHED, TASK_REPLAYED, TASK_RETRIES,
+    TASK_TIMEOUT,
+};
 use crate::backend::open;
 use crate::cache;
+use crate::exception;
 use crate::frame::{Frame, current};
 use crate::outcome::{Describe, Outcome as _, Read, Wrap};
-use crate::task::{TaskStart, record_exception};
-
-/// The attempt number on an attempt span (1-based).
-pub const TASK_ATTEMPT: &str = "flowtrace.task.attempt";
-/// The configured number of retries, on the task span.
-pub const TASK_RETRIES: &str = "flowtrace.task.retries";
-/// Set on a task or attempt span that ran out of time.
-pub const TASK_TIMEOUT: &str = "flowtrace.task.timeout";
-/// Set on a task span served from the process cache.
-pub const TASK_CACHED: &str = "flowtrace.task.cached";
-/// Set on a task span whose output was replayed from a resumed run.
-pub const TASK_REPLAYED: &str = "flowtrace.task.replayed";
+use crate::task::TaskStart;
 
 /// The error a timed-out attempt produces; a task with `timeout` returns
 /// `Err(E::from(TaskTimeout))`.
+///
+/// ```
+/// use std::time::Duration;
+/// use flowtrace::TaskTimeout;
+///
+/// #[derive(Debug)]
+/// enum Error {
+///     TimedOut(TaskTimeout),
+/// }
+/// impl std::fmt::Display for Error {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+///         match self {
+///             Error::TimedOut(t) => t.fmt(f),
+///         }
+///     }
+/// }
+/// impl From<TaskTimeout> for Error {
+///     fn from(t: TaskTimeout) -> Self {
+///         Error::TimedOut(t)
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let out: Result<(), Error> = flowtrace::task("slow")
+///     .timeout(Duration::from_millis(5))
+///     .run(|_| async {
+///         tokio::time::sleep(Duration::from_secs(5)).await;
+///         Ok(())
+///     })
+///     .await;
+/// let Err(Error::TimedOut(timeout)) = out else { panic!("{out:?}") };
+/// assert_eq!(timeout.after, Duration::from_millis(5));
+/// assert_eq!(timeout.to_string(), "task timed out after 5ms");
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TaskTimeout {
     /// The limit that was exceeded.
@@ -74,6 +103,16 @@ impl fmt::Display for TaskTimeout {
 impl std::error::Error for TaskTimeout {}
 
 /// How long to wait before retry `n` (1-based).
+///
+/// ```
+/// use std::time::Duration;
+/// use flowtrace::Backoff;
+///
+/// let backoff = Backoff::exponential(Duration::from_millis(100)).jitter(false);
+/// assert_eq!(backoff.delay(1), Duration::from_millis(100));
+/// assert_eq!(backoff.delay(3), Duration::from_millis(400));
+/// assert_eq!(Backoff::default(), Backoff::exponential(Duration::from_millis(100)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
     base: Duration,
@@ -91,6 +130,12 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The same delay before every retry.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let backoff = flowtrace::Backoff::fixed(Duration::from_secs(1));
+    /// assert_eq!(backoff.delay(1), backoff.delay(5));
+    /// ```
     pub fn fixed(delay: Duration) -> Self {
         Self {
             base: delay,
@@ -101,6 +146,15 @@ impl Backoff {
     }
 
     /// `base`, then doubling, capped at 30 s, with full jitter.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let backoff = flowtrace::Backoff::exponential(Duration::from_secs(1));
+    /// // Full jitter: somewhere in [4 s / 2, 4 s] before the third retry.
+    /// let third = backoff.delay(3);
+    /// assert!(third >= Duration::from_secs(2) && third <= Duration::from_secs(4));
+    /// assert!(backoff.delay(20) <= Duration::from_secs(30));
+    /// ```
     pub fn exponential(base: Duration) -> Self {
         Self {
             base,
@@ -111,6 +165,14 @@ impl Backoff {
     }
 
     /// Caps the delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let backoff = flowtrace::Backoff::exponential(Duration::from_secs(1))
+    ///     .jitter(false)
+    ///     .max_delay(Duration::from_secs(5));
+    /// assert_eq!(backoff.delay(10), Duration::from_secs(5));
+    /// ```
     pub fn max_delay(mut self, max: Duration) -> Self {
         self.max = max;
         self
@@ -118,12 +180,24 @@ impl Backoff {
 
     /// Randomizes each delay uniformly in `[delay / 2, delay]`, so retries of
     /// many tasks do not arrive in lockstep.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let steady = flowtrace::Backoff::exponential(Duration::from_millis(10)).jitter(false);
+    /// assert_eq!(steady.delay(2), Duration::from_millis(20));
+    /// ```
     pub fn jitter(mut self, jitter: bool) -> Self {
         self.jitter = jitter;
         self
     }
 
     /// The delay before retry `retry` (1-based).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let backoff = flowtrace::Backoff::fixed(Duration::from_millis(250));
+    /// assert_eq!(backoff.delay(1), Duration::from_millis(250));
+    /// ```
     pub fn delay(&self, retry: u32) -> Duration {
         let exp = self.factor.powi(retry.saturating_sub(1).min(64) as i32);
         let secs = (self.base.as_secs_f64() * exp).min(self.max.as_secs_f64());
@@ -285,7 +359,7 @@ where
         if let Some(attempt_cx) = &attempt_cx {
             let span = attempt_cx.span();
             match &failure {
-                Some((ty, message)) => record_exception(&span, ty, message.clone()),
+                Some((ty, message)) => exception::record(&span, ty, message.clone(), None),
                 None => span.set_status(Status::Ok),
             }
             span.end();
@@ -293,15 +367,12 @@ where
         match failure {
             Some((ty, message)) if attempt <= policy.retries => {
                 let delay = policy.backoff.delay(attempt);
-                task_cx.span().add_event(
-                    "retry",
-                    vec![
-                        KeyValue::new(TASK_ATTEMPT, i64::from(attempt)),
-                        KeyValue::new("flowtrace.retry.delay_ms", delay.as_millis() as i64),
-                        KeyValue::new("exception.type", ty),
-                        KeyValue::new("exception.message", message),
-                    ],
-                );
+                let mut event = vec![
+                    KeyValue::new(TASK_ATTEMPT, i64::from(attempt)),
+                    KeyValue::new(RETRY_DELAY_MS, delay.as_millis() as i64),
+                ];
+                event.extend(exception::attributes(ty, message));
+                task_cx.span().add_event(RETRY_EVENT, event);
                 if policy.new_trace_after.is_some_and(|after| delay >= after) {
                     relink = attempt_cx
                         .as_ref()
@@ -329,7 +400,32 @@ where
     }
 }
 
-/// A task without the macro; see the [module docs](self).
+/// A task without the macro: what `#[traced(retries = 3, timeout = "30s",
+/// cache = key)]` expands into, for code that builds its task at run time.
+///
+/// ```
+/// use std::time::Duration;
+/// use flowtrace::{Backoff, TaskTimeout};
+///
+/// #[derive(Debug)]
+/// struct Flaky;
+/// impl std::fmt::Display for Flaky {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("flaky") }
+/// }
+/// impl From<TaskTimeout> for Flaky {
+///     fn from(_: TaskTimeout) -> Self { Flaky }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let out: Result<u32, Flaky> = flowtrace::task("fetch")
+///     .retries(2)
+///     .backoff(Backoff::fixed(Duration::from_millis(1)))
+///     .timeout(Duration::from_secs(5))
+///     .run(|attempt| async move { if attempt < 2 { Err(Flaky) } else { Ok(attempt) } })
+///     .await;
+/// assert_eq!(out.unwrap(), 2);
+/// # }
+/// ```
 pub fn task(name: &'static str) -> TaskBuilder {
     TaskBuilder {
         name,
@@ -339,6 +435,17 @@ pub fn task(name: &'static str) -> TaskBuilder {
 }
 
 /// Settings of a task run without the macro.
+///
+/// ```
+/// # #[derive(Debug)] struct Error;
+/// # impl std::fmt::Display for Error { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") } }
+/// # impl From<flowtrace::TaskTimeout> for Error { fn from(_: flowtrace::TaskTimeout) -> Self { Error } }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let builder: flowtrace::TaskBuilder = flowtrace::task("load").retries(1);
+/// let out: Result<&str, Error> = builder.run(|_| async { Ok("loaded") }).await;
+/// assert_eq!(out.unwrap(), "loaded");
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TaskBuilder {
     name: &'static str,
@@ -348,37 +455,126 @@ pub struct TaskBuilder {
 
 impl TaskBuilder {
     /// Retries after an `Err`, up to `n` times.
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Error;
+    /// # impl std::fmt::Display for Error { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") } }
+    /// # impl From<flowtrace::TaskTimeout> for Error { fn from(_: flowtrace::TaskTimeout) -> Self { Error } }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// let out: Result<u32, Error> = flowtrace::task("fetch")
+    ///     .retries(3)
+    ///     .backoff(flowtrace::Backoff::fixed(Duration::from_millis(1)))
+    ///     .run(|attempt| async move { if attempt < 4 { Err(Error) } else { Ok(attempt) } })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), 4, "the first try and three retries");
+    /// # }
+    /// ```
     pub fn retries(mut self, n: u32) -> Self {
         self.policy = self.policy.retries(n);
         self
     }
 
     /// The wait between attempts.
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Error;
+    /// # impl std::fmt::Display for Error { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") } }
+    /// # impl From<flowtrace::TaskTimeout> for Error { fn from(_: flowtrace::TaskTimeout) -> Self { Error } }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::{Duration, Instant};
+    /// let started = Instant::now();
+    /// let _: Result<(), Error> = flowtrace::task("fetch")
+    ///     .retries(2)
+    ///     .backoff(flowtrace::Backoff::fixed(Duration::from_millis(5)))
+    ///     .run(|_| async { Err(Error) })
+    ///     .await;
+    /// assert!(started.elapsed() >= Duration::from_millis(10));
+    /// # }
+    /// ```
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.policy = self.policy.backoff(backoff);
         self
     }
 
     /// A time limit for each attempt.
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Error;
+    /// # impl std::fmt::Display for Error { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") } }
+    /// # impl From<flowtrace::TaskTimeout> for Error { fn from(_: flowtrace::TaskTimeout) -> Self { Error } }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// let out: Result<(), Error> = flowtrace::task("slow")
+    ///     .timeout(Duration::from_millis(1))
+    ///     .run(|_| async {
+    ///         tokio::time::sleep(Duration::from_secs(5)).await;
+    ///         Ok(())
+    ///     })
+    ///     .await;
+    /// assert!(out.is_err());
+    /// # }
+    /// ```
     pub fn timeout(mut self, limit: Duration) -> Self {
         self.policy = self.policy.timeout(limit);
         self
     }
 
     /// The span kind.
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Error;
+    /// # impl std::fmt::Display for Error { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") } }
+    /// # impl From<flowtrace::TaskTimeout> for Error { fn from(_: flowtrace::TaskTimeout) -> Self { Error } }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use opentelemetry::trace::SpanKind;
+    /// let out: Result<u16, Error> = flowtrace::task("GET /users")
+    ///     .kind(SpanKind::Client)
+    ///     .run(|_| async { Ok(200) })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), 200);
+    /// # }
+    /// ```
     pub fn kind(mut self, kind: SpanKind) -> Self {
         self.kind = kind;
         self
     }
 
     /// A retry after a backoff of at least `backoff` starts a new trace
-    /// linked to the failed attempt; see [`Policy::new_trace_after`].
+    /// linked to the failed attempt (`flowtrace.link.reason = "retry"`); see
+    /// [`crate::link`].
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Error;
+    /// # impl std::fmt::Display for Error { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") } }
+    /// # impl From<flowtrace::TaskTimeout> for Error { fn from(_: flowtrace::TaskTimeout) -> Self { Error } }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// let out: Result<u32, Error> = flowtrace::task("nightly")
+    ///     .retries(1)
+    ///     .backoff(flowtrace::Backoff::fixed(Duration::from_millis(1)))
+    ///     .new_trace_after(Duration::from_millis(1))
+    ///     .run(|attempt| async move { if attempt == 1 { Err(Error) } else { Ok(attempt) } })
+    ///     .await;
+    /// assert_eq!(out.unwrap(), 2);
+    /// # }
+    /// ```
     pub fn new_trace_after(mut self, backoff: Duration) -> Self {
         self.policy = self.policy.new_trace_after(backoff);
         self
     }
 
     /// Runs `make(attempt)` as the task.
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Error;
+    /// # impl std::fmt::Display for Error { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") } }
+    /// # impl From<flowtrace::TaskTimeout> for Error { fn from(_: flowtrace::TaskTimeout) -> Self { Error } }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let out: Result<u32, Error> = flowtrace::task("count").run(|attempt| async move { Ok(attempt) }).await;
+    /// assert_eq!(out.unwrap(), 1);
+    /// # }
+    /// ```
     pub async fn run<T, E, F, Fut>(self, make: F) -> Result<T, E>
     where
         F: FnMut(u32) -> Fut,
@@ -390,6 +586,24 @@ impl TaskBuilder {
 
     /// Runs `make(attempt)` as the task, served from the cache under `key`
     /// when an earlier call stored its output there.
+    ///
+    /// ```
+    /// # #[derive(Debug)] struct Error;
+    /// # impl std::fmt::Display for Error { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") } }
+    /// # impl From<flowtrace::TaskTimeout> for Error { fn from(_: flowtrace::TaskTimeout) -> Self { Error } }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// let calls = AtomicU32::new(0);
+    /// let embed = || flowtrace::task("embed").run_cached("doc-42", |_| async {
+    ///     calls.fetch_add(1, Ordering::Relaxed);
+    ///     Ok::<_, Error>(vec![0.5_f32, 0.25])
+    /// });
+    /// let first = embed().await.unwrap();
+    /// let second = embed().await.unwrap();
+    /// assert_eq!(first, second);
+    /// assert_eq!(calls.load(Ordering::Relaxed), 1, "served from the cache");
+    /// # }
+    /// ```
     pub async fn run_cached<T, E, F, Fut>(self, key: impl Into<String>, make: F) -> Result<T, E>
     where
         F: FnMut(u32) -> Fut,

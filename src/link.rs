@@ -12,10 +12,27 @@
 use opentelemetry::trace::{Link, SpanContext, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 
-/// Why a new trace links to a span; see the [module docs](self).
-pub const LINK_REASON: &str = "flowtrace.link.reason";
+use crate::attributes::LINK_REASON;
 
 /// A link to `sc` for `reason`, or nothing for an invalid span context.
+///
+/// ```
+/// use flowtrace::attributes::LINK_REASON;
+/// use flowtrace::link::link_to;
+/// use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+///
+/// let sc = SpanContext::new(
+///     TraceId::from_hex("0af7651916cd43dd8448eb211c80319c").unwrap(),
+///     SpanId::from_hex("b7ad6b7169203331").unwrap(),
+///     TraceFlags::SAMPLED,
+///     true,
+///     TraceState::NONE,
+/// );
+/// let link = link_to(&sc, "retry").unwrap();
+/// assert_eq!(link.span_context, sc);
+/// assert_eq!(link.attributes[0].key.as_str(), LINK_REASON);
+/// assert!(link_to(&SpanContext::empty_context(), "retry").is_none());
+/// ```
 pub fn link_to(sc: &SpanContext, reason: &'static str) -> Option<Link> {
     sc.is_valid()
         .then(|| Link::new(sc.clone(), vec![KeyValue::new(LINK_REASON, reason)], 0))

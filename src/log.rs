@@ -1,4 +1,4 @@
-//! Free-form logs next to the trace: [`log`] emits an OpenTelemetry log
+//! Free-form logs next to the trace: [`emit_log`] emits an OpenTelemetry log
 //! record carrying the current task's trace and span ids, to the log
 //! exporters `flowtrace_telemetry::init()` installed (`OTEL_LOGS_EXPORTER`; by
 //! default the same as the spans'). `tracing` events go the same way through
@@ -11,20 +11,19 @@ use opentelemetry::{Key, Value};
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use serde::Serialize;
 
+use crate::attributes::{RUN_ID, TASK_NAME};
 use crate::capture::{self, Captured};
-use crate::run_state::RUN_ID;
-use crate::task::TASK_NAME;
 
 static LOGGER: RwLock<Option<SdkLogger>> = RwLock::new(None);
 
-/// Makes `provider` the one [`log`] emits through.
+/// Makes `provider` the one [`emit_log`] emits through.
 pub(crate) fn install(provider: &SdkLoggerProvider) {
     let logger = provider.logger("flowtrace");
     crate::running::set_logger(Some(logger.clone()));
     *LOGGER.write().unwrap_or_else(|e| e.into_inner()) = Some(logger);
 }
 
-/// After shutdown: [`log`] emits nothing.
+/// After shutdown: [`emit_log`] emits nothing.
 pub(crate) fn uninstall() {
     crate::running::set_logger(None);
     *LOGGER.write().unwrap_or_else(|e| e.into_inner()) = None;
@@ -40,23 +39,23 @@ pub(crate) fn uninstall() {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// #[flowtrace::traced]
 /// async fn retrieve(query: String) -> usize {
-///     flowtrace::log(serde_json::json!({"query": query, "hits": 3}));
-///     flowtrace::log("retrieval done");
+///     flowtrace::emit_log(serde_json::json!({"query": query, "hits": 3}));
+///     flowtrace::emit_log("retrieval done");
 ///     3
 /// }
 /// retrieve("what is rust?".into()).await;
 /// # }
 /// ```
-pub fn log(value: impl Serialize) {
-    log_at(tracing::Level::INFO, value);
+pub fn emit_log(value: impl Serialize) {
+    emit_log_at(tracing::Level::INFO, value);
 }
 
-/// [`log`] with a level.
+/// [`emit_log`] with a level.
 ///
 /// ```
-/// flowtrace::log_at(tracing::Level::WARN, "the reranker timed out; kept the retriever's order");
+/// flowtrace::emit_log_at(tracing::Level::WARN, "the reranker timed out; kept the retriever's order");
 /// ```
-pub fn log_at(level: tracing::Level, value: impl Serialize) {
+pub fn emit_log_at(level: tracing::Level, value: impl Serialize) {
     let guard = LOGGER.read().unwrap_or_else(|e| e.into_inner());
     let Some(logger) = guard.as_ref() else {
         return;

@@ -5,11 +5,11 @@
 //!
 //! | instrument | kind | unit | attributes |
 //! |---|---|---|---|
-//! | [`TASK_DURATION`] `flowtrace.task.duration` | histogram | `s` | [`TASK_NAME`](crate::TASK_NAME), [`TASK_OUTCOME`] (`ok`, `error`, `cancelled`, `timeout`, `cached`) |
+//! | [`TASK_DURATION`] `flowtrace.task.duration` | histogram | `s` | [`TASK_NAME`], [`TASK_OUTCOME`] (`ok`, `error`, `cancelled`, `timeout`, `cached`) |
 //! | [`TASK_ATTEMPTS`] `flowtrace.task.attempts` | counter | `{attempt}` | task name, [`TASK_RETRY`] (`true` for an attempt after the first) |
 //! | [`TASK_QUEUE_WAIT`] `flowtrace.task.queue_wait` | histogram | `s` | task name |
 //! | [`TASK_ACTIVE`] `flowtrace.task.active` | up-down counter | `{task}` | task name |
-//! | [`RUN_DURATION`] `flowtrace.run.duration` | histogram | `s` | [`RUN_NAME`](crate::RUN_NAME), [`RUN_STATUS`] (`succeeded`, `failed`, `cancelled`) |
+//! | [`RUN_DURATION`] `flowtrace.run.duration` | histogram | `s` | [`RUN_NAME`](crate::attributes::RUN_NAME), [`RUN_STATUS`](crate::attributes::RUN_STATUS) (`succeeded`, `failed`, `cancelled`) |
 //! | [`RUN_ACTIVE`] `flowtrace.run.active` | up-down counter | `{run}` | run name |
 //!
 //! The histograms' explicit buckets ([`DURATION_BOUNDARIES`]) span a
@@ -37,7 +37,7 @@ use opentelemetry::metrics::{BoundHistogram, Histogram, Meter, MeterProvider};
 use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 use opentelemetry::{InstrumentationScope, KeyValue};
 
-use crate::task::TASK_NAME;
+use crate::attributes::{TASK_NAME, TASK_OUTCOME, TASK_RETRY};
 
 mod measure;
 mod timer;
@@ -59,13 +59,6 @@ pub const RUN_DURATION: &str = "flowtrace.run.duration";
 /// Runs started and not yet ended.
 pub const RUN_ACTIVE: &str = "flowtrace.run.active";
 
-/// How a task ended: `ok`, `error`, `cancelled`, `timeout` or `cached`.
-pub const TASK_OUTCOME: &str = "flowtrace.task.outcome";
-/// On [`TASK_ATTEMPTS`]: `true` for a retry (an attempt after the first).
-pub const TASK_RETRY: &str = "flowtrace.task.retry";
-/// How a run ended: `succeeded`, `failed` or `cancelled`.
-pub const RUN_STATUS: &str = "flowtrace.run.status";
-
 /// The explicit bucket boundaries of the duration histograms, in seconds:
 /// 1 ms to 4 h.
 pub const DURATION_BOUNDARIES: &[f64] = &[
@@ -74,6 +67,13 @@ pub const DURATION_BOUNDARIES: &[f64] = &[
 ];
 
 /// How a task ended, as [`TASK_OUTCOME`] names it.
+///
+/// ```
+/// use flowtrace::metrics::{Outcome, measure_task};
+///
+/// let job = measure_task("nightly_export", 1);
+/// job.end(Outcome::Timeout, None); // `flowtrace.task.outcome = "timeout"`
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
     /// Returned a value that is not an error.
@@ -98,6 +98,12 @@ impl Outcome {
     ];
 
     /// The attribute value.
+    ///
+    /// ```
+    /// use flowtrace::metrics::Outcome;
+    /// assert_eq!(Outcome::Cached.as_str(), "cached");
+    /// assert_eq!(Outcome::Error.as_str(), "error");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -114,6 +120,25 @@ impl Outcome {
 }
 
 /// One sampled measurement of [`TASK_DURATION`], with the span it came from.
+///
+/// ```
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+/// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+///
+/// #[flowtrace::traced]
+/// async fn work() {}
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let meters = SdkMeterProvider::builder().build();
+/// flowtrace::metrics::set_meter_provider(&meters);
+/// let tracer = SdkTracerProvider::builder().build();
+/// flowtrace::set_tracer_provider(tracer.clone(), &Sampler::AlwaysOn);
+/// work().await;
+/// let kept: Vec<flowtrace::metrics::Exemplar> = flowtrace::metrics::take_exemplars();
+/// assert_eq!(kept.len(), 1);
+/// assert_eq!(kept[0].instrument, flowtrace::metrics::TASK_DURATION);
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Exemplar {
     /// The instrument: [`TASK_DURATION`].
@@ -195,6 +220,16 @@ pub fn set_meter_provider<P: MeterProvider + ?Sized>(provider: &P) {
 }
 
 /// After the meter provider is shut down: tasks and runs record nothing.
+///
+/// ```
+/// use opentelemetry_sdk::metrics::SdkMeterProvider;
+///
+/// let provider = SdkMeterProvider::builder().build();
+/// flowtrace::metrics::set_meter_provider(&provider);
+/// let _ = provider.shutdown();
+/// flowtrace::metrics::remove_meter_provider();
+/// flowtrace::metrics::measure_task("after_shutdown", 1).end(flowtrace::metrics::Outcome::Ok, None);
+/// ```
 pub fn remove_meter_provider() {
     let mut slot = INSTALLED.write().unwrap_or_else(|e| e.into_inner());
     *slot = None;
@@ -415,6 +450,11 @@ fn bound_for(name: &'static str, generation: u64) -> Option<&'static Bound> {
 
 /// Takes the exemplars kept since the last call, for an exporter to put on
 /// the data points with the same instrument and attributes.
+///
+/// ```
+/// // Nothing measured yet (no meter provider): nothing kept.
+/// assert!(flowtrace::metrics::take_exemplars().is_empty());
+/// ```
 pub fn take_exemplars() -> Vec<Exemplar> {
     let every = EVERY_BOUND
         .lock()

@@ -59,40 +59,30 @@ use opentelemetry::trace::SpanRef;
 use opentelemetry::{KeyValue, StringValue, Value};
 use serde_json::{Map, Value as Json};
 
+use crate::attributes::{
+    GEN_AI_CONVERSATION_ID, GEN_AI_WORKFLOW_NAME, INPUT_MIME_TYPE, INPUT_VALUE, METADATA,
+    OPENINFERENCE_SPAN_KIND, OUTPUT_MIME_TYPE, OUTPUT_VALUE, SESSION_ID, TAG_TAGS, USER_ID,
+};
 use crate::capture::{self, CaptureConfig, Captured};
 use crate::custom_context::CustomContext;
 
 pub use crate::capture::hide::{Hide, REDACTED_CONTENT};
 
-/// `openinference.span.kind`.
-pub const SPAN_KIND: &str = "openinference.span.kind";
-/// `input.value`: the input of a step.
-pub const INPUT_VALUE: &str = "input.value";
-/// `input.mime_type`: `text/plain` or `application/json`.
-pub const INPUT_MIME_TYPE: &str = "input.mime_type";
-/// `output.value`: the output of a step.
-pub const OUTPUT_VALUE: &str = "output.value";
-/// `output.mime_type`.
-pub const OUTPUT_MIME_TYPE: &str = "output.mime_type";
-/// `session.id`: the `custom_context` key (and attribute) of the session.
-pub const SESSION_ID: &str = "session.id";
-/// `user.id`: the `custom_context` key (and attribute) of the user.
-pub const USER_ID: &str = "user.id";
-/// `tag.tags`: the `custom_context` key of the tags (a JSON array of
-/// strings or a comma-separated list), recorded as a string array.
-pub const TAG_TAGS: &str = "tag.tags";
-/// `metadata`: the `custom_context` key of the metadata (JSON text).
-pub const METADATA: &str = "metadata";
-/// `gen_ai.conversation.id`: the GenAI name of the session.
-pub const GEN_AI_CONVERSATION_ID: &str = "gen_ai.conversation.id";
-/// `gen_ai.workflow.name`: a run's name, on its root span.
-pub const GEN_AI_WORKFLOW_NAME: &str = "gen_ai.workflow.name";
 /// `text/plain`.
 pub const TEXT: &str = "text/plain";
 /// `application/json`.
 pub const JSON: &str = "application/json";
 
 /// An OpenInference span kind.
+///
+/// ```
+/// use flowtrace::openinference::SpanKind;
+///
+/// let kv = SpanKind::Retriever.attribute();
+/// assert_eq!(kv.key.as_str(), flowtrace::attributes::OPENINFERENCE_SPAN_KIND);
+/// assert_eq!(kv.value.as_str(), "RETRIEVER");
+/// assert_eq!(SpanKind::Llm.as_str(), "LLM");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SpanKind {
     /// A link between steps: run roots, plain tasks, chunking, query rewrite.
@@ -119,6 +109,11 @@ pub enum SpanKind {
 
 impl SpanKind {
     /// The attribute value: `CHAIN`, `RETRIEVER`, ….
+    ///
+    /// ```
+    /// use flowtrace::openinference::SpanKind;
+    /// assert_eq!(SpanKind::Embedding.as_str(), "EMBEDDING");
+    /// ```
     pub const fn as_str(self) -> &'static str {
         match self {
             SpanKind::Chain => "CHAIN",
@@ -135,8 +130,13 @@ impl SpanKind {
     }
 
     /// `openinference.span.kind = <kind>`.
+    ///
+    /// ```
+    /// let kv = flowtrace::openinference::SpanKind::Tool.attribute();
+    /// assert_eq!((kv.key.as_str(), kv.value.as_str().as_ref()), ("openinference.span.kind", "TOOL"));
+    /// ```
     pub fn attribute(self) -> KeyValue {
-        KeyValue::new(SPAN_KIND, self.as_str())
+        KeyValue::new(OPENINFERENCE_SPAN_KIND, self.as_str())
     }
 }
 /// The attributes every span of a run gets from the run's map: the session,
@@ -230,7 +230,7 @@ pub(crate) fn on_task_start(map: &CustomContext, in_run: bool, attributes: &mut 
 pub(crate) fn on_run_start(name: &str, map: &CustomContext, attributes: &mut Vec<KeyValue>) {
     attributes.push(SpanKind::Chain.attribute());
     attributes.push(KeyValue::new(
-        crate::event::GEN_AI_OPERATION_NAME,
+        crate::attributes::GEN_AI_OPERATION_NAME,
         "invoke_workflow",
     ));
     attributes.push(KeyValue::new(GEN_AI_WORKFLOW_NAME, name.to_owned()));

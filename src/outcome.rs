@@ -14,7 +14,7 @@ use opentelemetry::trace::SpanRef;
 use serde::Serialize;
 
 use crate::capture::Captured;
-use crate::task::{Started, Task, record_exception, record_output};
+use crate::task::{Started, Task, record_output};
 
 /// A borrowed value, turned into what a span records through the best trait
 /// it implements: `(&&&Wrap(v)).capture(..)` (arguments, `ret`) tries
@@ -157,16 +157,7 @@ impl Failure<'_> {
     /// The message: an `Error`'s with its chain of sources, `: `-separated.
     fn message(&self) -> String {
         match self.message {
-            Message::Error(error) => {
-                let mut message = error.to_string();
-                let mut source = error.source();
-                while let Some(cause) = source {
-                    message.push_str(": ");
-                    message.push_str(&cause.to_string());
-                    source = cause.source();
-                }
-                message
-            }
+            Message::Error(error) => crate::error_chain(error),
             Message::Display(error) => error.to_string(),
             Message::Debug(error) => format!("{error:?}"),
             Message::TypeName => self.type_name.to_owned(),
@@ -232,7 +223,7 @@ pub trait Outcome<T>: for<'a> Fn(&'a T) -> Read<'a> {
             }
             Read::Err(failure) => {
                 if span.is_recording() {
-                    record_exception(span, failure.type_name, failure.message());
+                    crate::exception::record(span, failure.type_name, failure.message(), None);
                 }
                 true
             }

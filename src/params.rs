@@ -55,7 +55,7 @@ use crate::frame::current;
 use crate::run_state::RunInfo;
 use crate::run_state::params::{self as store, attributes, insert_all, to_pairs};
 
-pub use crate::run_state::params::{MAX_KEY_BYTES, MAX_PARAMS, PARAM_PREFIX, ParamError, Params};
+pub use crate::run_state::params::{MAX_KEY_BYTES, MAX_PARAMS, ParamError, Params};
 
 /// The key [`chunk_size`] registers.
 pub const CHUNK_SIZE: &str = "chunk_size";
@@ -194,25 +194,81 @@ helper!(
 );
 helper!(
     /// Registers `chunk_overlap`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::chunk_overlap(64).map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["chunk_overlap"], 64);
+    /// # }
+    /// ```
     chunk_overlap, CHUNK_OVERLAP, u64
 );
 helper!(
     /// Registers `top_k` (chunks retrieved).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::top_k(5).map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["top_k"], 5);
+    /// # }
+    /// ```
     top_k, TOP_K, u64
 );
 helper!(
     /// Registers `model` (the generation model).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::model("gpt-4o-mini").map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["model"], "gpt-4o-mini");
+    /// # }
+    /// ```
     model, MODEL, &str
 );
 helper!(
     /// Registers `temperature`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::temperature(0.2).map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["temperature"], 0.2);
+    /// # }
+    /// ```
     temperature, TEMPERATURE, f64
 );
 helper!(
     /// Registers `top_p`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::params::top_p(0.9).map(|()| flowtrace::params::get()) })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["top_p"], 0.9);
+    /// # }
+    /// ```
     top_p, TOP_P, f64
 );
 helper!(
     /// Registers `embedding_model`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async {
+    ///         flowtrace::params::embedding_model("text-embedding-3-small").map(|()| flowtrace::params::get())
+    ///     })
+    ///     .await;
+    /// assert_eq!(run.output().as_ref().unwrap()["embedding_model"], "text-embedding-3-small");
+    /// # }
+    /// ```
     embedding_model, EMBEDDING_MODEL, &str
 );

@@ -28,6 +28,16 @@ pub trait CommandExt {
     /// carrier (what [`to_env`] gives), and removes whichever of them the
     /// carrier does not have, so a child never continues a stale trace
     /// inherited from this process's own environment.
+    ///
+    /// ```
+    /// use flowtrace::process::CommandExt as _;
+    ///
+    /// let mut command = std::process::Command::new("true");
+    /// // Outside any task there is no carrier: the variables are removed.
+    /// command.env("TRACEPARENT", "stale").with_trace_context();
+    /// let traceparent = command.get_envs().find(|(name, _)| *name == "TRACEPARENT");
+    /// assert_eq!(traceparent, Some(("TRACEPARENT".as_ref(), None)));
+    /// ```
     fn with_trace_context(&mut self) -> &mut Self;
 }
 

@@ -16,12 +16,13 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 
+use crate::attributes::{RUN_ID, RUN_NAME};
 use crate::backend::Backend;
 use crate::backend::open;
 use crate::cache::Checkpoint;
 use crate::frame::{Frame, FrameInner, current};
 use crate::propagation::{EnvCarrier, TRACEPARENT};
-use crate::run_state::{RUN_ID, RUN_NAME, RunInfo};
+use crate::run_state::RunInfo;
 use crate::scope::scoped_map;
 use crate::task::Active;
 
@@ -47,6 +48,14 @@ pub fn with_runcontext() -> RunBuilder {
 }
 
 /// Settings of a run; see [`with_runcontext`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let builder: flowtrace::RunBuilder = flowtrace::with_runcontext().name("nightly");
+/// let run = builder.run(async { 1 }).await;
+/// assert_eq!(run.name(), "nightly");
+/// # }
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RunBuilder {
     pairs: Vec<(String, String)>,
@@ -62,6 +71,18 @@ pub struct RunBuilder {
 impl RunBuilder {
     /// Adds pairs to the run's map (over the map current where the run starts;
     /// later calls win). A `traceparent` among them continues that trace.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .custom_context([("team", "search"), ("tier", "gold")])
+    ///     .custom_context([("tier", "platinum")])
+    ///     .run(async { flowtrace::ctx().custom_context().to_hash_map() })
+    ///     .await;
+    /// assert_eq!(run.output()["tier"], "platinum");
+    /// assert_eq!(run.output()["team"], "search");
+    /// # }
+    /// ```
     pub fn custom_context<I, K, V>(mut self, pairs: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
@@ -74,6 +95,17 @@ impl RunBuilder {
     }
 
     /// Names the run (`flowtrace.run.name`, and the run span's name).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .name("ingest")
+    ///     .run(async { flowtrace::ctx().run_name().to_owned() })
+    ///     .await;
+    /// assert_eq!(run.output(), "ingest");
+    /// assert_eq!(run.name(), "ingest");
+    /// # }
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -82,6 +114,13 @@ impl RunBuilder {
     /// Sets the run id (default: 16 random hex digits). Reusing an id makes
     /// sense with [`deterministic_trace_id`](Self::deterministic_trace_id)
     /// or [`resume`](Self::resume).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext().run_id("batch-2024-06-01").run(async {}).await;
+    /// assert_eq!(run.run_id(), "batch-2024-06-01");
+    /// # }
+    /// ```
     pub fn run_id(mut self, id: impl Into<String>) -> Self {
         self.run_id = Some(id.into());
         self
@@ -91,6 +130,24 @@ impl RunBuilder {
     /// a run with the same id lands in the same trace. Needs a provider using
     /// [`RunIdGenerator`] (`flowtrace_telemetry::init()` installs one); a run whose
     /// carrier brings a parent keeps the parent's trace.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let provider = SdkTracerProvider::builder()
+    ///     .with_id_generator(flowtrace::RunIdGenerator::default())
+    ///     .build();
+    /// flowtrace::set_tracer_provider(provider.clone(), &Sampler::AlwaysOn);
+    /// let run = flowtrace::with_runcontext()
+    ///     .run_id("batch-7")
+    ///     .deterministic_trace_id(true)
+    ///     .run(async {})
+    ///     .await;
+    /// assert_eq!(run.trace_id(), flowtrace::trace_id_for("batch-7").to_string());
+    /// # let _ = provider.shutdown();
+    /// # }
+    /// ```
     pub fn deterministic_trace_id(mut self, on: bool) -> Self {
         self.deterministic_trace_id = on;
         self
@@ -99,6 +156,17 @@ impl RunBuilder {
     /// Resumes a run from its checkpoint: same run id, and tasks whose cache
     /// key the checkpoint holds are replayed from it without running
     /// (`flowtrace.task.replayed = true`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let first = flowtrace::with_runcontext().run(async {}).await;
+    /// let resumed = flowtrace::with_runcontext()
+    ///     .resume(first.checkpoint())
+    ///     .run(async {})
+    ///     .await;
+    /// assert_eq!(resumed.run_id(), first.run_id());
+    /// # }
+    /// ```
     pub fn resume(mut self, checkpoint: Checkpoint) -> Self {
         if self.run_id.is_none() {
             self.run_id = Some(checkpoint.run_id.clone());
@@ -132,6 +200,25 @@ impl RunBuilder {
     /// the processes and workers it reaches, whatever the sampler's ratio;
     /// see [`crate::sampling`]. A run [resumed](Self::resume) without one
     /// takes the first attempt's decision.
+    ///
+    /// ```
+    /// use flowtrace::sampling::forced_decision;
+    /// use opentelemetry::Context;
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let provider = SdkTracerProvider::builder().build();
+    /// flowtrace::set_tracer_provider(provider.clone(), &Sampler::AlwaysOn);
+    /// // What a sampler that asks `forced_decision` (flowtrace-telemetry's
+    /// // does) sees for the spans of the run.
+    /// let run = flowtrace::with_runcontext()
+    ///     .sampled(false)
+    ///     .run(async { forced_decision(&Context::current()) })
+    ///     .await;
+    /// assert_eq!(*run.output(), Some(false));
+    /// # let _ = provider.shutdown();
+    /// # }
+    /// ```
     pub fn sampled(mut self, sampled: bool) -> Self {
         self.sampled = Some(sampled);
         self
@@ -161,6 +248,15 @@ impl RunBuilder {
 
     /// Runs `future` as this run. The run starts when the returned future is
     /// first polled.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let pending = flowtrace::with_runcontext().run(async { 40 + 2 });
+    /// // Nothing has started yet: the run begins at the first poll.
+    /// let run = pending.await;
+    /// assert_eq!(*run.output(), 42);
+    /// # }
+    /// ```
     pub fn run<F: Future>(self, future: F) -> RunFuture<F> {
         RunFuture {
             builder: Some(self),
@@ -334,6 +430,14 @@ impl RunBuilder {
 
 pin_project_lite::pin_project! {
     /// The future of a run; resolves to [`Run`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let future: flowtrace::RunFuture<_> = flowtrace::with_runcontext().run(async { "done" });
+    /// let handle = tokio::spawn(future);
+    /// assert_eq!(*handle.await.unwrap().output(), "done");
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct RunFuture<F> {
         builder: Option<RunBuilder>,
@@ -396,6 +500,20 @@ impl<F: Future> Future for RunFuture<F> {
 }
 
 /// How a run ended.
+///
+/// ```
+/// use flowtrace::RunStatus;
+///
+/// #[flowtrace::traced]
+/// async fn fetch() -> Result<u16, std::io::Error> {
+///     Err(std::io::Error::other("upstream down"))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let run = flowtrace::with_runcontext().run(fetch()).await;
+/// assert_eq!(run.status(), RunStatus::Failed);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     /// No task called directly by the run failed.
@@ -406,6 +524,14 @@ pub enum RunStatus {
 }
 
 /// A finished run: its output, identity and tallies.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let run: flowtrace::Run<usize> = flowtrace::with_runcontext().run(async { 3 }).await;
+/// println!("run {} in trace {} took {:?}", run.run_id(), run.trace_id(), run.duration());
+/// assert_eq!(run.into_output(), 3);
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Run<T> {
     output: T,
@@ -421,52 +547,149 @@ pub struct Run<T> {
 
 impl<T> Run<T> {
     /// The run's output.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext().run(async { vec![1, 2] }).await;
+    /// assert_eq!(run.output().len(), 2);
+    /// # }
+    /// ```
     pub fn output(&self) -> &T {
         &self.output
     }
 
     /// Takes the output.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext().run(async { String::from("answer") }).await;
+    /// let answer: String = run.into_output();
+    /// assert_eq!(answer, "answer");
+    /// # }
+    /// ```
     pub fn into_output(self) -> T {
         self.output
     }
 
     /// The unique id of this run (`flowtrace.run.id` on its spans).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async { flowtrace::ctx().run_id().to_owned() })
+    ///     .await;
+    /// assert_eq!(run.run_id(), run.output());
+    /// # }
+    /// ```
     pub fn run_id(&self) -> &str {
         &self.run_id
     }
 
     /// The run's name.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext().run(async {}).await;
+    /// assert_eq!(run.name(), flowtrace::DEFAULT_RUN_NAME);
+    /// # }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The run's trace id as 32 lowercase hex digits (all zeros when no
     /// tracer provider is installed and no parent was carried in).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // No tracer provider and no carried parent: there is no trace.
+    /// let run = flowtrace::with_runcontext().run(async {}).await;
+    /// assert_eq!(run.trace_id(), "0".repeat(32));
+    /// let carrier = [("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")];
+    /// let run = flowtrace::with_runcontext().custom_context(carrier).run(async {}).await;
+    /// assert_eq!(run.trace_id(), "0af7651916cd43dd8448eb211c80319c");
+    /// # }
+    /// ```
     pub fn trace_id(&self) -> &str {
         &self.trace_id
     }
 
     /// Whether a task called directly by the run failed.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext().run(async {}).await;
+    /// assert_eq!(run.status(), flowtrace::RunStatus::Succeeded);
+    /// # }
+    /// ```
     pub fn status(&self) -> RunStatus {
         self.status
     }
 
     /// Wall time from the run's first poll to its end.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(tokio::time::sleep(std::time::Duration::from_millis(5)))
+    ///     .await;
+    /// assert!(run.duration() >= std::time::Duration::from_millis(5));
+    /// # }
+    /// ```
     pub fn duration(&self) -> Duration {
         self.duration
     }
 
     /// How many tasks the run started (retry attempts count once).
+    ///
+    /// ```
+    /// #[flowtrace::traced]
+    /// async fn step(n: u32) -> u32 {
+    ///     n
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext().run(async { step(1).await + step(2).await }).await;
+    /// assert_eq!(run.task_count(), 2);
+    /// # }
+    /// ```
     pub fn task_count(&self) -> u64 {
         self.tasks
     }
 
     /// How many tasks ended with an error (handled or not).
+    ///
+    /// ```
+    /// #[flowtrace::traced]
+    /// async fn flaky(fail: bool) -> Result<(), std::io::Error> {
+    ///     if fail { Err(std::io::Error::other("flaky")) } else { Ok(()) }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run(async {
+    ///         let _ = flaky(true).await;
+    ///         flaky(false).await
+    ///     })
+    ///     .await;
+    /// assert_eq!((run.task_count(), run.error_count()), (2, 1));
+    /// # }
+    /// ```
     pub fn error_count(&self) -> u64 {
         self.errors
     }
 
     /// The outputs of the run's cached tasks, to [`resume`](RunBuilder::resume) it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext().run(async {}).await;
+    /// let saved = serde_json::to_string(&run.checkpoint()).unwrap();
+    /// let checkpoint: flowtrace::Checkpoint = serde_json::from_str(&saved).unwrap();
+    /// let again = flowtrace::with_runcontext().resume(checkpoint).run(async {}).await;
+    /// assert_eq!(again.run_id(), run.run_id());
+    /// # }
+    /// ```
     pub fn checkpoint(&self) -> Checkpoint {
         self.checkpoint.clone()
     }
@@ -525,6 +748,13 @@ impl Drop for NextTraceId {
 
 /// The trace id a run id maps to (two FNV-1a hashes: stable across
 /// processes and versions, never zero).
+///
+/// ```
+/// let id = flowtrace::trace_id_for("batch-7");
+/// assert_eq!(id, flowtrace::trace_id_for("batch-7"));
+/// assert_ne!(id, flowtrace::trace_id_for("batch-8"));
+/// assert_ne!(id, opentelemetry::trace::TraceId::INVALID);
+/// ```
 pub fn trace_id_for(run_id: &str) -> TraceId {
     fn fnv(seed: u64, bytes: &[u8]) -> u64 {
         bytes.iter().fold(seed, |h, b| {

@@ -14,10 +14,7 @@ pub(crate) mod params;
 
 use params::{Params, RunParams};
 
-/// The attribute naming the run a span belongs to.
-pub const RUN_ID: &str = "flowtrace.run.id";
-/// The attribute naming the run's name.
-pub const RUN_NAME: &str = "flowtrace.run.name";
+use crate::attributes::{RUN_ID, RUN_NAME};
 
 /// Identity and tallies of a run, shared by every task of it.
 #[derive(Debug, Default)]

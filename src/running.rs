@@ -44,21 +44,10 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt as _};
 use opentelemetry::{Context, Key, KeyValue, StringValue, Value};
 use opentelemetry_sdk::logs::SdkLogger;
 
-use crate::run_state::RUN_ID;
-
-/// The event name of a start record.
-pub const SPAN_START_EVENT: &str = "flowtrace.span.start";
-/// The event name of a heartbeat record.
-pub const SPAN_HEARTBEAT_EVENT: &str = "flowtrace.span.heartbeat";
-/// `"start"` or `"heartbeat"`, as in the partial-span proposal.
-pub const PARTIAL_EVENT: &str = "partial.event";
-/// The heartbeat interval, `"<milliseconds>ms"`, as in the partial-span
-/// proposal.
-pub const PARTIAL_FREQUENCY: &str = "partial.frequency";
-/// The running span's name, on its start and heartbeat records.
-pub const SPAN_NAME: &str = "flowtrace.span.name";
-/// The running span's parent span id (16 hex digits), absent on a root.
-pub const PARENT_SPAN_ID: &str = "flowtrace.span.parent_id";
+use crate::attributes::{
+    PARENT_SPAN_ID, PARTIAL_EVENT, PARTIAL_FREQUENCY, RUN_ID, SPAN_HEARTBEAT_EVENT, SPAN_NAME,
+    SPAN_START_EVENT,
+};
 
 struct Settings {
     logger: Option<SdkLogger>,
@@ -141,6 +130,14 @@ pub fn set_heartbeat_interval(interval: Option<Duration>) {
 }
 
 /// The heartbeat interval in force.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(flowtrace::running::heartbeat_interval(), None, "off by default");
+/// flowtrace::running::set_heartbeat_interval(Some(Duration::from_secs(30)));
+/// assert_eq!(flowtrace::running::heartbeat_interval(), Some(Duration::from_secs(30)));
+/// ```
 pub fn heartbeat_interval() -> Option<Duration> {
     SETTINGS.read().unwrap_or_else(|e| e.into_inner()).heartbeat
 }
@@ -250,6 +247,11 @@ pub(crate) fn ended(cx: &Context) {
 }
 
 /// How many spans heartbeats are being written for.
+///
+/// ```
+/// // Heartbeats are off: no span is tracked.
+/// assert_eq!(flowtrace::running::running_count(), 0);
+/// ```
 pub fn running_count() -> usize {
     registry().len()
 }

@@ -58,6 +58,16 @@ fn decision_in(state: &TraceState) -> Option<bool> {
 
 /// `state` with the entry for `decided` in front (the W3C rule for an
 /// updated entry).
+///
+/// ```
+/// use opentelemetry::trace::TraceState;
+/// use flowtrace::sampling::{TRACESTATE_KEY, trace_state};
+///
+/// let vendor = TraceState::from_key_value([("vendor", "x")]).unwrap();
+/// let forced = trace_state(&vendor, true);
+/// assert_eq!(forced.header(), "flowtrace=s:1,vendor=x");
+/// assert_eq!(forced.get(TRACESTATE_KEY), Some("s:1"));
+/// ```
 pub fn trace_state(state: &TraceState, decided: bool) -> TraceState {
     let value = if decided { "s:1" } else { "s:0" };
     state

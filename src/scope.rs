@@ -50,6 +50,17 @@ where
 }
 
 /// Pairs waiting to be scoped over a future; see [`custom_context`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let scope: flowtrace::Scope = flowtrace::custom_context([("tenant", "acme")]);
+/// assert_eq!(scope.to_custom_context().get("tenant"), Some("acme"));
+/// let tenant = scope
+///     .scope(async { flowtrace::ctx().custom_context().get("tenant").map(str::to_owned) })
+///     .await;
+/// assert_eq!(tenant.as_deref(), Some("acme"));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Scope {
     pairs: Vec<(String, String)>,
@@ -61,6 +72,17 @@ impl Scope {
     /// first polled (innermost wins). Pairs over a limit are skipped and a
     /// `traceparent` of another trace is refused (see [`custom_context`]),
     /// each with a `tracing` warning that says why.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let tier = flowtrace::custom_context([("tier", "gold")])
+    ///     .scope(flowtrace::custom_context([("tier", "platinum")]).scope(async {
+    ///         flowtrace::ctx().custom_context().get("tier").map(str::to_owned)
+    ///     }))
+    ///     .await;
+    /// assert_eq!(tier.as_deref(), Some("platinum"), "innermost wins");
+    /// # }
+    /// ```
     pub fn scope<F: Future>(self, future: F) -> Scoped<F> {
         Scoped {
             pairs: Some(self.pairs),
@@ -102,6 +124,14 @@ impl Scope {
     /// What [`scope`](Self::scope) would skip or refuse here, as an error:
     /// the first pair over a limit, or a `traceparent` that would cut the
     /// current task off its trace.
+    ///
+    /// ```
+    /// use flowtrace::ContextErrorKind;
+    ///
+    /// let too_long = flowtrace::custom_context([("note", "x".repeat(1 << 20))]);
+    /// assert_eq!(too_long.check().unwrap_err().kind(), ContextErrorKind::ValueTooLong);
+    /// assert!(flowtrace::custom_context([("note", "short")]).check().is_ok());
+    /// ```
     pub fn check(&self) -> Result<(), ContextError> {
         Context::map_current(|cx| {
             current::with(|frame| {
@@ -145,6 +175,15 @@ impl Scope {
     }
 
     /// The map these pairs make when merged over the current one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let map = flowtrace::custom_context([("team", "search")])
+    ///     .scope(async { flowtrace::custom_context([("tier", "gold")]).to_custom_context() })
+    ///     .await;
+    /// assert_eq!((map.get("team"), map.get("tier")), (Some("search"), Some("gold")));
+    /// # }
+    /// ```
     pub fn to_custom_context(&self) -> CustomContext {
         let current = Context::map_current(|cx| cx.span().span_context().clone());
         let base = current::with(|frame| frame.map(|f| f.map().resolved(&current)));
@@ -198,6 +237,14 @@ pub(crate) fn scoped_map(
 
 pin_project_lite::pin_project! {
     /// A future running under scoped `custom_context` pairs.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let scoped: flowtrace::Scoped<_> = flowtrace::custom_context([("team", "search")])
+    ///     .scope(async { flowtrace::ctx().custom_context().len() });
+    /// assert_eq!(tokio::spawn(scoped).await.unwrap(), 1);
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Scoped<F> {
         pairs: Option<Vec<(String, String)>>,

@@ -8,15 +8,18 @@ use std::error::Error;
 use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
+use crate::exception;
+
 /// The current span: inside a `#[traced]` task, the task's span.
 ///
 /// ```
+/// use flowtrace::attributes::URL_FULL;
 /// use opentelemetry::KeyValue;
 ///
 /// #[flowtrace::traced]
 /// async fn fetch(url: String) -> usize {
 ///     let span = flowtrace::current_span();
-///     span.set_attribute(KeyValue::new("http.url", url.clone()));
+///     span.set_attribute(KeyValue::new(URL_FULL, url.clone()));
 ///     span.add_event("cache miss", vec![KeyValue::new("cache.key", url)]);
 ///     if span.is_recording() {
 ///         span.set_attribute(KeyValue::new("expensive", format!("{:?}", span.span_context())));
@@ -32,6 +35,20 @@ pub fn current_span() -> CurrentSpan {
 }
 
 /// A handle on the span that was current when [`current_span`] was called.
+///
+/// ```
+/// use opentelemetry::trace::Status;
+///
+/// #[flowtrace::traced]
+/// async fn parse(text: String) -> usize {
+///     let span: flowtrace::CurrentSpan = flowtrace::current_span();
+///     if text.is_empty() {
+///         span.set_status(Status::error("empty input"));
+///     }
+///     text.len()
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() { parse(String::new()).await; }
+/// ```
 #[derive(Debug, Clone)]
 pub struct CurrentSpan {
     cx: Context,
@@ -39,11 +56,42 @@ pub struct CurrentSpan {
 
 impl CurrentSpan {
     /// Whether the span records (a no-op otherwise: nothing is formatted).
+    ///
+    /// ```
+    /// // No tracer provider is installed here: nothing records.
+    /// assert!(!flowtrace::current_span().is_recording());
+    /// ```
     pub fn is_recording(&self) -> bool {
         self.cx.span().is_recording()
     }
 
-    /// The span's identity.
+    /// The identity of the span that is current: inside a task's body, the
+    /// task's span, or a span started inside the body while that one runs.
+    /// The parent a task called here gets can differ: see
+    /// [`TaskContext::carried_span_context`](crate::TaskContext::carried_span_context).
+    ///
+    /// ```
+    /// use opentelemetry::trace::Tracer as _;
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    ///
+    /// #[flowtrace::traced]
+    /// async fn fetch() {
+    ///     let task = flowtrace::current_span().span_context();
+    ///     assert!(task.is_valid());
+    ///     opentelemetry::global::tracer("example").in_span("parse", |_| {
+    ///         let inner = flowtrace::current_span().span_context();
+    ///         assert_ne!(inner.span_id(), task.span_id());
+    ///         assert_eq!(inner.trace_id(), task.trace_id());
+    ///     });
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let provider = SdkTracerProvider::builder().build();
+    /// flowtrace::set_tracer_provider(provider.clone(), &Sampler::AlwaysOn);
+    /// flowtrace::with_runcontext().run(fetch()).await;
+    /// # let _ = provider.shutdown();
+    /// # }
+    /// ```
     pub fn span_context(&self) -> SpanContext {
         self.cx.span().span_context().clone()
     }
@@ -114,22 +162,12 @@ impl CurrentSpan {
         if !span.is_recording() {
             return;
         }
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        let mut attributes = vec![
-            KeyValue::new("exception.type", std::any::type_name::<E>()),
-            KeyValue::new("exception.message", message.clone()),
-        ];
         let backtrace = Backtrace::capture();
-        if backtrace.status() == BacktraceStatus::Captured {
-            attributes.push(KeyValue::new("exception.stacktrace", backtrace.to_string()));
-        }
-        span.add_event("exception", attributes);
-        span.set_status(Status::error(message));
+        exception::record(
+            &span,
+            std::any::type_name::<E>(),
+            exception::error_chain(error),
+            (backtrace.status() == BacktraceStatus::Captured).then_some(&backtrace),
+        );
     }
 }

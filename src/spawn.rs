@@ -91,6 +91,19 @@ where
 
 /// [`tokio::task::spawn_blocking`] that runs `f` under the current map and
 /// OpenTelemetry context.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let team = flowtrace::custom_context([("team", "search")])
+///     .scope(async {
+///         flowtrace::spawn_blocking(|| flowtrace::ctx().custom_context().get("team").map(str::to_owned))
+///             .await
+///             .unwrap()
+///     })
+///     .await;
+/// assert_eq!(team.as_deref(), Some("search"));
+/// # }
+/// ```
 #[track_caller]
 pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
 where

@@ -19,6 +19,7 @@ use std::time::Duration;
 use opentelemetry::trace::{Link, SpanBuilder, SpanKind, SpanRef, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
+use crate::attributes::{CODE_FUNCTION_NAME, MAP_INDEX, QUEUE_WAIT_MS, TASK_NAME};
 use crate::backend::{Backend, open};
 use crate::capture::{self, CaptureConfig, Captured};
 use crate::carry::{Caller, Resolved};
@@ -26,21 +27,10 @@ use crate::custom_context::{CustomContext, parent_context};
 use crate::frame::{Frame, FrameInner, MapItem, current};
 use crate::metrics::{Site, TaskTimer};
 
-/// The attribute naming the task.
-pub const TASK_NAME: &str = "flowtrace.task.name";
-/// The semantic-convention attribute for the fully qualified function.
-pub const CODE_FUNCTION_NAME: &str = "code.function.name";
-/// Set on a task or run span whose future was dropped before it completed.
-pub const TASK_CANCELLED: &str = "flowtrace.task.cancelled";
-/// The position of a task in a `flowtrace::map` fan-out.
-pub const MAP_INDEX: &str = "flowtrace.map.index";
-/// How long a `flowtrace::map` item waited for a concurrency slot.
-pub const QUEUE_WAIT_MS: &str = "flowtrace.task.queue_wait_ms";
-
 mod active;
 mod parent;
 
-pub(crate) use active::{Active, record_exception};
+pub(crate) use active::Active;
 pub use parent::{IntoLinks, IntoParent};
 
 /// Static facts about a `#[traced]` function, emitted by the macro.

@@ -62,6 +62,19 @@ pub fn ctx() -> TaskContext {
 }
 
 /// What [`ctx()`] returns.
+///
+/// ```
+/// #[flowtrace::traced]
+/// async fn fetch() -> String {
+///     let view: flowtrace::TaskContext = flowtrace::ctx();
+///     format!("{} in run {}", view.task_name(), view.run_name())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let run = flowtrace::with_runcontext().name("nightly").run(fetch()).await;
+/// assert_eq!(run.output(), "fetch in run nightly");
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct TaskContext {
     frame: Option<Frame>,
@@ -74,6 +87,15 @@ pub struct TaskContext {
 
 impl TaskContext {
     /// The task's `custom_context` map.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let team = flowtrace::custom_context([("team", "search")])
+    ///     .scope(async { flowtrace::ctx().custom_context().get("team").map(str::to_owned) })
+    ///     .await;
+    /// assert_eq!(team.as_deref(), Some("search"));
+    /// # }
+    /// ```
     pub fn custom_context(&self) -> &CustomContext {
         &self.map
     }
@@ -83,22 +105,65 @@ impl TaskContext {
     }
 
     /// The run id, or `""` outside a run.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .run_id("batch-1")
+    ///     .run(async { flowtrace::ctx().run_id().to_owned() })
+    ///     .await;
+    /// assert_eq!(run.output(), "batch-1");
+    /// assert_eq!(flowtrace::ctx().run_id(), "", "outside any run");
+    /// # }
+    /// ```
     pub fn run_id(&self) -> &str {
         self.run().map_or("", |r| r.id.as_str())
     }
 
     /// The run name, or `""` outside a run.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let run = flowtrace::with_runcontext()
+    ///     .name("ingest")
+    ///     .run(async { flowtrace::ctx().run_name().to_owned() })
+    ///     .await;
+    /// assert_eq!(run.output(), "ingest");
+    /// # }
+    /// ```
     pub fn run_name(&self) -> &str {
         self.run().map_or("", |r| r.name.as_str())
     }
 
     /// The task's name, or `""` outside a task.
+    ///
+    /// ```
+    /// #[flowtrace::traced(name = "load")]
+    /// async fn load_documents() -> String {
+    ///     flowtrace::ctx().task_name().to_owned()
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(load_documents().await, "load");
+    /// assert_eq!(flowtrace::ctx().task_name(), "", "outside any task");
+    /// # }
+    /// ```
     pub fn task_name(&self) -> &str {
         self.frame.as_ref().and_then(|f| f.task).unwrap_or("")
     }
 
     /// The current trace id as 32 lowercase hex digits, or `""` when there
     /// is no valid span.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let trace = flowtrace::custom_context([("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
+    ///     .scope(async { flowtrace::ctx().trace_id() })
+    ///     .await;
+    /// assert_eq!(trace, "0af7651916cd43dd8448eb211c80319c");
+    /// assert_eq!(flowtrace::ctx().trace_id(), "");
+    /// # }
+    /// ```
     pub fn trace_id(&self) -> String {
         let sc = self.current_span_context();
         if sc.is_valid() {
@@ -113,6 +178,15 @@ impl TaskContext {
     /// A task whose span would not be recorded (an unsampled parent under a
     /// parent-based sampler, or no tracer provider) starts no span; there it
     /// is its parent's span id.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let span = flowtrace::custom_context([("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
+    ///     .scope(async { flowtrace::ctx().span_id() })
+    ///     .await;
+    /// assert_eq!(span, "b7ad6b7169203331");
+    /// # }
+    /// ```
     pub fn span_id(&self) -> String {
         let sc = self.current_span_context();
         if sc.is_valid() {
@@ -122,9 +196,37 @@ impl TaskContext {
         }
     }
 
-    /// The span context of the current task (the map's parent when it
-    /// carries one, else the current OpenTelemetry span).
-    pub fn span_context(&self) -> &SpanContext {
+    /// The span context the map carries: the parent a task called here
+    /// gets. That is the map's `traceparent` when it carries one (a carrier
+    /// scoped in, or the parent a run was given), else the OpenTelemetry span
+    /// current when [`ctx()`] was called. The current span itself is
+    /// [`CurrentSpan::span_context`](crate::CurrentSpan::span_context); the
+    /// two differ where a carrier names a parent that is not current.
+    ///
+    /// ```
+    /// use opentelemetry::trace::Tracer as _;
+    /// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let provider = SdkTracerProvider::builder().build();
+    /// flowtrace::set_tracer_provider(provider.clone(), &Sampler::AlwaysOn);
+    /// let carrier = [("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")];
+    /// flowtrace::custom_context(carrier)
+    ///     .scope(async {
+    ///         opentelemetry::global::tracer("example").in_span("parse", |_| {
+    ///             // A task called here continues the carrier's span...
+    ///             let carried = flowtrace::ctx().carried_span_context().clone();
+    ///             assert_eq!(carried.span_id().to_string(), "b7ad6b7169203331");
+    ///             // ...while the span current here is the one started by hand.
+    ///             let current = flowtrace::current_span().span_context();
+    ///             assert_ne!(current.span_id(), carried.span_id());
+    ///         });
+    ///     })
+    ///     .await;
+    /// # let _ = provider.shutdown();
+    /// # }
+    /// ```
+    pub fn carried_span_context(&self) -> &SpanContext {
         self.current_span_context()
     }
 

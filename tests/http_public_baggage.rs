@@ -17,9 +17,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::get;
-use flowtrace::http::{
-    LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, RequestBuilderExt as _, ServerLayer,
-};
+use flowtrace::attributes::LINK_REASON;
+use flowtrace::http::{LINK_REASON_PUBLIC_ENDPOINT, RequestBuilderExt as _, ServerLayer};
 use flowtrace::propagation::BaggagePolicy;
 use flowtrace::{ctx, traced};
 use opentelemetry::KeyValue;

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
+use flowtrace::attributes::LINK_REASON;
 use flowtrace::http::{
-    LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_BAGGAGE_ENV, PUBLIC_ENDPOINT_ENV, ServerLayer,
+    LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_BAGGAGE_ENV, PUBLIC_ENDPOINT_ENV, ServerLayer,
 };
 use futures::StreamExt as _;
 use support::{Collector, Span, SpanKind};

@@ -8,7 +8,7 @@ mod support;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use flowtrace::link::LINK_REASON;
+use flowtrace::attributes::LINK_REASON;
 use flowtrace::{Backoff, TaskTimeout, traced, with_runcontext};
 use support::{Collector, Span, WAIT, span_named};
 

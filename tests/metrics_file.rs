@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use flowtrace::{TaskTimeout, traced, with_runcontext};
-use flowtrace_telemetry::{self as telemetry, Exporter};
+use flowtrace_telemetry::{self as telemetry, ExporterKind};
 use support::metrics::{all_exemplars, latest, read_metrics_file};
 use support::read_otlp_json_file;
 
@@ -121,7 +121,7 @@ async fn the_file_counts_every_task_and_its_exemplars_name_spans_of_the_trace() 
             ("OTEL_SERVICE_NAME", "metrics-file"),
             ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
         ])
-        .exporter(Exporter::File)
+        .exporter(ExporterKind::File)
         .trace_file(&trace_file)
         .install_tracing_subscriber(false)
         .strict(true)

@@ -98,7 +98,7 @@ async fn otel_propagators_decides_what_flowtraces_carriers_inject() {
     ] {
         let telemetry = flowtrace_telemetry::builder()
             .env_vars([("OTEL_PROPAGATORS", value)])
-            .exporter(flowtrace_telemetry::Exporter::File)
+            .exporter(flowtrace_telemetry::ExporterKind::File)
             .trace_file(&file)
             .install_tracing_subscriber(false)
             .strict(true)

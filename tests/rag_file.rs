@@ -6,7 +6,7 @@ mod support;
 
 use flowtrace::event::{self, Retrieval, RetrievedChunk};
 use flowtrace::{params, traced, with_runcontext};
-use flowtrace_telemetry::{self as telemetry, Exporter};
+use flowtrace_telemetry::{self as telemetry, ExporterKind};
 use serde_json::{Value, json};
 use support::{read_otlp_json_file, span_named};
 
@@ -30,7 +30,7 @@ async fn parameters_events_and_logs_land_in_the_files() {
     let trace_file = dir.join("run-traces.jsonl");
     let telemetry = telemetry::builder()
         .env_vars([("OTEL_SERVICE_NAME", "rag-file")])
-        .exporter(Exporter::File)
+        .exporter(ExporterKind::File)
         .trace_file(&trace_file)
         .initial_params([("embedding_model", json!("stand-in-embedder"))])
         .strict(true)

@@ -1,4 +1,4 @@
-//! Logs at a real collector: `tracing` events and `flowtrace::log` inside
+//! Logs at a real collector: `tracing` events and `flowtrace::emit_log` inside
 //! tasks arrive as OTLP log records carrying the trace and span ids of the
 //! task they were emitted in.
 
@@ -11,13 +11,13 @@ use support::{Collector, WAIT, span_named};
 #[traced]
 async fn retrieve(query: String) -> usize {
     tracing::info!(%query, "retrieving");
-    flowtrace::log(json!({"query": query, "hits": 2}));
+    flowtrace::emit_log(json!({"query": query, "hits": 2}));
     2
 }
 
 #[traced]
 async fn answer() -> usize {
-    flowtrace::log_at(tracing::Level::WARN, "reranker skipped");
+    flowtrace::emit_log_at(tracing::Level::WARN, "reranker skipped");
     retrieve("what is rust?".into()).await
 }
 
@@ -77,7 +77,7 @@ async fn log_records_carry_the_task_ids() {
 
     drop(telemetry);
     let before = collector.logs().len();
-    flowtrace::log("after shutdown");
+    flowtrace::emit_log("after shutdown");
     assert_eq!(
         collector.logs().len(),
         before,

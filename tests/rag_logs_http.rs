@@ -1,5 +1,5 @@
 //! Logs over OTLP/HTTP at a real collector: `tracing` events and
-//! `flowtrace::log` inside tasks arrive through `POST /v1/logs` with the
+//! `flowtrace::emit_log` inside tasks arrive through `POST /v1/logs` with the
 //! task's trace and span ids, and feedback's `gen_ai.evaluation.result`
 //! event arrives as a log record in the context of the span it judges.
 
@@ -7,14 +7,14 @@ mod support;
 
 use flowtrace::feedback::{self, Evaluation, Target};
 use flowtrace::{traced, with_runcontext};
-use flowtrace_telemetry::{Exporter, Protocol};
+use flowtrace_telemetry::{ExporterKind, Protocol};
 use serde_json::json;
 use support::{Collector, WAIT, span_named};
 
 #[traced]
 async fn retrieve(query: String) -> usize {
     tracing::info!(%query, "retrieving");
-    flowtrace::log(json!({"query": query, "hits": 2}));
+    flowtrace::emit_log(json!({"query": query, "hits": 2}));
     2
 }
 
@@ -26,7 +26,7 @@ async fn log_records_and_evaluation_events_arrive_over_http() {
             ("OTEL_BSP_SCHEDULE_DELAY", "50"),
             ("OTEL_BLRP_SCHEDULE_DELAY", "50"),
         ])
-        .exporter(Exporter::Otlp)
+        .exporter(ExporterKind::Otlp)
         .otlp_protocol(Protocol::HttpProtobuf)
         .otlp_endpoint(collector.http_endpoint())
         .service_name("rag-logs-http")

@@ -51,7 +51,7 @@ impl SpanProcessor for Keep {
         let seen = Seen {
             trace: u128::from_be_bytes(span.span_context.trace_id().to_bytes()),
             name: span.name.to_string(),
-            run_id: attr(flowtrace::RUN_ID),
+            run_id: attr(flowtrace::attributes::RUN_ID),
             seen: attr("test.seen"),
         };
         self.0.lock().unwrap().push(seen);

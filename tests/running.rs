@@ -7,7 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use flowtrace::running::{PARTIAL_EVENT, PARTIAL_FREQUENCY, SPAN_NAME};
+use flowtrace::attributes::{PARTIAL_EVENT, PARTIAL_FREQUENCY, SPAN_NAME};
 use flowtrace::{traced, with_runcontext};
 use opentelemetry::KeyValue;
 use support::{Collector, LogRecord, WAIT, span_named};

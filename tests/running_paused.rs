@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flowtrace::running::{PARENT_SPAN_ID, PARTIAL_EVENT, SPAN_NAME};
+use flowtrace::attributes::{PARENT_SPAN_ID, PARTIAL_EVENT, SPAN_NAME};
 use flowtrace::{traced, with_runcontext};
 use support::{Collector, LogRecord, WAIT, span_named};
 

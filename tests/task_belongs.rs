@@ -281,7 +281,7 @@ async fn a_spawned_task_records_its_wait_for_the_first_poll() {
             .iter()
             .find(|s| span_id(s) == child_seen.span_id)
             .expect("the child span");
-        let wait = attr(span, flowtrace::QUEUE_WAIT_MS);
+        let wait = attr(span, flowtrace::attributes::QUEUE_WAIT_MS);
         assert_eq!(wait.is_some(), recorded, "{habit:?}: {wait:?}");
         if let Some(opentelemetry::Value::F64(ms)) = wait {
             assert!((0.0..60_000.0).contains(&ms), "{ms}");

@@ -25,20 +25,20 @@ use super::parse::Propagator;
 use super::processor::{Processor, Settings, WhenFull};
 use super::run_attributes::RunAttributes;
 use super::warning::{ConfigError, ConfigWarning};
-use super::{Exporter, Protocol, Telemetry, panic_hook};
+use super::{ExporterKind, Protocol, Telemetry, panic_hook};
 
 /// Telemetry settings in code; anything not set comes from the `OTEL_*`
 /// environment (settings made here win over the environment). Created by
 /// [`builder()`](super::builder).
 ///
 /// ```no_run
-/// use flowtrace_telemetry::Exporter;
+/// use flowtrace_telemetry::ExporterKind;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let _telemetry = flowtrace_telemetry::builder()
 ///     .service_name("crawler")
 ///     .resource_attribute(opentelemetry::KeyValue::new("deployment.environment.name", "dev"))
-///     .exporter(Exporter::Otlp)
+///     .exporter(ExporterKind::Otlp)
 ///     .otlp_endpoint("http://collector:4318")
 ///     .console(true)
 ///     .strict(true)
@@ -114,8 +114,8 @@ impl TelemetryBuilder {
     }
 
     /// Adds an exporter. Exporters added here replace `OTEL_TRACES_EXPORTER`
-    /// and the embedded default; `Exporter::None` alone exports nothing.
-    pub fn exporter(mut self, exporter: Exporter) -> Self {
+    /// and the embedded default; `ExporterKind::None` alone exports nothing.
+    pub fn exporter(mut self, exporter: ExporterKind) -> Self {
         self.code.exporters.push(exporter);
         self
     }
@@ -132,7 +132,7 @@ impl TelemetryBuilder {
     /// bounded by `OTEL_BSP_EXPORT_TIMEOUT` with everything else.
     ///
     /// Like [`exporter`](Self::exporter), it replaces `OTEL_TRACES_EXPORTER`
-    /// and the embedded default; add `.exporter(Exporter::File)` to keep the
+    /// and the embedded default; add `.exporter(ExporterKind::File)` to keep the
     /// local file as well. Log records go where the spans' built-in
     /// exporters go, unless `OTEL_LOGS_EXPORTER` or
     /// [`log_exporter`](Self::log_exporter) says otherwise.
@@ -501,7 +501,7 @@ fn build_exporters(config: &Config, custom: Vec<CustomSpans>) -> Built {
     let local = settings(&config.batch, config.batch.export_timeout, WhenFull::Drop);
     for exporter in &config.exporters {
         match exporter {
-            Exporter::Otlp => {
+            ExporterKind::Otlp => {
                 let timeout = otlp::attempt_timeout(&config.otlp, config.batch.export_timeout);
                 let mut otlp_settings = settings(&config.batch, timeout, WhenFull::Drop);
                 otlp_settings.io_thread = config.otlp.protocol == Protocol::Grpc;
@@ -519,7 +519,7 @@ fn build_exporters(config: &Config, custom: Vec<CustomSpans>) -> Built {
                     )),
                 }
             }
-            Exporter::File => {
+            ExporterKind::File => {
                 // Local and quick: a full queue waits for the write rather
                 // than dropping (see `WhenFull::Wait`).
                 let file = settings(&config.batch, config.batch.export_timeout, WhenFull::Wait);
@@ -538,7 +538,7 @@ fn build_exporters(config: &Config, custom: Vec<CustomSpans>) -> Built {
                     )),
                 }
             }
-            Exporter::Console => {
+            ExporterKind::Console => {
                 match Processor::start(local.clone(), || Ok(Sdk::local(ConsoleExporter::stdout())))
                 {
                     Ok(processor) => built.processors.push(("console", processor)),
@@ -549,7 +549,7 @@ fn build_exporters(config: &Config, custom: Vec<CustomSpans>) -> Built {
                     )),
                 }
             }
-            Exporter::None => {}
+            ExporterKind::None => {}
         }
     }
     for start in custom {

@@ -7,13 +7,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use flowtrace::attributes::SERVICE_NAME;
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::Sampler;
 
 use super::parse::{self, Member, Propagator};
 use super::redact;
 use super::warning::ConfigWarning;
-use super::{Exporter, Protocol};
+use super::{ExporterKind, Protocol};
 
 /// The batch processor allocates its whole queue at start, so the queue size
 /// taken from the environment is bounded (about 350 bytes a slot: ~90 MiB).
@@ -152,7 +153,7 @@ impl EnvSource {
 pub(crate) struct Overrides {
     pub(crate) service_name: Option<String>,
     pub(crate) resource: Vec<KeyValue>,
-    pub(crate) exporters: Vec<Exporter>,
+    pub(crate) exporters: Vec<ExporterKind>,
     pub(crate) console: bool,
     pub(crate) trace_file: Option<PathBuf>,
     pub(crate) log_file: Option<PathBuf>,
@@ -247,7 +248,7 @@ pub(crate) struct Config {
     /// (a later duplicate wins when the resource is built).
     pub(crate) resource: Vec<KeyValue>,
     /// Deduplicated, without `None`; empty means no exporter.
-    pub(crate) exporters: Vec<Exporter>,
+    pub(crate) exporters: Vec<ExporterKind>,
     pub(crate) otlp: Otlp,
     pub(crate) sampler: Sampler,
     pub(crate) batch: Batch,
@@ -269,7 +270,7 @@ pub(crate) struct Config {
 #[derive(Clone, Debug)]
 pub(crate) struct Logs {
     /// Deduplicated, without `None`; empty means no log exporter.
-    pub(crate) exporters: Vec<Exporter>,
+    pub(crate) exporters: Vec<ExporterKind>,
     pub(crate) otlp: Otlp,
     pub(crate) file: PathBuf,
 }
@@ -412,20 +413,20 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
         "OTEL_TRACES_EXPORTER",
         parse::EXPORTERS,
         parse::exporter,
-        Exporter::None,
+        ExporterKind::None,
     );
     let mut exporters = if !code.exporters.is_empty() || code.custom_span_exporters > 0 {
         code.exporters.clone()
     } else if let Some(from_env) = from_env {
         from_env
     } else if endpoint_configured {
-        vec![Exporter::Otlp]
+        vec![ExporterKind::Otlp]
     } else {
         // The embedded default: spans land in a local file, nothing to run.
-        vec![Exporter::File]
+        vec![ExporterKind::File]
     };
     if code.console {
-        exporters.push(Exporter::Console);
+        exporters.push(ExporterKind::Console);
     }
     let unique = dedup(exporters);
 
@@ -482,10 +483,10 @@ pub(crate) fn resolve(env: &EnvSource, code: &Overrides) -> (Option<Config>, Vec
     (Some(config), warnings)
 }
 
-pub(crate) fn dedup(exporters: Vec<Exporter>) -> Vec<Exporter> {
+pub(crate) fn dedup(exporters: Vec<ExporterKind>) -> Vec<ExporterKind> {
     let mut unique = Vec::new();
     for e in exporters {
-        if e != Exporter::None && !unique.contains(&e) {
+        if e != ExporterKind::None && !unique.contains(&e) {
             unique.push(e);
         }
     }
@@ -496,14 +497,14 @@ pub(crate) fn dedup(exporters: Vec<Exporter>) -> Vec<Exporter> {
 fn logs(
     r: &mut Reader<'_>,
     code: &Overrides,
-    traces: &[Exporter],
+    traces: &[ExporterKind],
     trace_file: &std::path::Path,
 ) -> Logs {
     let from_env = r.members(
         "OTEL_LOGS_EXPORTER",
         parse::EXPORTERS,
         parse::exporter,
-        Exporter::None,
+        ExporterKind::None,
     );
     let exporters = if code.custom_log_exporters > 0 {
         dedup(code.exporters.clone())
@@ -553,7 +554,7 @@ fn resource(r: &mut Reader<'_>, code: &Overrides) -> (String, Vec<KeyValue>) {
     let mut service = None;
     let mut attrs = Vec::new();
     for (k, v) in env_attrs {
-        if k == "service.name" {
+        if k == SERVICE_NAME {
             // Spec: OTEL_SERVICE_NAME wins over service.name in the list.
             service = Some(v);
         } else {
@@ -564,7 +565,7 @@ fn resource(r: &mut Reader<'_>, code: &Overrides) -> (String, Vec<KeyValue>) {
         service = env_service;
     }
     for kv in &code.resource {
-        if kv.key.as_str() == "service.name" {
+        if kv.key.as_str() == SERVICE_NAME {
             service = Some(kv.value.to_string());
         } else {
             attrs.push(kv.clone());

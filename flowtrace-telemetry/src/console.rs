@@ -9,6 +9,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use flowtrace::attributes::{TASK_CACHED, TASK_CANCELLED, TASK_REPLAYED, TASK_TIMEOUT};
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry::{KeyValue, Value};
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
@@ -110,10 +111,10 @@ fn render_span(
     );
     // Lifecycle flags a reader of the tree wants to see at a glance.
     for (key, mark) in [
-        ("flowtrace.task.cached", "cached"),
-        ("flowtrace.task.replayed", "replayed"),
-        ("flowtrace.task.timeout", "timeout"),
-        ("flowtrace.task.cancelled", "cancelled"),
+        (TASK_CACHED, "cached"),
+        (TASK_REPLAYED, "replayed"),
+        (TASK_TIMEOUT, "timeout"),
+        (TASK_CANCELLED, "cancelled"),
     ] {
         let set = span
             .attributes

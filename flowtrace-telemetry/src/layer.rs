@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use flowtrace::attributes::{CODE_FILE_PATH, CODE_LINE_NUMBER};
 use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 use tracing_core::field::{Field, Visit};
@@ -78,12 +79,12 @@ where
             if let Some(file) = meta.file() {
                 fields
                     .attributes
-                    .push(KeyValue::new("code.file.path", file.to_owned()));
+                    .push(KeyValue::new(CODE_FILE_PATH, file.to_owned()));
             }
             if let Some(line) = meta.line() {
                 fields
                     .attributes
-                    .push(KeyValue::new("code.line.number", i64::from(line)));
+                    .push(KeyValue::new(CODE_LINE_NUMBER, i64::from(line)));
             }
             event.record(&mut fields);
             let name = match fields.message {

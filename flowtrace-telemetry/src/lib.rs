@@ -21,7 +21,7 @@
 //! in the current directory as OTLP/JSON lines (one
 //! `ExportTraceServiceRequest` per line, the OpenTelemetry Collector's file
 //! format). Setting `OTEL_EXPORTER_OTLP_ENDPOINT` sends them to a collector
-//! instead. Log records (`tracing` events and [`flowtrace::log`]) go to the same
+//! instead. Log records (`tracing` events and [`flowtrace::emit_log`]) go to the same
 //! kinds of exporters, the file ones to `flowtrace-logs.jsonl`.
 //!
 //! | variable | accepted values | default |
@@ -160,9 +160,10 @@ pub fn builder() -> TelemetryBuilder {
     TelemetryBuilder::default()
 }
 
-/// A span exporter, as named in `OTEL_TRACES_EXPORTER`.
+/// Which span exporter to run, as named in `OTEL_TRACES_EXPORTER`: a name
+/// the builder makes an exporter from (see [`TelemetryBuilder::exporter`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Exporter {
+pub enum ExporterKind {
     /// OTLP to a collector (gRPC or HTTP, see [`Protocol`]).
     Otlp,
     /// Each trace as a tree on stdout.
@@ -173,14 +174,14 @@ pub enum Exporter {
     None,
 }
 
-impl Exporter {
+impl ExporterKind {
     /// The name `OTEL_TRACES_EXPORTER` uses.
     pub(crate) fn name(self) -> &'static str {
         match self {
-            Exporter::Otlp => "otlp",
-            Exporter::Console => "console",
-            Exporter::File => "file",
-            Exporter::None => "none",
+            ExporterKind::Otlp => "otlp",
+            ExporterKind::Console => "console",
+            ExporterKind::File => "file",
+            ExporterKind::None => "none",
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Log records (cold path): an `SdkLoggerProvider` with one flowtrace batch
 //! processor per exporter named in `OTEL_LOGS_EXPORTER` (by default the
 //! spans' exporters), fed by `tracing` events (opentelemetry-appender-tracing)
-//! and [`flowtrace::log`]. Each record carries the trace and span id of the
+//! and [`flowtrace::emit_log`]. Each record carries the trace and span id of the
 //! task it was emitted in. The processor is the spans' one
 //! ([`super::processor`]), so log records get the spans' guarantees: kept
 //! through a collector outage within `OTEL_BLRP_MAX_QUEUE_SIZE`, counted by
@@ -28,7 +28,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::{LogBatch, LogExporter, SdkLoggerProvider};
 
-use super::Exporter;
+use super::ExporterKind;
 use super::config::{Batch, Logs, Otlp};
 use super::export::{Export, LogItem, Sdk, SdkLogs, log_refs};
 use super::file::JsonLines;
@@ -75,7 +75,7 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource, custom: Vec<
     let local = settings(batch, batch.export_timeout, WhenFull::Drop);
     for exporter in &logs.exporters {
         let started = match exporter {
-            Exporter::File => match JsonLines::open(&logs.file) {
+            ExporterKind::File => match JsonLines::open(&logs.file) {
                 Ok(lines) => {
                     let file = settings(batch, batch.export_timeout, WhenFull::Wait);
                     Processor::start(file, || Ok(SdkLogs(Sdk::local(LogFile::new(lines)))))
@@ -94,7 +94,7 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource, custom: Vec<
                     "log records are not written to a file",
                 )),
             },
-            Exporter::Otlp => {
+            ExporterKind::Otlp => {
                 let timeout = attempt_timeout(&logs.otlp, batch.export_timeout);
                 let mut otlp = settings(batch, timeout, WhenFull::Drop);
                 otlp.io_thread = logs.otlp.protocol == super::Protocol::Grpc;
@@ -110,11 +110,11 @@ pub(crate) fn build(logs: &Logs, batch: &Batch, resource: Resource, custom: Vec<
                     )
                 })
             }
-            Exporter::Console => {
+            ExporterKind::Console => {
                 Processor::start(local.clone(), || Ok(SdkLogs(Sdk::local(LogConsole))))
                     .map_err(|err| ("console log exporter", err, "log records are not printed"))
             }
-            Exporter::None => continue,
+            ExporterKind::None => continue,
         };
         match started {
             Ok(processor) => built.processors.push((exporter.name(), processor)),

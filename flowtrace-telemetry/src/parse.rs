@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use opentelemetry_sdk::trace::Sampler;
 
-use super::{Exporter, Protocol};
+use super::{ExporterKind, Protocol};
 
 /// Why a value was rejected: the accepted values, ready for a message.
 pub(crate) type Rejected = String;
@@ -101,12 +101,12 @@ pub(crate) enum Member {
 }
 
 /// One member of `OTEL_TRACES_EXPORTER`.
-pub(crate) fn exporter(member: &str) -> Result<Exporter, Member> {
+pub(crate) fn exporter(member: &str) -> Result<ExporterKind, Member> {
     match member.to_ascii_lowercase().as_str() {
-        "otlp" => Ok(Exporter::Otlp),
-        "console" => Ok(Exporter::Console),
-        "file" => Ok(Exporter::File),
-        "none" => Ok(Exporter::None),
+        "otlp" => Ok(ExporterKind::Otlp),
+        "console" => Ok(ExporterKind::Console),
+        "file" => Ok(ExporterKind::File),
+        "none" => Ok(ExporterKind::None),
         "zipkin" | "jaeger" | "logging" => Err(Member::Unsupported),
         _ => Err(Member::Unknown),
     }
@@ -405,10 +405,10 @@ mod tests {
     #[test]
     fn exporters_and_propagators() {
         let cases = [
-            ("otlp", Ok(Exporter::Otlp), "otlp"),
-            ("Console", Ok(Exporter::Console), "case-insensitive"),
-            ("file", Ok(Exporter::File), "file"),
-            ("none", Ok(Exporter::None), "none"),
+            ("otlp", Ok(ExporterKind::Otlp), "otlp"),
+            ("Console", Ok(ExporterKind::Console), "case-insensitive"),
+            ("file", Ok(ExporterKind::File), "file"),
+            ("none", Ok(ExporterKind::None), "none"),
             (
                 "zipkin",
                 Err(Member::Unsupported),

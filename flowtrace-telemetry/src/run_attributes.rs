@@ -14,7 +14,8 @@ use opentelemetry::trace::{Link, SpanKind, TraceContextExt as _, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
-use flowtrace::{RUN_ID, run_attributes};
+use flowtrace::attributes::RUN_ID;
+use flowtrace::run_attributes;
 
 /// The configured sampler plus the run attributes; see the module docs.
 #[derive(Clone, Debug)]
@@ -89,7 +90,7 @@ impl ShouldSample for RunAttributes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowtrace::RUN_NAME;
+    use flowtrace::attributes::RUN_NAME;
     use opentelemetry::trace::{Tracer, TracerProvider as _};
     use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 

@@ -292,7 +292,7 @@ fn code_settings_win_and_resource_is_written() {
         ])
         .service_name("from-code")
         .resource_attribute(opentelemetry::KeyValue::new("team", "search"))
-        .exporter(Exporter::File)
+        .exporter(ExporterKind::File)
         .trace_file(&path)
         .install_tracing_subscriber(false)
         .without_globals()

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flowtrace_telemetry::{Exporter, Protocol, Telemetry};
+use flowtrace_telemetry::{ExporterKind, Protocol, Telemetry};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use support::{Collector, Mode, Proxy, WAIT};
 
@@ -29,7 +29,7 @@ fn telemetry(protocol: Protocol, endpoint: &str, queue: usize) -> Telemetry {
             ("OTEL_BSP_MAX_QUEUE_SIZE", queue.to_string()),
             ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10".into()),
         ])
-        .exporter(Exporter::Otlp)
+        .exporter(ExporterKind::Otlp)
         .otlp_protocol(protocol)
         .otlp_endpoint(endpoint)
         .service_name("faults")

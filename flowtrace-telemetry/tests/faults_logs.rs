@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flowtrace_telemetry::{Exporter, Protocol, Telemetry};
+use flowtrace_telemetry::{ExporterKind, Protocol, Telemetry};
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
 use support::{Collector, WAIT};
 
@@ -31,7 +31,7 @@ fn telemetry(protocol: Protocol, collector: &Collector, queue: usize) -> Telemet
             ("OTEL_BLRP_MAX_QUEUE_SIZE", queue.to_string()),
             ("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", "10".into()),
         ])
-        .exporter(Exporter::Otlp)
+        .exporter(ExporterKind::Otlp)
         .otlp_protocol(protocol)
         .otlp_endpoint(endpoint)
         .service_name("faults-logs")

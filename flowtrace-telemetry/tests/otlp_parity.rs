@@ -10,7 +10,7 @@ mod support;
 
 use std::time::Duration;
 
-use flowtrace_telemetry::{Exporter, Protocol, Telemetry};
+use flowtrace_telemetry::{ExporterKind, Protocol, Telemetry};
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use support::tls_proxy::{TlsProxy, fixture};
@@ -36,7 +36,7 @@ fn telemetry(protocol: Protocol, endpoint: &str, env: &[(&str, String)]) -> Tele
     vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     flowtrace_telemetry::builder()
         .env_vars(vars)
-        .exporter(Exporter::Otlp)
+        .exporter(ExporterKind::Otlp)
         .otlp_protocol(protocol)
         .otlp_endpoint(endpoint)
         .service_name("parity")

@@ -10,7 +10,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flowtrace_telemetry::{ExportStats, Exporter, Protocol, Telemetry};
+use flowtrace_telemetry::{ExportStats, ExporterKind, Protocol, Telemetry};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use support::fake_otlp::{FakeGrpc, FakeHttp, Reply, Seen};
 use tonic::Code;
@@ -27,7 +27,7 @@ fn telemetry(protocol: Protocol, endpoint: &str) -> Telemetry {
             // The scripted endpoint counts span exports only.
             ("OTEL_METRICS_EXPORTER", "none"),
         ])
-        .exporter(Exporter::Otlp)
+        .exporter(ExporterKind::Otlp)
         .otlp_protocol(protocol)
         .otlp_endpoint(endpoint)
         .install_tracing_subscriber(false)

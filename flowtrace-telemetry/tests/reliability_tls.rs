@@ -9,7 +9,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use flowtrace_telemetry::{Exporter, Protocol, Telemetry};
+use flowtrace_telemetry::{ExporterKind, Protocol, Telemetry};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use support::tls_proxy::{TlsProxy, fixture};
 use support::{Collector, WAIT};
@@ -24,7 +24,7 @@ fn telemetry(protocol: Protocol, endpoint: &str, ca: Option<&str>) -> Telemetry 
     }
     flowtrace_telemetry::builder()
         .env_vars(vars)
-        .exporter(Exporter::Otlp)
+        .exporter(ExporterKind::Otlp)
         .otlp_protocol(protocol)
         .otlp_endpoint(endpoint)
         .service_name("tls")
@@ -96,7 +96,7 @@ fn a_bad_certificate_file_is_a_configuration_error() {
     let missing = std::env::temp_dir().join("flowtrace-missing-ca.pem");
     let err = flowtrace_telemetry::builder()
         .env_vars([("OTEL_EXPORTER_OTLP_CERTIFICATE", missing.to_str().unwrap())])
-        .exporter(Exporter::Otlp)
+        .exporter(ExporterKind::Otlp)
         .otlp_endpoint("https://127.0.0.1:1")
         .install_tracing_subscriber(false)
         .strict(true)

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use flowtrace_telemetry::{Exporter, Protocol, ReplayError, ReplayOptions, Telemetry};
+use flowtrace_telemetry::{ExporterKind, Protocol, ReplayError, ReplayOptions, Telemetry};
 use opentelemetry::trace::{Span as _, Tracer as _, TracerProvider as _};
 use support::fake_otlp::{FakeGrpc, FakeHttp, Reply};
 use support::run_bounded;
@@ -46,7 +46,7 @@ fn telemetry(protocol: Protocol, endpoint: &str, extra: &[(&str, &str)]) -> Tele
     vars.extend_from_slice(extra);
     flowtrace_telemetry::builder()
         .env_vars(vars)
-        .exporter(Exporter::Otlp)
+        .exporter(ExporterKind::Otlp)
         .otlp_protocol(protocol)
         .otlp_endpoint(endpoint)
         .install_tracing_subscriber(false)
@@ -257,7 +257,7 @@ fn trace_file(name: &str) -> PathBuf {
     let _ = std::fs::remove_file(&path);
     let telemetry = flowtrace_telemetry::builder()
         .env_vars([("OTEL_LOGS_EXPORTER", "none")])
-        .exporter(Exporter::File)
+        .exporter(ExporterKind::File)
         .trace_file(&path)
         .install_tracing_subscriber(false)
         .init()

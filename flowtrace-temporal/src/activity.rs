@@ -39,8 +39,9 @@ fn client_run(run: &[KeyValue]) -> Option<(String, String)> {
             .map(|kv| kv.value.to_string())
     };
     Some((
-        get(flowtrace::RUN_ID)?,
-        get(flowtrace::RUN_NAME).unwrap_or_else(|| flowtrace::DEFAULT_RUN_NAME.to_owned()),
+        get(flowtrace::attributes::RUN_ID)?,
+        get(flowtrace::attributes::RUN_NAME)
+            .unwrap_or_else(|| flowtrace::DEFAULT_RUN_NAME.to_owned()),
     ))
 }
 

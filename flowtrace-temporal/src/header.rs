@@ -79,7 +79,7 @@ pub const LINK_HEADER: &str = "flowtrace-link";
 /// Whether a [`CONTEXT_HEADER`] key names the client's run
 /// (`flowtrace.run.id`, `flowtrace.run.name`) rather than a user entry.
 fn is_run_key(key: &str) -> bool {
-    key == flowtrace::RUN_ID || key == flowtrace::RUN_NAME
+    key == flowtrace::attributes::RUN_ID || key == flowtrace::attributes::RUN_NAME
 }
 
 /// Writes `cx`'s span context and baggage under [`TRACE_HEADER`], and the user
@@ -156,10 +156,13 @@ pub(crate) fn extract(headers: &HashMap<String, Payload>) -> Received {
             map
         })
         .unwrap_or_default();
-    let run = [flowtrace::RUN_ID, flowtrace::RUN_NAME]
-        .into_iter()
-        .filter_map(|key| entries.remove(key).map(|value| KeyValue::new(key, value)))
-        .collect();
+    let run = [
+        flowtrace::attributes::RUN_ID,
+        flowtrace::attributes::RUN_NAME,
+    ]
+    .into_iter()
+    .filter_map(|key| entries.remove(key).map(|value| KeyValue::new(key, value)))
+    .collect();
     entries.retain(|k, _| !is_run_key(k));
     Received {
         parent,
@@ -191,7 +194,7 @@ pub(crate) fn current_entries() -> BTreeMap<String, String> {
 pub(crate) fn current_parent() -> Context {
     let view = flowtrace::ctx();
     let cx = Context::current();
-    let sc = view.span_context();
+    let sc = view.carried_span_context();
     if sc.is_valid() && !same_span(&cx, sc) {
         cx.with_remote_span_context(sc.clone())
     } else {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::future::Future;
 
+use flowtrace::attributes::{EXCEPTION_EVENT, EXCEPTION_MESSAGE};
 use opentelemetry::trace::{
     FutureExt as _, SpanContext, SpanKind, Status, TraceContextExt as _, TraceFlags, Tracer as _,
 };
@@ -68,8 +69,8 @@ pub(crate) fn finish<T, E: Debug>(cx: &Context, result: &Result<T, E>) {
     if let Err(error) = result {
         let message = format!("{error:?}");
         span.add_event(
-            "exception",
-            vec![KeyValue::new("exception.message", message.clone())],
+            EXCEPTION_EVENT,
+            vec![KeyValue::new(EXCEPTION_MESSAGE, message.clone())],
         );
         span.set_status(Status::error(message));
     }

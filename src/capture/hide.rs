@@ -4,8 +4,15 @@
 
 use std::sync::LazyLock;
 
+use crate::attributes::{
+    EMBEDDING_EMBEDDINGS, EMBEDDING_INVOCATION_PARAMETERS, GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OUTPUT_MESSAGES, GEN_AI_RETRIEVAL_QUERY_TEXT, GEN_AI_SYSTEM_INSTRUCTIONS,
+    GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_RESULT, INPUT_VALUE, LLM_INPUT_MESSAGES,
+    LLM_INVOCATION_PARAMETERS, LLM_OUTPUT_MESSAGES, OUTPUT_VALUE, RAG_CHUNKS, RAG_DOCUMENT,
+    RAG_EMBEDDING_INPUTS, RAG_QUERY, RAG_RESPONSE, RAG_REWRITTEN_QUERY, RERANKER_QUERY,
+    TRACE_INPUT, TRACE_OUTPUT,
+};
 use crate::capture;
-use crate::openinference::{INPUT_VALUE, OUTPUT_VALUE};
 
 /// What a hidden value is replaced with (the OpenInference placeholder).
 pub const REDACTED_CONTENT: &str = "__REDACTED__";
@@ -36,11 +43,25 @@ pub struct Hide {
 
 impl Hide {
     /// Nothing hidden.
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// let hide = Hide::none();
+    /// assert!(hide.is_empty() && !hide.hides("input.value"));
+    /// ```
     pub const fn none() -> Self {
         Self { mask: 0 }
     }
 
     /// The switches the environment sets (read once per process).
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    ///
+    /// // `OPENINFERENCE_HIDE_INPUTS=true` and the other variables, read once.
+    /// let hide = Hide::from_env();
+    /// # let _ = hide;
+    /// ```
     pub fn from_env() -> Self {
         *FROM_ENV
     }
@@ -55,37 +76,84 @@ impl Hide {
     }
 
     /// `OPENINFERENCE_HIDE_INPUTS`.
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// let hide = Hide::none().inputs(true);
+    /// assert!(hide.hides("input.value") && hide.hides("flowtrace.input.query"));
+    /// assert!(!hide.hides("output.value"));
+    /// ```
     pub fn inputs(self, on: bool) -> Self {
         self.set(class::INPUT | class::INPUT_MESSAGES, on)
     }
 
     /// `OPENINFERENCE_HIDE_OUTPUTS`.
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// let hide = Hide::none().outputs(true);
+    /// assert!(hide.hides("output.value") && hide.hides("flowtrace.output"));
+    /// ```
     pub fn outputs(self, on: bool) -> Self {
         self.set(class::OUTPUT | class::OUTPUT_MESSAGES, on)
     }
 
     /// `OPENINFERENCE_HIDE_INPUT_MESSAGES`.
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// let hide = Hide::none().input_messages(true);
+    /// assert!(hide.hides("llm.input_messages.0.message.content"));
+    /// assert!(hide.hides("gen_ai.input.messages"));
+    /// ```
     pub fn input_messages(self, on: bool) -> Self {
         self.set(class::INPUT_MESSAGES, on)
     }
 
     /// `OPENINFERENCE_HIDE_OUTPUT_MESSAGES`.
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// let hide = Hide::none().output_messages(true);
+    /// assert!(hide.hides("llm.output_messages.0.message.content"));
+    /// assert!(!hide.hides("llm.input_messages.0.message.content"));
+    /// ```
     pub fn output_messages(self, on: bool) -> Self {
         self.set(class::OUTPUT_MESSAGES, on)
     }
 
     /// `OPENINFERENCE_HIDE_LLM_INVOCATION_PARAMETERS`.
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// let hide = Hide::none().invocation_parameters(true);
+    /// assert!(hide.hides("llm.invocation_parameters"));
+    /// ```
     pub fn invocation_parameters(self, on: bool) -> Self {
         self.set(class::INVOCATION_PARAMETERS, on)
     }
 
     /// `OPENINFERENCE_HIDE_EMBEDDINGS_TEXT`.
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// let hide = Hide::none().embeddings_text(true);
+    /// assert!(hide.hides("embedding.embeddings.0.embedding.text"));
+    /// assert!(!hide.hides("embedding.model_name"));
+    /// ```
     pub fn embeddings_text(self, on: bool) -> Self {
         self.set(class::EMBEDDINGS_TEXT, on)
     }
 
     /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (`false`
     /// hides the message content).
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// let hide = Hide::none().capture_message_content(false);
+    /// assert!(hide.hides("gen_ai.tool.call.arguments"));
+    /// assert!(Hide::none().capture_message_content(true).is_empty());
+    /// ```
     pub fn capture_message_content(self, on: bool) -> Self {
         self.set(
             class::INPUT_MESSAGES | class::OUTPUT_MESSAGES | class::GENAI_CONTENT,
@@ -94,11 +162,24 @@ impl Hide {
     }
 
     /// Whether anything is hidden.
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// assert!(Hide::none().is_empty());
+    /// assert!(!Hide::none().outputs(true).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.mask == 0
     }
 
     /// Whether the attribute `key` is hidden.
+    ///
+    /// ```
+    /// use flowtrace::openinference::Hide;
+    /// let hide = Hide::none().inputs(true);
+    /// assert!(hide.hides("input.value"));
+    /// assert!(!hide.hides("session.id"), "not content");
+    /// ```
     pub fn hides(&self, key: &str) -> bool {
         self.mask != 0 && classes(key) & self.mask != 0
     }
@@ -110,32 +191,35 @@ fn classes(key: &str) -> u8 {
     if key.starts_with(capture::INPUT_PREFIX) {
         return INPUT;
     }
-    if key.starts_with("llm.input_messages.") {
+    if key
+        .strip_prefix(LLM_INPUT_MESSAGES)
+        .is_some_and(|rest| rest.starts_with('.'))
+    {
         return INPUT_MESSAGES;
     }
-    if key.starts_with("llm.output_messages.") {
+    if key
+        .strip_prefix(LLM_OUTPUT_MESSAGES)
+        .is_some_and(|rest| rest.starts_with('.'))
+    {
         return OUTPUT_MESSAGES;
     }
-    if key.starts_with("embedding.embeddings.") && key.ends_with(".embedding.text") {
+    if key
+        .strip_prefix(EMBEDDING_EMBEDDINGS)
+        .is_some_and(|rest| rest.starts_with('.') && rest.ends_with(".embedding.text"))
+    {
         return EMBEDDINGS_TEXT;
     }
     match key {
-        INPUT_VALUE | "flowtrace.trace.input" | "flowtrace.rag.document" | "reranker.query" => {
-            INPUT
-        }
-        OUTPUT_VALUE
-        | capture::OUTPUT
-        | "flowtrace.trace.output"
-        | "flowtrace.rag.chunks"
-        | "flowtrace.rag.rewritten_query" => OUTPUT,
-        "flowtrace.rag.query" => INPUT | INPUT_MESSAGES | GENAI_CONTENT,
-        "gen_ai.retrieval.query.text" => INPUT | GENAI_CONTENT,
-        "gen_ai.input.messages" | "gen_ai.system_instructions" => INPUT_MESSAGES,
-        "gen_ai.output.messages" | "flowtrace.rag.response" => OUTPUT_MESSAGES,
-        "gen_ai.tool.call.arguments" => INPUT | GENAI_CONTENT,
-        "gen_ai.tool.call.result" => OUTPUT | GENAI_CONTENT,
-        "llm.invocation_parameters" | "embedding.invocation_parameters" => INVOCATION_PARAMETERS,
-        "flowtrace.rag.embedding.inputs" => EMBEDDINGS_TEXT,
+        INPUT_VALUE | TRACE_INPUT | RAG_DOCUMENT | RERANKER_QUERY => INPUT,
+        OUTPUT_VALUE | capture::OUTPUT | TRACE_OUTPUT | RAG_CHUNKS | RAG_REWRITTEN_QUERY => OUTPUT,
+        RAG_QUERY => INPUT | INPUT_MESSAGES | GENAI_CONTENT,
+        GEN_AI_RETRIEVAL_QUERY_TEXT => INPUT | GENAI_CONTENT,
+        GEN_AI_INPUT_MESSAGES | GEN_AI_SYSTEM_INSTRUCTIONS => INPUT_MESSAGES,
+        GEN_AI_OUTPUT_MESSAGES | RAG_RESPONSE => OUTPUT_MESSAGES,
+        GEN_AI_TOOL_CALL_ARGUMENTS => INPUT | GENAI_CONTENT,
+        GEN_AI_TOOL_CALL_RESULT => OUTPUT | GENAI_CONTENT,
+        LLM_INVOCATION_PARAMETERS | EMBEDDING_INVOCATION_PARAMETERS => INVOCATION_PARAMETERS,
+        RAG_EMBEDDING_INPUTS => EMBEDDINGS_TEXT,
         _ => 0,
     }
 }

@@ -73,6 +73,14 @@ impl Rejection {
 /// Why pairs were refused by [`CustomContext::try_merged`](super::CustomContext::try_merged)
 /// or [`Scope::try_scope`](crate::Scope::try_scope): what was wrong, and
 /// what is accepted.
+///
+/// ```
+/// use flowtrace::{ContextErrorKind, CustomContext};
+///
+/// let err = CustomContext::new().try_merged([("", "value")]).unwrap_err();
+/// assert_eq!(err.kind(), ContextErrorKind::BadKey);
+/// println!("{err}"); // says what was wrong and what is accepted
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContextError {
     kind: ContextErrorKind,
@@ -82,6 +90,14 @@ pub struct ContextError {
 }
 
 /// The kinds of [`ContextError`].
+///
+/// ```
+/// use flowtrace::{ContextErrorKind, CustomContext};
+///
+/// let long_key = "k".repeat(CustomContext::MAX_KEY_BYTES + 1);
+/// let err = CustomContext::new().try_merged([(long_key, "v".to_owned())]).unwrap_err();
+/// assert_eq!(err.kind(), ContextErrorKind::KeyTooLong);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ContextErrorKind {
@@ -117,6 +133,14 @@ impl ContextError {
     }
 
     /// What was wrong.
+    ///
+    /// ```
+    /// use flowtrace::{ContextErrorKind, CustomContext};
+    ///
+    /// let big = "v".repeat(CustomContext::MAX_VALUE_BYTES + 1);
+    /// let err = CustomContext::new().try_merged([("note", big)]).unwrap_err();
+    /// assert_eq!(err.kind(), ContextErrorKind::ValueTooLong);
+    /// ```
     pub fn kind(&self) -> ContextErrorKind {
         self.kind
     }

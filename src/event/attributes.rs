@@ -5,12 +5,41 @@
 use opentelemetry::{KeyValue, StringValue};
 use serde_json::{Value as Json, json};
 
-use super::{Event, GEN_AI_OPERATION_NAME, Query, RAG_EVENT, RetrievedChunk, Usage};
+use super::{Event, Query, RetrievedChunk, Usage};
+use crate::attributes::{
+    AGENT_NAME, EMBEDDING_EMBEDDINGS, EMBEDDING_INVOCATION_PARAMETERS, EMBEDDING_MODEL_NAME,
+    GEN_AI_AGENT_DESCRIPTION, GEN_AI_AGENT_NAME, GEN_AI_DATA_SOURCE_ID,
+    GEN_AI_EMBEDDINGS_DIMENSION_COUNT, GEN_AI_INPUT_MESSAGES, GEN_AI_OPERATION_NAME,
+    GEN_AI_OUTPUT_MESSAGES, GEN_AI_PROVIDER_NAME, GEN_AI_REQUEST_MAX_TOKENS, GEN_AI_REQUEST_MODEL,
+    GEN_AI_REQUEST_SEED, GEN_AI_REQUEST_TEMPERATURE, GEN_AI_REQUEST_TOP_P,
+    GEN_AI_RESPONSE_FINISH_REASONS, GEN_AI_RETRIEVAL_DOCUMENTS, GEN_AI_RETRIEVAL_QUERY_TEXT,
+    GEN_AI_SYSTEM_INSTRUCTIONS, GEN_AI_TOOL_CALL_ARGUMENTS, GEN_AI_TOOL_CALL_ID,
+    GEN_AI_TOOL_CALL_RESULT, GEN_AI_TOOL_NAME, GEN_AI_TOOL_TYPE, GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS, INPUT_MIME_TYPE, INPUT_VALUE, LLM_INPUT_MESSAGES,
+    LLM_INVOCATION_PARAMETERS, LLM_MODEL_NAME, LLM_OUTPUT_MESSAGES, LLM_PROVIDER,
+    LLM_TOKEN_COUNT_COMPLETION, LLM_TOKEN_COUNT_PROMPT, LLM_TOKEN_COUNT_TOTAL, OUTPUT_MIME_TYPE,
+    OUTPUT_VALUE, RAG_CHUNK_COUNT, RAG_CHUNKS, RAG_CUSTOM_DATA, RAG_CUSTOM_NAME, RAG_DOCUMENT,
+    RAG_DOCUMENT_ID, RAG_EMBEDDING_COUNT, RAG_EMBEDDING_INPUTS, RAG_EVENT, RAG_QUERY,
+    RAG_RERANK_INPUT, RAG_RERANK_INPUT_COUNT, RAG_RERANK_MODEL, RAG_RERANK_OUTPUT,
+    RAG_RERANK_OUTPUT_COUNT, RAG_RESPONSE, RAG_RETRIEVED_COUNT, RAG_REWRITTEN_QUERY,
+    RERANKER_INPUT_DOCUMENTS, RERANKER_MODEL_NAME, RERANKER_OUTPUT_DOCUMENTS, RERANKER_QUERY,
+    RERANKER_TOP_K, RETRIEVAL_DOCUMENTS, TOOL_ID, TOOL_NAME,
+};
 use crate::capture::{self, CaptureConfig, Captured};
 use crate::openinference;
 
 impl Event {
     /// The span attributes and the summary attributes of the span event.
+    ///
+    /// ```
+    /// use flowtrace::attributes::{GEN_AI_OPERATION_NAME, RAG_EVENT};
+    /// use flowtrace::event::{Event, Retrieval};
+    ///
+    /// let (span, summary) = Event::from(Retrieval { query: "q".into(), ..Default::default() }).attributes();
+    /// assert!(span.iter().any(|kv| kv.key.as_str() == RAG_EVENT && kv.value.as_str() == "retrieval"));
+    /// assert!(span.iter().any(|kv| kv.key.as_str() == GEN_AI_OPERATION_NAME));
+    /// assert!(!summary.is_empty());
+    /// ```
     pub fn attributes(&self) -> (Vec<KeyValue>, Vec<KeyValue>) {
         let config = capture::config();
         let mut out = Attributes {
@@ -24,109 +53,109 @@ impl Event {
         }
         match self {
             Event::Chunking(e) => {
-                out.text("flowtrace.rag.document.id", &e.document.id, true);
-                out.json("flowtrace.rag.document", json!(e.document), false);
-                out.json("flowtrace.rag.chunks", json!(e.chunks), false);
-                out.count("flowtrace.rag.chunk.count", e.chunks.len());
+                out.text(RAG_DOCUMENT_ID, &e.document.id, true);
+                out.json(RAG_DOCUMENT, json!(e.document), false);
+                out.json(RAG_CHUNKS, json!(e.chunks), false);
+                out.count(RAG_CHUNK_COUNT, e.chunks.len());
                 out.input(&Json::String(e.document.text.clone()));
                 let texts: Vec<&str> = e.chunks.iter().map(|c| c.text.as_str()).collect();
                 out.output(&json!(texts));
             }
             Event::Embedding(e) => {
-                out.text("gen_ai.request.model", &e.model, true);
-                out.count("gen_ai.embeddings.dimension.count", e.dimensions);
-                out.json("flowtrace.rag.embedding.inputs", json!(e.inputs), false);
-                out.count("flowtrace.rag.embedding.count", e.inputs.len());
-                out.text("embedding.model_name", &e.model, false);
+                out.text(GEN_AI_REQUEST_MODEL, &e.model, true);
+                out.count(GEN_AI_EMBEDDINGS_DIMENSION_COUNT, e.dimensions);
+                out.json(RAG_EMBEDDING_INPUTS, json!(e.inputs), false);
+                out.count(RAG_EMBEDDING_COUNT, e.inputs.len());
+                out.text(EMBEDDING_MODEL_NAME, &e.model, false);
                 out.model(Some(&e.model), e.provider.as_deref());
                 for (i, text) in e.inputs.iter().enumerate() {
                     out.text(
-                        format!("embedding.embeddings.{i}.embedding.text"),
+                        format!("{EMBEDDING_EMBEDDINGS}.{i}.embedding.text"),
                         text,
                         false,
                     );
                 }
                 let parameters = json!({"model": e.model, "dimensions": e.dimensions});
-                out.json("embedding.invocation_parameters", parameters.clone(), false);
-                out.json("llm.invocation_parameters", parameters, false);
+                out.json(EMBEDDING_INVOCATION_PARAMETERS, parameters.clone(), false);
+                out.json(LLM_INVOCATION_PARAMETERS, parameters, false);
                 if let Some(usage) = e.usage {
                     out.usage(usage);
                 }
             }
             Event::QueryRewrite(e) => {
-                out.text("flowtrace.rag.query", &e.query, true);
-                out.text("flowtrace.rag.rewritten_query", &e.rewritten, true);
+                out.text(RAG_QUERY, &e.query, true);
+                out.text(RAG_REWRITTEN_QUERY, &e.rewritten, true);
                 out.input(&Json::String(e.query.clone()));
                 out.output(&Json::String(e.rewritten.clone()));
             }
             Event::Retrieval(e) => {
-                out.text("gen_ai.retrieval.query.text", &e.query, true);
-                out.json("gen_ai.retrieval.documents", documents(&e.retrieved), false);
+                out.text(GEN_AI_RETRIEVAL_QUERY_TEXT, &e.query, true);
+                out.json(GEN_AI_RETRIEVAL_DOCUMENTS, documents(&e.retrieved), false);
                 if let Some(source) = &e.data_source {
-                    out.text("gen_ai.data_source.id", source, true);
+                    out.text(GEN_AI_DATA_SOURCE_ID, source, true);
                 }
-                out.count("flowtrace.rag.retrieved.count", e.retrieved.len());
+                out.count(RAG_RETRIEVED_COUNT, e.retrieved.len());
                 out.input(&Json::String(e.query.clone()));
-                out.documents("retrieval.documents", &e.retrieved);
+                out.documents(RETRIEVAL_DOCUMENTS, &e.retrieved);
             }
             Event::Rerank(e) => {
-                out.text("flowtrace.rag.query", &e.query, false);
+                out.text(RAG_QUERY, &e.query, false);
                 if let Some(model) = &e.model {
-                    out.text("flowtrace.rag.rerank.model", model, true);
+                    out.text(RAG_RERANK_MODEL, model, true);
                 }
-                out.json("flowtrace.rag.rerank.input", documents(&e.input), false);
-                out.json("flowtrace.rag.rerank.output", documents(&e.output), false);
-                out.count("flowtrace.rag.rerank.input.count", e.input.len());
-                out.count("flowtrace.rag.rerank.output.count", e.output.len());
-                out.text("reranker.query", &e.query, false);
+                out.json(RAG_RERANK_INPUT, documents(&e.input), false);
+                out.json(RAG_RERANK_OUTPUT, documents(&e.output), false);
+                out.count(RAG_RERANK_INPUT_COUNT, e.input.len());
+                out.count(RAG_RERANK_OUTPUT_COUNT, e.output.len());
+                out.text(RERANKER_QUERY, &e.query, false);
                 if let Some(model) = &e.model {
-                    out.text("reranker.model_name", model, false);
+                    out.text(RERANKER_MODEL_NAME, model, false);
                 }
                 let top_k = i64::try_from(e.output.len()).unwrap_or(i64::MAX);
-                out.raw(KeyValue::new("reranker.top_k", top_k));
-                out.documents("reranker.input_documents", &e.input);
-                out.documents("reranker.output_documents", &e.output);
+                out.raw(KeyValue::new(RERANKER_TOP_K, top_k));
+                out.documents(RERANKER_INPUT_DOCUMENTS, &e.input);
+                out.documents(RERANKER_OUTPUT_DOCUMENTS, &e.output);
                 out.model(e.model.as_deref(), e.provider.as_deref());
                 let mut parameters = json!({"top_k": top_k});
                 if let Some(model) = &e.model {
                     parameters["model"] = json!(model);
                 }
-                out.json("llm.invocation_parameters", parameters, false);
+                out.json(LLM_INVOCATION_PARAMETERS, parameters, false);
                 out.input(&Json::String(e.query.clone()));
             }
             Event::ToolCall(e) => {
-                out.text("gen_ai.tool.name", &e.name, true);
-                out.text("gen_ai.tool.type", "function", false);
+                out.text(GEN_AI_TOOL_NAME, &e.name, true);
+                out.text(GEN_AI_TOOL_TYPE, "function", false);
                 if let Some(id) = &e.call_id {
-                    out.text("gen_ai.tool.call.id", id, false);
+                    out.text(GEN_AI_TOOL_CALL_ID, id, false);
                 }
-                out.json("gen_ai.tool.call.arguments", e.arguments.clone(), true);
-                out.json("gen_ai.tool.call.result", e.result.clone(), true);
-                out.text("tool.name", &e.name, false);
+                out.json(GEN_AI_TOOL_CALL_ARGUMENTS, e.arguments.clone(), true);
+                out.json(GEN_AI_TOOL_CALL_RESULT, e.result.clone(), true);
+                out.text(TOOL_NAME, &e.name, false);
                 if let Some(id) = &e.call_id {
-                    out.text("tool.id", id, false);
+                    out.text(TOOL_ID, id, false);
                 }
                 out.input(&e.arguments);
                 out.output(&e.result);
             }
             Event::Query(e) => {
                 if let Some(model) = &e.model {
-                    out.text("gen_ai.request.model", model, true);
+                    out.text(GEN_AI_REQUEST_MODEL, model, true);
                 }
                 if let Some(system) = &e.system_prompt {
                     out.json(
-                        "gen_ai.system_instructions",
+                        GEN_AI_SYSTEM_INSTRUCTIONS,
                         json!([{"type": "text", "content": system}]),
                         false,
                     );
                 }
                 out.json(
-                    "gen_ai.input.messages",
+                    GEN_AI_INPUT_MESSAGES,
                     json!([{"role": "user", "parts": [{"type": "text", "content": e.query}]}]),
                     false,
                 );
                 out.json(
-                    "gen_ai.output.messages",
+                    GEN_AI_OUTPUT_MESSAGES,
                     json!([{
                         "role": "assistant",
                         "parts": [{"type": "text", "content": e.response}],
@@ -134,18 +163,18 @@ impl Event {
                     }]),
                     false,
                 );
-                out.text("flowtrace.rag.query", &e.query, true);
-                out.text("flowtrace.rag.response", &e.response, true);
+                out.text(RAG_QUERY, &e.query, true);
+                out.text(RAG_RESPONSE, &e.response, true);
                 out.model(e.model.as_deref(), e.provider.as_deref());
                 let mut messages = 0;
                 if let Some(system) = &e.system_prompt {
-                    out.message("llm.input_messages", messages, "system", system);
+                    out.message(LLM_INPUT_MESSAGES, messages, "system", system);
                     messages += 1;
                 }
-                out.message("llm.input_messages", messages, "user", &e.query);
-                out.message("llm.output_messages", 0, "assistant", &e.response);
+                out.message(LLM_INPUT_MESSAGES, messages, "user", &e.query);
+                out.message(LLM_OUTPUT_MESSAGES, 0, "assistant", &e.response);
                 out.raw(KeyValue::new(
-                    "gen_ai.response.finish_reasons",
+                    GEN_AI_RESPONSE_FINISH_REASONS,
                     opentelemetry::Value::Array(vec![StringValue::from("stop")].into()),
                 ));
                 out.generation_parameters(e);
@@ -156,15 +185,15 @@ impl Event {
                 out.output(&Json::String(e.response.clone()));
             }
             Event::Agent(e) => {
-                out.text("gen_ai.agent.name", &e.name, true);
-                out.text("agent.name", &e.name, false);
+                out.text(GEN_AI_AGENT_NAME, &e.name, true);
+                out.text(AGENT_NAME, &e.name, false);
                 if let Some(description) = &e.description {
-                    out.text("gen_ai.agent.description", description, false);
+                    out.text(GEN_AI_AGENT_DESCRIPTION, description, false);
                 }
             }
             Event::Custom(e) => {
-                out.text("flowtrace.rag.custom.name", &e.name, true);
-                out.json("flowtrace.rag.custom.data", e.data.clone(), true);
+                out.text(RAG_CUSTOM_NAME, &e.name, true);
+                out.json(RAG_CUSTOM_DATA, e.data.clone(), true);
             }
         }
         (out.span, out.summary)
@@ -226,22 +255,13 @@ impl Attributes<'_> {
     }
 
     fn input(&mut self, value: &Json) {
-        let kvs = openinference::value_attributes(
-            openinference::INPUT_VALUE,
-            openinference::INPUT_MIME_TYPE,
-            value,
-            self.config,
-        );
+        let kvs = openinference::value_attributes(INPUT_VALUE, INPUT_MIME_TYPE, value, self.config);
         self.span.extend(kvs);
     }
 
     fn output(&mut self, value: &Json) {
-        let kvs = openinference::value_attributes(
-            openinference::OUTPUT_VALUE,
-            openinference::OUTPUT_MIME_TYPE,
-            value,
-            self.config,
-        );
+        let kvs =
+            openinference::value_attributes(OUTPUT_VALUE, OUTPUT_MIME_TYPE, value, self.config);
         self.span.extend(kvs);
     }
 
@@ -270,11 +290,11 @@ impl Attributes<'_> {
     /// `llm.model_name`, `llm.provider` and `gen_ai.provider.name`.
     fn model(&mut self, model: Option<&str>, provider: Option<&str>) {
         if let Some(model) = model {
-            self.raw(KeyValue::new("llm.model_name", model.to_owned()));
+            self.raw(KeyValue::new(LLM_MODEL_NAME, model.to_owned()));
         }
         if let Some(provider) = provider {
-            self.raw(KeyValue::new("llm.provider", provider.to_owned()));
-            self.raw(KeyValue::new("gen_ai.provider.name", provider.to_owned()));
+            self.raw(KeyValue::new(LLM_PROVIDER, provider.to_owned()));
+            self.raw(KeyValue::new(GEN_AI_PROVIDER_NAME, provider.to_owned()));
         }
     }
 
@@ -287,12 +307,12 @@ impl Attributes<'_> {
     fn usage(&mut self, usage: Usage) {
         let int = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         let (input, output) = (int(usage.input_tokens), int(usage.output_tokens));
-        self.raw(KeyValue::new("gen_ai.usage.input_tokens", input));
-        self.raw(KeyValue::new("gen_ai.usage.output_tokens", output));
-        self.raw(KeyValue::new("llm.token_count.prompt", input));
-        self.raw(KeyValue::new("llm.token_count.completion", output));
+        self.raw(KeyValue::new(GEN_AI_USAGE_INPUT_TOKENS, input));
+        self.raw(KeyValue::new(GEN_AI_USAGE_OUTPUT_TOKENS, output));
+        self.raw(KeyValue::new(LLM_TOKEN_COUNT_PROMPT, input));
+        self.raw(KeyValue::new(LLM_TOKEN_COUNT_COMPLETION, output));
         self.raw(KeyValue::new(
-            "llm.token_count.total",
+            LLM_TOKEN_COUNT_TOTAL,
             input.saturating_add(output),
         ));
     }
@@ -310,16 +330,16 @@ impl Attributes<'_> {
             e.parameters.clone()
         };
         for (key, attribute) in [
-            ("temperature", "gen_ai.request.temperature"),
-            ("top_p", "gen_ai.request.top_p"),
+            ("temperature", GEN_AI_REQUEST_TEMPERATURE),
+            ("top_p", GEN_AI_REQUEST_TOP_P),
         ] {
             if let Some(v) = parameters.get(key).and_then(Json::as_f64) {
                 self.raw(KeyValue::new(attribute, v));
             }
         }
         for (key, attribute) in [
-            ("max_tokens", "gen_ai.request.max_tokens"),
-            ("seed", "gen_ai.request.seed"),
+            ("max_tokens", GEN_AI_REQUEST_MAX_TOKENS),
+            ("seed", GEN_AI_REQUEST_SEED),
         ] {
             if let Some(v) = parameters.get(key).and_then(Json::as_i64) {
                 self.raw(KeyValue::new(attribute, v));
@@ -331,7 +351,7 @@ impl Attributes<'_> {
                 .or_insert_with(|| Json::String(model.clone()));
         }
         if !parameters.is_empty() {
-            self.json("llm.invocation_parameters", Json::Object(parameters), false);
+            self.json(LLM_INVOCATION_PARAMETERS, Json::Object(parameters), false);
         }
     }
 

@@ -4,6 +4,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 /// A source document, before chunking.
+///
+/// ```
+/// use flowtrace::event::Document;
+///
+/// let mut doc = Document::new("handbook.md", "# Onboarding\n...");
+/// doc.metadata.insert("author".into(), "ops".into());
+/// assert_eq!(serde_json::to_value(&doc).unwrap()["metadata"]["author"], "ops");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Document {
     /// Its id (a path, a URL, a database key).
@@ -17,6 +25,11 @@ pub struct Document {
 
 impl Document {
     /// A document without metadata.
+    ///
+    /// ```
+    /// let doc = flowtrace::event::Document::new("doc-1", "Rust is a language.");
+    /// assert!(doc.metadata.is_empty());
+    /// ```
     pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -27,6 +40,26 @@ impl Document {
 }
 
 /// A piece of a document.
+///
+/// ```
+/// use flowtrace::event::{self, Chunk, Chunking, Document};
+///
+/// #[flowtrace::traced]
+/// async fn split(doc: Document) -> Vec<Chunk> {
+///     let chunks: Vec<Chunk> = doc
+///         .text
+///         .split(". ")
+///         .enumerate()
+///         .map(|(i, text)| Chunk::new(format!("{}#{i}", doc.id), text))
+///         .collect();
+///     event::span(Chunking { document: doc, chunks: chunks.clone() });
+///     chunks
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let chunks = split(Document::new("doc-1", "One. Two")).await;
+/// assert_eq!(chunks[1].id, "doc-1#1");
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Chunk {
     /// Its id (e.g. `doc-1#0`).
@@ -40,6 +73,11 @@ pub struct Chunk {
 
 impl Chunk {
     /// A chunk without metadata.
+    ///
+    /// ```
+    /// let chunk = flowtrace::event::Chunk::new("doc-1#0", "Rust is a language.");
+    /// assert_eq!(chunk.id, "doc-1#0");
+    /// ```
     pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -50,6 +88,11 @@ impl Chunk {
 }
 
 /// A chunk a retriever or reranker returned, with its score.
+///
+/// ```
+/// let hit = flowtrace::event::RetrievedChunk::new("doc-1#0", "Rust is a language.", 0.92);
+/// assert_eq!(serde_json::to_value(&hit).unwrap()["score"], 0.92);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RetrievedChunk {
     /// The chunk's id.
@@ -65,6 +108,11 @@ pub struct RetrievedChunk {
 
 impl RetrievedChunk {
     /// A retrieved chunk without metadata.
+    ///
+    /// ```
+    /// let hit = flowtrace::event::RetrievedChunk::new("doc-2#3", "Cargo builds crates.", 0.5);
+    /// assert_eq!((hit.id.as_str(), hit.score), ("doc-2#3", 0.5));
+    /// ```
     pub fn new(id: impl Into<String>, text: impl Into<String>, score: f64) -> Self {
         Self {
             id: id.into(),
@@ -76,6 +124,16 @@ impl RetrievedChunk {
 }
 
 /// A document split into chunks.
+///
+/// ```
+/// use flowtrace::event::{Chunk, Chunking, Document, Event};
+///
+/// let chunking = Chunking {
+///     document: Document::new("doc-1", "One. Two"),
+///     chunks: vec![Chunk::new("doc-1#0", "One"), Chunk::new("doc-1#1", "Two")],
+/// };
+/// assert_eq!(Event::from(chunking).kind(), "chunking");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Chunking {
     /// The document.
@@ -85,6 +143,13 @@ pub struct Chunking {
 }
 
 /// Tokens a model call used (`gen_ai.usage.*`, `llm.token_count.*`).
+///
+/// ```
+/// use flowtrace::event::{Query, Usage};
+///
+/// let query = Query { usage: Some(Usage::new(812, 64)), ..Default::default() };
+/// assert_eq!(query.usage.unwrap().output_tokens, 64);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Tokens in the input (prompt).
@@ -95,6 +160,11 @@ pub struct Usage {
 
 impl Usage {
     /// Input and output token counts.
+    ///
+    /// ```
+    /// let usage = flowtrace::event::Usage::new(1200, 80);
+    /// assert_eq!((usage.input_tokens, usage.output_tokens), (1200, 80));
+    /// ```
     pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
         Self {
             input_tokens,
@@ -104,6 +174,20 @@ impl Usage {
 }
 
 /// Texts embedded by a model.
+///
+/// ```
+/// use flowtrace::event::{self, Embedding};
+///
+/// #[flowtrace::traced]
+/// async fn embed(texts: Vec<String>) -> Vec<Vec<f32>> {
+///     let vectors = vec![vec![0.0; 384]; texts.len()];
+///     event::span(Embedding { model: "all-MiniLM-L6-v2".into(), inputs: texts, dimensions: 384, ..Default::default() });
+///     vectors
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// assert_eq!(embed(vec!["hello".into()]).await.len(), 1);
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Embedding {
     /// The embedding model.
@@ -121,6 +205,13 @@ pub struct Embedding {
 }
 
 /// A query rewritten before retrieval.
+///
+/// ```
+/// use flowtrace::event::{Event, QueryRewrite};
+///
+/// let rewrite = QueryRewrite { query: "rust?".into(), rewritten: "What is the Rust language?".into() };
+/// assert_eq!(Event::from(rewrite).operation(), Some("rewrite_query"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueryRewrite {
     /// The user's query.
@@ -130,6 +221,17 @@ pub struct QueryRewrite {
 }
 
 /// Chunks retrieved for a query.
+///
+/// ```
+/// use flowtrace::event::{Event, Retrieval, RetrievedChunk};
+///
+/// let retrieval = Retrieval {
+///     query: "what is rust?".into(),
+///     retrieved: vec![RetrievedChunk::new("doc-1#0", "Rust is a language.", 0.92)],
+///     data_source: Some("docs-index".into()),
+/// };
+/// assert_eq!(Event::from(retrieval).operation(), Some("retrieval"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Retrieval {
     /// The query sent to the retriever.
@@ -142,6 +244,20 @@ pub struct Retrieval {
 }
 
 /// Retrieved chunks reordered by a reranker.
+///
+/// ```
+/// use flowtrace::event::{Event, Rerank, RetrievedChunk};
+///
+/// let input = vec![RetrievedChunk::new("a", "A", 0.4), RetrievedChunk::new("b", "B", 0.3)];
+/// let rerank = Rerank {
+///     query: "q".into(),
+///     model: Some("bge-reranker".into()),
+///     output: vec![RetrievedChunk::new("b", "B", 0.9)],
+///     input,
+///     ..Default::default()
+/// };
+/// assert_eq!(Event::from(rerank).span_kind(), flowtrace::openinference::SpanKind::Reranker);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rerank {
     /// The query.
@@ -159,6 +275,19 @@ pub struct Rerank {
 }
 
 /// A tool the model called.
+///
+/// ```
+/// use flowtrace::event::{Event, ToolCall};
+/// use serde_json::json;
+///
+/// let call = ToolCall {
+///     name: "get_weather".into(),
+///     arguments: json!({"city": "Lisbon"}),
+///     result: json!({"celsius": 21}),
+///     ..Default::default()
+/// };
+/// assert_eq!(Event::from(call).operation(), Some("execute_tool"));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The tool's name.
@@ -174,6 +303,26 @@ pub struct ToolCall {
 
 /// A generation: the query (prompt), the model's response, and the system
 /// prompt.
+///
+/// ```
+/// use flowtrace::event::{self, Query, Usage};
+///
+/// #[flowtrace::traced]
+/// async fn answer(question: String) -> String {
+///     let response = "Rust is a systems programming language.".to_owned();
+///     event::span(Query {
+///         query: question,
+///         response: response.clone(),
+///         model: Some("gpt-4o-mini".into()),
+///         usage: Some(Usage::new(812, 12)),
+///         ..Default::default()
+///     });
+///     response
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// answer("what is rust?".into()).await;
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Query {
     /// The user's query or the rendered prompt.
@@ -202,6 +351,19 @@ pub struct Query {
 
 /// Declares the current task or run an agent: OpenInference `AGENT`, GenAI
 /// `invoke_agent`.
+///
+/// ```
+/// use flowtrace::event::{self, Agent};
+///
+/// #[flowtrace::traced]
+/// async fn support_agent(ticket: String) -> String {
+///     event::span(Agent { name: "support".into(), description: Some("answers tickets".into()) });
+///     format!("handled {ticket}")
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// support_agent("T-1".into()).await;
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Agent {
     /// The agent's name (`gen_ai.agent.name`, `agent.name`).
@@ -212,6 +374,19 @@ pub struct Agent {
 }
 
 /// Any other step: a name and JSON data.
+///
+/// ```
+/// use flowtrace::event::{self, Custom};
+///
+/// #[flowtrace::traced]
+/// async fn dedupe(ids: Vec<String>) -> usize {
+///     event::span(Custom { name: "dedupe".into(), data: serde_json::json!({"before": ids.len()}) });
+///     ids.len()
+/// }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// dedupe(vec!["a".into()]).await;
+/// # }
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Custom {
     /// What the step is.

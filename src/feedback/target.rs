@@ -6,6 +6,15 @@ use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 use super::FeedbackError;
 
 /// The trace (and optionally its root span) a piece of feedback is about.
+///
+/// ```
+/// use flowtrace::feedback::Target;
+/// use opentelemetry::trace::TraceId;
+///
+/// let target = Target::new(TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()).with_root_hex("00f067aa0ba902b7").unwrap();
+/// assert_eq!(target.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert_eq!(target.root().unwrap().to_string(), "00f067aa0ba902b7");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Target {
     pub(super) trace_id: TraceId,
@@ -14,6 +23,12 @@ pub struct Target {
 
 impl Target {
     /// The trace `trace_id`, no root span.
+    ///
+    /// ```
+    /// use opentelemetry::trace::TraceId;
+    /// let target = flowtrace::feedback::Target::new(TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap());
+    /// assert_eq!(target.root(), None);
+    /// ```
     pub fn new(trace_id: TraceId) -> Self {
         Self {
             trace_id,
@@ -51,12 +66,26 @@ impl Target {
     }
 
     /// The root span (the feedback span becomes its child and links to it).
+    ///
+    /// ```
+    /// use opentelemetry::trace::{SpanId, TraceId};
+    /// let root = SpanId::from_hex("00f067aa0ba902b7").unwrap();
+    /// let target = flowtrace::feedback::Target::new(TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap()).with_root(root);
+    /// assert_eq!(target.root(), Some(root));
+    /// ```
     pub fn with_root(mut self, span_id: SpanId) -> Self {
         self.root = Some(span_id).filter(|id| *id != SpanId::INVALID);
         self
     }
 
     /// [`with_root`](Self::with_root) from 16 hex digits.
+    ///
+    /// ```
+    /// use flowtrace::feedback::{FeedbackError, Target};
+    /// let target = Target::parse("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    /// assert!(target.clone().with_root_hex("00f067aa0ba902b7").is_ok());
+    /// assert!(matches!(target.with_root_hex("xyz"), Err(FeedbackError::InvalidSpanId(_))));
+    /// ```
     pub fn with_root_hex(self, span_id: &str) -> Result<Self, FeedbackError> {
         match hex_id::<8>(span_id.trim()) {
             Some(bytes) => Ok(self.with_root(SpanId::from_bytes(bytes))),
@@ -65,11 +94,21 @@ impl Target {
     }
 
     /// The trace.
+    ///
+    /// ```
+    /// let target = flowtrace::feedback::Target::parse("4bf92f3577b34da6a3ce929d0e0e4736").unwrap();
+    /// assert_eq!(target.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    /// ```
     pub fn trace_id(&self) -> TraceId {
         self.trace_id
     }
 
     /// The root span, if known.
+    ///
+    /// ```
+    /// let target = flowtrace::feedback::Target::parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+    /// assert_eq!(target.root().unwrap().to_string(), "00f067aa0ba902b7");
+    /// ```
     pub fn root(&self) -> Option<SpanId> {
         self.root
     }
@@ -94,6 +133,17 @@ fn hex_id<const N: usize>(hex: &str) -> Option<[u8; N]> {
 
 /// What can name a feedback target: a [`Target`], a [`TraceId`], a
 /// [`SpanContext`] (trace and root), or a string for [`Target::parse`].
+///
+/// ```
+/// use flowtrace::feedback::{IntoTarget, Target};
+/// use opentelemetry::trace::TraceId;
+///
+/// let from_hex = "4bf92f3577b34da6a3ce929d0e0e4736".into_target().unwrap();
+/// let from_id = TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap().into_target().unwrap();
+/// assert_eq!(from_hex.trace_id(), from_id.trace_id());
+/// let target: Target = from_id.into_target().unwrap();
+/// # let _ = target;
+/// ```
 pub trait IntoTarget {
     /// The target, or why the value does not name one.
     fn into_target(self) -> Result<Target, FeedbackError>;

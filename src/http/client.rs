@@ -8,14 +8,25 @@ use opentelemetry::context::FutureExt as _;
 use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
 
-use super::{
-    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HeaderInjector, NETWORK_PROTOCOL_VERSION,
-    SERVER_ADDRESS, SERVER_PORT, URL_FULL, method_attributes, protocol_version,
+use super::{HeaderInjector, method_attributes, protocol_version};
+use crate::attributes::{
+    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, NETWORK_PROTOCOL_VERSION, SERVER_ADDRESS, SERVER_PORT,
+    URL_FULL,
 };
 use crate::custom_context::parent_context;
 use crate::propagation;
 
 /// The future of [`RequestBuilderExt::send_traced`].
+///
+/// ```
+/// use flowtrace::http::{RequestBuilderExt as _, SendTraced};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // A request that cannot be built fails without a span or a connection.
+/// let pending: SendTraced = reqwest::Client::new().get("not a url").send_traced();
+/// assert!(pending.await.is_err());
+/// # }
+/// ```
 pub type SendTraced = Pin<Box<dyn Future<Output = reqwest::Result<reqwest::Response>> + Send>>;
 
 /// Adds [`send_traced`](RequestBuilderExt::send_traced) to

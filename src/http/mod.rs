@@ -44,46 +44,29 @@ mod server;
 pub use client::{RequestBuilderExt, SendTraced};
 #[cfg(feature = "http-server")]
 pub use public::{
-    LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_BAGGAGE_ENV, PUBLIC_ENDPOINT_ENV, RequestHead,
+    LINK_REASON_PUBLIC_ENDPOINT, PUBLIC_BAGGAGE_ENV, PUBLIC_ENDPOINT_ENV, RequestHead,
 };
 #[cfg(feature = "http-server")]
 pub use server::{ServerFuture, ServerLayer, ServerService};
 
-/// `http.request.method`
-pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
-/// `http.request.method_original`, when the method is not a known one.
-pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
-/// `http.response.status_code`
-pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
-/// `http.route`
-pub const HTTP_ROUTE: &str = "http.route";
-/// `url.path`
-pub const URL_PATH: &str = "url.path";
-/// `url.query`
-pub const URL_QUERY: &str = "url.query";
-/// `url.scheme`
-pub const URL_SCHEME: &str = "url.scheme";
-/// `url.full`
-pub const URL_FULL: &str = "url.full";
-/// `server.address`
-pub const SERVER_ADDRESS: &str = "server.address";
-/// `server.port`
-pub const SERVER_PORT: &str = "server.port";
-/// `network.protocol.version`
-pub const NETWORK_PROTOCOL_VERSION: &str = "network.protocol.version";
-/// `user_agent.original`
-pub const USER_AGENT_ORIGINAL: &str = "user_agent.original";
-/// `error.type`
-pub const ERROR_TYPE: &str = "error.type";
-/// Set on a `server` span when the request's `traceparent` was rejected
-/// and the trace restarted: the reason.
-pub const TRACEPARENT_REJECTED: &str = "flowtrace.traceparent.rejected";
+use crate::attributes::{HTTP_REQUEST_METHOD, HTTP_REQUEST_METHOD_ORIGINAL};
 
 /// Reads carriers from HTTP headers: names are case-insensitive, and a
 /// repeated field is seen as repeated ([`Extractor::get_all`]), which is
 /// what lets a duplicated `traceparent` be rejected and several
 /// `tracestate` / `baggage` fields be combined. A value that is not visible
 /// ASCII is read as empty, so it fails validation instead of vanishing.
+///
+/// ```
+/// use flowtrace::http::HeaderExtractor;
+/// use opentelemetry::propagation::Extractor as _;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.append("tracestate", "a=1".parse().unwrap());
+/// headers.append("tracestate", "b=2".parse().unwrap());
+/// let extractor = HeaderExtractor(&headers);
+/// assert_eq!(extractor.get_all("TraceState"), Some(vec!["a=1", "b=2"]));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderExtractor<'a>(pub &'a HeaderMap);
 
@@ -108,6 +91,15 @@ impl Extractor for HeaderExtractor<'_> {
 }
 
 /// Writes carriers into HTTP headers, replacing any field of the same name.
+///
+/// ```
+/// use flowtrace::http::HeaderInjector;
+/// use opentelemetry::propagation::Injector as _;
+///
+/// let mut headers = http::HeaderMap::new();
+/// HeaderInjector(&mut headers).set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned());
+/// assert_eq!(headers["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+/// ```
 #[derive(Debug)]
 pub struct HeaderInjector<'a>(pub &'a mut HeaderMap);
 
@@ -145,6 +137,15 @@ pub fn inject_headers(headers: &mut HeaderMap) {
 }
 
 /// The context a request's headers carry, on top of the current one.
+///
+/// ```
+/// use opentelemetry::trace::TraceContextExt as _;
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".parse().unwrap());
+/// let cx = flowtrace::http::extract_headers(&headers);
+/// assert_eq!(cx.span().span_context().span_id().to_string(), "b7ad6b7169203331");
+/// ```
 pub fn extract_headers(headers: &HeaderMap) -> Context {
     crate::propagation::extract(&HeaderExtractor(headers))
 }

@@ -32,11 +32,7 @@ pub const PUBLIC_ENDPOINT_ENV: &str = "FLOWTRACE_HTTP_PUBLIC_ENDPOINT";
 /// of baggage keys (default: none is kept).
 pub const PUBLIC_BAGGAGE_ENV: &str = "FLOWTRACE_HTTP_PUBLIC_BAGGAGE";
 
-/// The link attribute saying why a server span links its caller's span
-/// context instead of continuing it.
-pub const LINK_REASON: &str = "flowtrace.link.reason";
-
-/// The [`LINK_REASON`] of a public endpoint's link.
+/// The [`LINK_REASON`](crate::attributes::LINK_REASON) of a public endpoint's link.
 pub const LINK_REASON_PUBLIC_ENDPOINT: &str = "public_endpoint";
 
 /// What a public-endpoint predicate sees of a request: everything but the
@@ -60,6 +56,12 @@ pub struct RequestHead<'a> {
 
 impl<'a> RequestHead<'a> {
     /// The head of `request`.
+    ///
+    /// ```
+    /// let request = http::Request::get("https://api.example.com/v1/users?page=2").body(()).unwrap();
+    /// let head = flowtrace::http::RequestHead::of(&request);
+    /// assert_eq!(head.path(), "/v1/users");
+    /// ```
     pub fn of<B>(request: &'a Request<B>) -> Self {
         Self {
             method: request.method(),
@@ -71,32 +73,63 @@ impl<'a> RequestHead<'a> {
     }
 
     /// The method.
+    ///
+    /// ```
+    /// let request = http::Request::post("/ingest").body(()).unwrap();
+    /// assert_eq!(flowtrace::http::RequestHead::of(&request).method(), http::Method::POST);
+    /// ```
     pub fn method(&self) -> &'a Method {
         self.method
     }
 
     /// The request target.
+    ///
+    /// ```
+    /// let request = http::Request::get("/search?q=rust").body(()).unwrap();
+    /// assert_eq!(flowtrace::http::RequestHead::of(&request).uri().query(), Some("q=rust"));
+    /// ```
     pub fn uri(&self) -> &'a Uri {
         self.uri
     }
 
     /// The path of the request target.
+    ///
+    /// ```
+    /// let request = http::Request::get("/health?verbose=1").body(()).unwrap();
+    /// assert_eq!(flowtrace::http::RequestHead::of(&request).path(), "/health");
+    /// ```
     pub fn path(&self) -> &'a str {
         self.uri.path()
     }
 
     /// The protocol version.
+    ///
+    /// ```
+    /// let request = http::Request::get("/").version(http::Version::HTTP_2).body(()).unwrap();
+    /// assert_eq!(flowtrace::http::RequestHead::of(&request).version(), http::Version::HTTP_2);
+    /// ```
     pub fn version(&self) -> Version {
         self.version
     }
 
     /// The headers.
+    ///
+    /// ```
+    /// let request = http::Request::get("/").header("x-tenant", "acme").body(()).unwrap();
+    /// assert_eq!(flowtrace::http::RequestHead::of(&request).headers()["x-tenant"], "acme");
+    /// ```
     pub fn headers(&self) -> &'a HeaderMap {
         self.headers
     }
 
     /// The extensions (axum's `ConnectInfo` for the peer address, for
     /// example).
+    ///
+    /// ```
+    /// let mut request = http::Request::get("/").body(()).unwrap();
+    /// request.extensions_mut().insert(42_u32);
+    /// assert_eq!(flowtrace::http::RequestHead::of(&request).extensions().get::<u32>(), Some(&42));
+    /// ```
     pub fn extensions(&self) -> &'a Extensions {
         self.extensions
     }

@@ -13,11 +13,12 @@ use opentelemetry::{Context, KeyValue};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::public::{self, LINK_REASON, LINK_REASON_PUBLIC_ENDPOINT, Public, RequestHead};
-use super::{
-    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, HeaderExtractor, NETWORK_PROTOCOL_VERSION,
+use super::public::{self, LINK_REASON_PUBLIC_ENDPOINT, Public, RequestHead};
+use super::{HeaderExtractor, method_attributes, protocol_version};
+use crate::attributes::{
+    ERROR_TYPE, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE, LINK_REASON, NETWORK_PROTOCOL_VERSION,
     SERVER_ADDRESS, SERVER_PORT, TRACEPARENT_REJECTED, URL_PATH, URL_QUERY, URL_SCHEME,
-    USER_AGENT_ORIGINAL, method_attributes, protocol_version,
+    USER_AGENT_ORIGINAL,
 };
 use crate::frame::{Frame, FrameInner};
 use crate::propagation::{self, BAGGAGE, Baggage, BaggagePolicy};
@@ -90,6 +91,19 @@ impl ServerLayer {
     /// `false` or empty is reported with a warning and read as `false`).
     /// A public request keeps the baggage keys `FLOWTRACE_HTTP_PUBLIC_BAGGAGE`
     /// lists (comma-separated; default none).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use tower::{Layer as _, ServiceExt as _};
+    ///
+    /// let hello = tower::service_fn(|_: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new("hello"))
+    /// });
+    /// let service = flowtrace::http::ServerLayer::new().layer(hello);
+    /// let response = service.oneshot(http::Request::get("/").body(()).unwrap()).await.unwrap();
+    /// assert_eq!(response.status(), 200);
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Self {
             public: Public::from_env(),
@@ -101,6 +115,15 @@ impl ServerLayer {
     /// every caller as trusted (`false`). Replaces a predicate set with
     /// [`public_endpoint_fn`](Self::public_endpoint_fn) and the
     /// environment's default.
+    ///
+    /// ```
+    /// use flowtrace::http::ServerLayer;
+    ///
+    /// // An API the internet calls: its traceparent starts a linked trace, its
+    /// // baggage is dropped.
+    /// let layer = ServerLayer::new().public_endpoint(true);
+    /// # let _ = layer;
+    /// ```
     pub fn public_endpoint(mut self, public: bool) -> Self {
         self.public = if public {
             Public::Always
@@ -113,6 +136,15 @@ impl ServerLayer {
     /// Decides per request whether it comes from a public endpoint.
     /// Replaces [`public_endpoint`](Self::public_endpoint) and the
     /// environment's default.
+    ///
+    /// ```
+    /// use flowtrace::http::ServerLayer;
+    ///
+    /// // Internal callers come through the mesh with this header set.
+    /// let layer = ServerLayer::new()
+    ///     .public_endpoint_fn(|head| !head.headers().contains_key("x-internal-caller"));
+    /// # let _ = layer;
+    /// ```
     pub fn public_endpoint_fn<F>(mut self, is_public: F) -> Self
     where
         F: Fn(&RequestHead<'_>) -> bool + Send + Sync + 'static,
@@ -124,6 +156,16 @@ impl ServerLayer {
     /// Which baggage entries of a public request are kept (default: the
     /// keys `FLOWTRACE_HTTP_PUBLIC_BAGGAGE` lists, else none). Trusted
     /// requests keep all of theirs.
+    ///
+    /// ```
+    /// use flowtrace::http::ServerLayer;
+    /// use flowtrace::propagation::BaggagePolicy;
+    ///
+    /// let layer = ServerLayer::new()
+    ///     .public_endpoint(true)
+    ///     .public_baggage(BaggagePolicy::allow(["tenant"]));
+    /// # let _ = layer;
+    /// ```
     pub fn public_baggage(mut self, policy: BaggagePolicy) -> Self {
         self.public_baggage = policy;
         self
@@ -142,6 +184,19 @@ impl<S> Layer<S> for ServerLayer {
 }
 
 /// The service [`ServerLayer`] wraps around `S`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use tower::{Layer as _, ServiceExt as _};
+///
+/// let hello = tower::service_fn(|_: http::Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new("hello"))
+/// });
+/// let service: flowtrace::http::ServerService<_> = flowtrace::http::ServerLayer::new().layer(hello);
+/// let response = service.oneshot(http::Request::get("/users").body(()).unwrap()).await.unwrap();
+/// assert_eq!(response.into_body(), "hello");
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ServerService<S> {
     inner: S,
@@ -309,6 +364,21 @@ fn matched_path<B>(request: &Request<B>) -> Option<String> {
 pin_project_lite::pin_project! {
     /// The response future of [`ServerService`]: polled with the request's
     /// context current; ends the span with the response.
+    ///
+    /// ```
+    /// use tower::Service as _;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use tower::{Layer as _, ServiceExt as _};
+    ///
+    /// let hello = tower::service_fn(|_: http::Request<()>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new("hello"))
+    /// });
+    /// let mut service = flowtrace::http::ServerLayer::new().layer(hello);
+    /// let future: flowtrace::http::ServerFuture<_> = service.call(http::Request::get("/").body(()).unwrap());
+    /// assert_eq!(future.await.unwrap().status(), 200);
+    /// # }
+    /// ```
     pub struct ServerFuture<F> {
         cx: Context,
         ended: bool,
@@ -322,7 +392,7 @@ pin_project_lite::pin_project! {
             if !*this.ended {
                 // The connection went away before the handler finished.
                 let span = this.cx.span();
-                span.set_attribute(KeyValue::new(crate::TASK_CANCELLED, true));
+                span.set_attribute(KeyValue::new(crate::attributes::TASK_CANCELLED, true));
                 span.end();
             }
         }

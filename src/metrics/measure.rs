@@ -9,7 +9,8 @@ use std::time::SystemTime;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanContext;
 
-use super::{GENERATION, Outcome, RUN_STATUS, TaskTimer, bound_for, installed};
+use super::{GENERATION, Outcome, TaskTimer, bound_for, installed};
+use crate::attributes::{RUN_NAME, RUN_STATUS};
 
 /// Task names measured by [`measure_task`], each kept once for the process.
 fn intern(name: &str) -> &'static str {
@@ -44,7 +45,16 @@ pub struct TaskMeasurement {
 }
 
 /// Starts measuring one execution of task `name`; `attempt` is 1 for the
-/// first, more for a retry (counted with [`TASK_RETRY`](super::TASK_RETRY) `true`).
+/// first, more for a retry (counted with [`TASK_RETRY`](crate::attributes::TASK_RETRY) `true`).
+///
+/// ```
+/// use flowtrace::metrics::{Outcome, measure_task};
+///
+/// for attempt in 1..=2 {
+///     let measured = measure_task("upload", attempt); // the second counts as a retry
+///     measured.end(if attempt == 1 { Outcome::Error } else { Outcome::Ok }, None);
+/// }
+/// ```
 pub fn measure_task(name: &str, attempt: u32) -> TaskMeasurement {
     let generation = GENERATION.load(Ordering::Relaxed);
     if generation == 0 {
@@ -64,6 +74,15 @@ pub fn measure_task(name: &str, attempt: u32) -> TaskMeasurement {
 impl TaskMeasurement {
     /// Records the end with `outcome`; `span`: the task's span, whose
     /// context becomes the exemplar when it is sampled.
+    ///
+    /// ```
+    /// use flowtrace::metrics::{Outcome, measure_task};
+    /// use opentelemetry::trace::SpanContext;
+    ///
+    /// let measured = measure_task("resize_image", 1);
+    /// // An invalid (unsampled) span context keeps no exemplar.
+    /// measured.end(Outcome::Ok, Some(&SpanContext::empty_context()));
+    /// ```
     pub fn end(mut self, outcome: Outcome, span: Option<&SpanContext>) {
         if let Some(timer) = self.timer.take() {
             timer.end(
@@ -109,7 +128,7 @@ pub fn record_run(name: &str, active: i64, ended: Option<(&'static str, std::tim
     let Some(installed) = installed() else {
         return;
     };
-    let name = KeyValue::new(crate::run_state::RUN_NAME, name.to_owned());
+    let name = KeyValue::new(RUN_NAME, name.to_owned());
     if active != 0 {
         installed
             .run_active

@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::SpanContext;
 
-use super::{Bound, GENERATION, Installed, Outcome, RUN_STATUS, bound_for, installed};
-use crate::task::TASK_NAME;
+use super::{Bound, GENERATION, Installed, Outcome, bound_for, installed};
+use crate::attributes::{RUN_NAME, RUN_STATUS, TASK_NAME};
 
 /// A `#[traced]` call site's handles, bound the first time it runs under
 /// each installed provider.
@@ -229,7 +229,7 @@ impl RunTimer {
             return None;
         }
         let installed = installed()?;
-        let name = KeyValue::new(crate::run_state::RUN_NAME, name.to_owned());
+        let name = KeyValue::new(RUN_NAME, name.to_owned());
         installed.run_active.add(1, std::slice::from_ref(&name));
         Some(Self {
             installed,

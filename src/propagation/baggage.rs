@@ -25,6 +25,15 @@ pub const BAGGAGE_MAX_MEMBERS: usize = 64;
 pub const BAGGAGE_MAX_BYTES: usize = 8192;
 
 /// Why a `baggage` list-member was dropped (the others are kept).
+///
+/// ```
+/// use flowtrace::propagation::{BaggageError, parse_baggage};
+///
+/// let parsed = parse_baggage(&["tenant=acme,no-equals,bad key=1"]);
+/// assert_eq!(parsed.baggage.len(), 1);
+/// assert_eq!(parsed.dropped[0], BaggageError::NoEquals("no-equals".to_owned()));
+/// assert!(matches!(&parsed.dropped[1], BaggageError::InvalidKey(_)));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BaggageError {
     /// A list-member without `=`.
@@ -130,6 +139,13 @@ fn trim_ows(s: &str) -> &str {
 
 /// The result of parsing `baggage` header fields: the entries kept and
 /// why each other member was dropped.
+///
+/// ```
+/// let parsed = flowtrace::propagation::parse_baggage(&["user=alice%20smith", "tier=gold"]);
+/// assert_eq!(parsed.baggage.get("user").map(|v| v.as_str()), Some("alice smith"));
+/// assert_eq!(parsed.baggage.len(), 2);
+/// assert!(parsed.dropped.is_empty());
+/// ```
 #[derive(Debug, Default)]
 pub struct ParsedBaggage {
     /// The entries, values percent-decoded, properties in their wire form.
@@ -326,6 +342,14 @@ pub struct Baggage {
 
 impl Baggage {
     /// Creates the propagator.
+    ///
+    /// ```
+    /// use opentelemetry::propagation::TextMapPropagator as _;
+    ///
+    /// let propagator = flowtrace::propagation::Baggage::new();
+    /// let fields: Vec<&str> = propagator.fields().collect();
+    /// assert_eq!(fields, ["baggage"]);
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
@@ -378,6 +402,17 @@ fn merged(cx: &Context, entries: impl IntoIterator<Item = KeyValueMetadata>) -> 
 }
 
 /// Baggage entries to add for one future; see [`with_baggage`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let scope: flowtrace::propagation::BaggageScope =
+///     flowtrace::propagation::with_baggage([("tenant", "acme")]);
+/// let tenant = scope
+///     .scope(async { flowtrace::ctx().baggage().get("tenant").map(|v| v.to_string()) })
+///     .await;
+/// assert_eq!(tenant.as_deref(), Some("acme"));
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct BaggageScope {
     entries: Vec<(String, String)>,
@@ -415,6 +450,21 @@ where
 impl BaggageScope {
     /// Runs `future` with the entries added to the baggage current when it
     /// is first polled. Keys that are not RFC 7230 tokens are left out.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use flowtrace::propagation::with_baggage;
+    ///
+    /// let inner = with_baggage([("tier", "gold")])
+    ///     .scope(with_baggage([("tier", "platinum"), ("bad key", "x")]).scope(async {
+    ///         let view = flowtrace::ctx();
+    ///         let baggage = view.baggage();
+    ///         (baggage.get("tier").map(|v| v.to_string()), baggage.len())
+    ///     }))
+    ///     .await;
+    /// assert_eq!(inner, (Some("platinum".to_owned()), 1), "innermost wins; the bad key is left out");
+    /// # }
+    /// ```
     pub fn scope<F: Future>(self, future: F) -> BaggageScoped<F> {
         BaggageScoped {
             entries: Some(self.entries),
@@ -426,6 +476,14 @@ impl BaggageScope {
 
 pin_project_lite::pin_project! {
     /// A future running with scoped baggage; see [`with_baggage`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let scoped: flowtrace::propagation::BaggageScoped<_> =
+    ///     flowtrace::propagation::with_baggage([("tenant", "acme")]).scope(async { 1 });
+    /// assert_eq!(tokio::spawn(scoped).await.unwrap(), 1);
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct BaggageScoped<F> {
         entries: Option<Vec<(String, String)>>,

@@ -21,6 +21,15 @@ fn env_name(key: &str) -> Option<&'static str> {
 /// A carrier over environment-style pairs: lowercase propagation keys map to
 /// the uppercase variable names. Extraction reads what was captured; injection
 /// collects `(NAME, value)` pairs for a child process.
+///
+/// ```
+/// use flowtrace::propagation::EnvCarrier;
+/// use opentelemetry::propagation::Injector as _;
+///
+/// let mut carrier = EnvCarrier::default();
+/// carrier.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned());
+/// assert_eq!(carrier.vars(), [("TRACEPARENT".to_owned(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned())]);
+/// ```
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct EnvCarrier {
     vars: Vec<(String, String)>,
@@ -30,6 +39,13 @@ impl EnvCarrier {
     /// Captures `TRACEPARENT`, `TRACESTATE` and `BAGGAGE` from this process's
     /// environment (non-Unicode or empty values are ignored), `BAGGAGE`
     /// filtered by the [`env_baggage_policy`](super::env_baggage_policy).
+    ///
+    /// ```
+    /// let carrier = flowtrace::propagation::EnvCarrier::from_process();
+    /// for (name, _) in carrier.vars() {
+    ///     assert!(["TRACEPARENT", "TRACESTATE", "BAGGAGE"].contains(&name.as_str()));
+    /// }
+    /// ```
     pub fn from_process() -> Self {
         let vars = KEYS
             .iter()
@@ -49,11 +65,30 @@ impl EnvCarrier {
     }
 
     /// The captured `(NAME, value)` pairs.
+    ///
+    /// ```
+    /// use flowtrace::propagation::EnvCarrier;
+    /// use opentelemetry::propagation::Injector as _;
+    ///
+    /// let mut carrier = EnvCarrier::default();
+    /// carrier.set("baggage", "tenant=acme".to_owned());
+    /// assert_eq!(carrier.vars()[0].0, "BAGGAGE");
+    /// ```
     pub fn vars(&self) -> &[(String, String)] {
         &self.vars
     }
 
     /// The pairs under their lowercase propagation keys (`traceparent`, ...).
+    ///
+    /// ```
+    /// use flowtrace::propagation::EnvCarrier;
+    /// use opentelemetry::propagation::Injector as _;
+    ///
+    /// let mut carrier = EnvCarrier::default();
+    /// carrier.set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned());
+    /// // Ready for a `custom_context` map.
+    /// assert_eq!(carrier.to_pairs(), [("traceparent".to_owned(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned())]);
+    /// ```
     pub fn to_pairs(&self) -> Vec<(String, String)> {
         self.vars
             .iter()
@@ -66,6 +101,17 @@ impl EnvCarrier {
     }
 
     /// Consumes the carrier into its `(NAME, value)` pairs.
+    ///
+    /// ```
+    /// use flowtrace::propagation::EnvCarrier;
+    /// use opentelemetry::propagation::Injector as _;
+    ///
+    /// let mut carrier = EnvCarrier::default();
+    /// carrier.set("tracestate", "vendor=x".to_owned());
+    /// let mut child = std::process::Command::new("worker");
+    /// child.envs(carrier.into_vars());
+    /// assert_eq!(child.get_envs().count(), 1);
+    /// ```
     pub fn into_vars(self) -> Vec<(String, String)> {
         self.vars
     }
@@ -101,12 +147,33 @@ impl Injector for EnvCarrier {
 /// and `BAGGAGE` from the environment (`BAGGAGE` filtered by the
 /// [`env_baggage_policy`](super::env_baggage_policy)), on top of the current
 /// context.
+///
+/// ```
+/// use opentelemetry::trace::TraceContextExt as _;
+///
+/// // A process started without `TRACEPARENT` has no parent to continue.
+/// # // SAFETY: the doctest is single-threaded.
+/// # unsafe { std::env::remove_var("TRACEPARENT") };
+/// let cx = flowtrace::propagation::from_env();
+/// assert!(!cx.span().span_context().is_valid());
+/// ```
 pub fn from_env() -> Context {
     super::extract(&EnvCarrier::from_process())
 }
 
 /// The `TRACEPARENT` / `TRACESTATE` / `BAGGAGE` pairs that let a child process
 /// continue the current task's trace, e.g. `Command::new(..).envs(to_env())`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let carrier = [("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")];
+/// let vars = flowtrace::custom_context(carrier)
+///     .scope(async { flowtrace::propagation::to_env() })
+///     .await;
+/// assert!(vars.contains(&("TRACEPARENT".to_owned(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned())));
+/// assert!(flowtrace::propagation::to_env().is_empty(), "nothing to continue here");
+/// # }
+/// ```
 pub fn to_env() -> Vec<(String, String)> {
     let mut carrier = EnvCarrier::default();
     crate::task_view::inject_current(&mut carrier);

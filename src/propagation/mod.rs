@@ -1,7 +1,7 @@
 //! Carriers, by the standards: W3C Trace Context Level 2 (`traceparent`,
 //! `tracestate`) and W3C Baggage over any
-//! [`Injector`](opentelemetry::propagation::Injector) /
-//! [`Extractor`](opentelemetry::propagation::Extractor), and the
+//! [`Injector`] /
+//! [`Extractor`], and the
 //! `TRACEPARENT` / `TRACESTATE` / `BAGGAGE` environment carrier.
 //!
 //! A rejected `traceparent` restarts the trace and its `tracestate` is not
@@ -66,6 +66,19 @@ pub const BAGGAGE: &str = "baggage";
 /// Injects `cx`'s span context (W3C Trace Context) and baggage into
 /// `injector`: those of the two the configured [`propagators`] name
 /// (`OTEL_PROPAGATORS`; both by default).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use opentelemetry::Context;
+/// use opentelemetry::trace::TraceContextExt as _;
+///
+/// let headers = HashMap::from([("traceparent".to_owned(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned())]);
+/// let cx = flowtrace::propagation::extract_with_context(&Context::new(), &headers);
+/// let mut out: HashMap<String, String> = HashMap::new();
+/// flowtrace::propagation::inject(&cx, &mut out);
+/// assert_eq!(out["traceparent"], "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+/// assert!(cx.span().span_context().is_remote());
+/// ```
 pub fn inject(cx: &Context, injector: &mut dyn Injector) {
     let configured = propagators();
     if configured.trace_context() {
@@ -78,11 +91,38 @@ pub fn inject(cx: &Context, injector: &mut dyn Injector) {
 
 /// Extracts a remote span context and baggage from `extractor` into a new
 /// [`Context`] (built on the current one).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use opentelemetry::baggage::BaggageExt as _;
+/// use opentelemetry::trace::TraceContextExt as _;
+///
+/// let headers = HashMap::from([
+///     ("traceparent".to_owned(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned()),
+///     ("baggage".to_owned(), "tenant=acme".to_owned()),
+/// ]);
+/// let cx = flowtrace::propagation::extract(&headers);
+/// assert_eq!(cx.span().span_context().trace_id().to_string(), "0af7651916cd43dd8448eb211c80319c");
+/// assert_eq!(cx.baggage().get("tenant").map(|v| v.as_str()), Some("acme"));
+/// ```
 pub fn extract(extractor: &dyn Extractor) -> Context {
     extract_with_context(&Context::current(), extractor)
 }
 
 /// Extracts a remote span context and baggage from `extractor` on top of `cx`.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use opentelemetry::{Context, KeyValue};
+/// use opentelemetry::baggage::BaggageExt as _;
+///
+/// let base = Context::new().with_baggage([KeyValue::new("region", "eu")]);
+/// let headers = HashMap::from([("baggage".to_owned(), "tenant=acme".to_owned())]);
+/// let cx = flowtrace::propagation::extract_with_context(&base, &headers);
+/// // The carrier's baggage replaces the base's.
+/// assert_eq!(cx.baggage().get("tenant").map(|v| v.as_str()), Some("acme"));
+/// assert_eq!(cx.baggage().get("region"), None);
+/// ```
 pub fn extract_with_context(cx: &Context, extractor: &dyn Extractor) -> Context {
     let cx = TraceContext::new().extract_with_context(cx, extractor);
     Baggage::new().extract_with_context(&cx, extractor)

@@ -26,6 +26,17 @@ pub const RANDOM_TRACE_ID: u8 = 0x02;
 const LEN_00: usize = 55;
 
 /// Why a `traceparent` was rejected; the trace then restarts (§4.1.2).
+///
+/// ```
+/// use flowtrace::propagation::{TraceparentError, parse_traceparent};
+///
+/// assert_eq!(
+///     parse_traceparent("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+///     Err(TraceparentError::ForbiddenVersion)
+/// );
+/// let zeros = "00-00000000000000000000000000000000-b7ad6b7169203331-01";
+/// assert_eq!(parse_traceparent(zeros), Err(TraceparentError::AllZero("trace-id")));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TraceparentError {
     /// The value does not start with 2 lowercase hex digits and a `-`.
@@ -292,6 +303,17 @@ pub struct TraceContext {
 
 impl TraceContext {
     /// Creates the propagator.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use opentelemetry::propagation::TextMapPropagator as _;
+    /// use opentelemetry::trace::TraceContextExt as _;
+    ///
+    /// let propagator = flowtrace::propagation::TraceContext::new();
+    /// let headers = HashMap::from([("traceparent".to_owned(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned())]);
+    /// let cx = propagator.extract(&headers);
+    /// assert_eq!(cx.span().span_context().span_id().to_string(), "b7ad6b7169203331");
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }

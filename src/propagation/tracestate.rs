@@ -25,6 +25,15 @@ pub const TRACESTATE_MAX_LEN: usize = 512;
 pub const TRACESTATE_LONG_MEMBER: usize = 128;
 
 /// Why a `tracestate` value was discarded whole.
+///
+/// ```
+/// use flowtrace::propagation::{TraceStateError, parse_tracestate};
+///
+/// assert_eq!(
+///     parse_tracestate("vendor=x,NoEquals"),
+///     Err(TraceStateError::NoEquals("NoEquals".to_owned()))
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TraceStateError {
     /// More than 32 list-members.
@@ -94,6 +103,12 @@ fn is_ows(c: char) -> bool {
 }
 
 /// Parses one `tracestate` value; see [`parse_tracestate_fields`].
+///
+/// ```
+/// let state = flowtrace::propagation::parse_tracestate("rojo=00f067aa0ba902b7, congo=t61rcWkgMzE").unwrap();
+/// assert_eq!(state.get("congo"), Some("t61rcWkgMzE"));
+/// assert!(flowtrace::propagation::parse_tracestate("Upper=x").is_err());
+/// ```
 pub fn parse_tracestate(value: &str) -> Result<TraceState, TraceStateError> {
     parse_tracestate_fields(&[value])
 }

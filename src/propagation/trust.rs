@@ -48,17 +48,34 @@ enum Allow {
 
 impl BaggagePolicy {
     /// Keeps every entry: the carrier is trusted.
+    ///
+    /// ```
+    /// let policy = flowtrace::propagation::BaggagePolicy::keep_all();
+    /// assert!(policy.keeps_all() && policy.allows("anything"));
+    /// ```
     pub fn keep_all() -> Self {
         Self { allow: Allow::All }
     }
 
     /// Keeps no entry.
+    ///
+    /// ```
+    /// let policy = flowtrace::propagation::BaggagePolicy::drop_all();
+    /// assert!(!policy.allows("tenant"));
+    /// assert_eq!(policy.allowed_keys(), Some(&[][..]));
+    /// ```
     pub fn drop_all() -> Self {
         Self::allow(std::iter::empty::<String>())
     }
 
     /// Keeps only the entries under `keys` (exact, case-sensitive: baggage
     /// keys are case-sensitive tokens).
+    ///
+    /// ```
+    /// let policy = flowtrace::propagation::BaggagePolicy::allow(["tenant", "region"]);
+    /// assert!(policy.allows("tenant"));
+    /// assert!(!policy.allows("Tenant"), "keys are case-sensitive");
+    /// ```
     pub fn allow<I, K>(keys: I) -> Self
     where
         I: IntoIterator<Item = K>,
@@ -73,6 +90,11 @@ impl BaggagePolicy {
     }
 
     /// Whether an entry under `key` is kept.
+    ///
+    /// ```
+    /// let policy = flowtrace::propagation::BaggagePolicy::allow(["tenant"]);
+    /// assert!(policy.allows("tenant") && !policy.allows("user"));
+    /// ```
     pub fn allows(&self, key: &str) -> bool {
         match &self.allow {
             Allow::All => true,
@@ -81,11 +103,24 @@ impl BaggagePolicy {
     }
 
     /// Whether every entry is kept.
+    ///
+    /// ```
+    /// use flowtrace::propagation::BaggagePolicy;
+    /// assert!(BaggagePolicy::keep_all().keeps_all());
+    /// assert!(!BaggagePolicy::allow(["tenant"]).keeps_all());
+    /// ```
     pub fn keeps_all(&self) -> bool {
         matches!(self.allow, Allow::All)
     }
 
     /// The allowed keys, or `None` when every key is allowed.
+    ///
+    /// ```
+    /// use flowtrace::propagation::BaggagePolicy;
+    /// let policy = BaggagePolicy::allow(["tenant", "region", "tenant"]);
+    /// assert_eq!(policy.allowed_keys(), Some(&["region".to_owned(), "tenant".to_owned()][..]));
+    /// assert_eq!(BaggagePolicy::keep_all().allowed_keys(), None);
+    /// ```
     pub fn allowed_keys(&self) -> Option<&[String]> {
         match &self.allow {
             Allow::All => None,
@@ -94,6 +129,15 @@ impl BaggagePolicy {
     }
 
     /// The entries of `baggage` this policy keeps.
+    ///
+    /// ```
+    /// use flowtrace::propagation::{BaggagePolicy, parse_baggage};
+    ///
+    /// let parsed = parse_baggage(&["tenant=acme,user=mallory"]);
+    /// let kept = BaggagePolicy::allow(["tenant"]).filter(&parsed.baggage);
+    /// assert_eq!(kept.len(), 1);
+    /// assert_eq!(kept.get("tenant").map(|v| v.as_str()), Some("acme"));
+    /// ```
     pub fn filter(&self, baggage: &Entries) -> Entries {
         baggage
             .iter()
@@ -103,6 +147,16 @@ impl BaggagePolicy {
     }
 
     /// `cx` with only the baggage entries this policy keeps.
+    ///
+    /// ```
+    /// use flowtrace::propagation::BaggagePolicy;
+    /// use opentelemetry::baggage::BaggageExt as _;
+    /// use opentelemetry::{Context, KeyValue};
+    ///
+    /// let cx = Context::new().with_baggage([KeyValue::new("tenant", "acme"), KeyValue::new("user", "x")]);
+    /// let cx = BaggagePolicy::allow(["tenant"]).filter_context(&cx);
+    /// assert_eq!(cx.baggage().len(), 1);
+    /// ```
     pub fn filter_context(&self, cx: &Context) -> Context {
         if self.keeps_all() {
             return cx.clone();
@@ -113,6 +167,13 @@ impl BaggagePolicy {
     /// A `baggage` header value with only the members this policy keeps
     /// (parsed and rendered strictly, as the propagator does); empty when
     /// none is kept.
+    ///
+    /// ```
+    /// use flowtrace::propagation::BaggagePolicy;
+    /// let policy = BaggagePolicy::allow(["tenant"]);
+    /// assert_eq!(policy.filter_header("user=alice,tenant=acme;prop=1"), "tenant=acme;prop=1");
+    /// assert_eq!(policy.filter_header("user=alice"), "");
+    /// ```
     pub fn filter_header(&self, header: &str) -> String {
         format_baggage(&self.filter(&parse_baggage(&[header]).baggage))
     }
@@ -151,6 +212,16 @@ impl BaggagePolicy {
     }
 
     /// `carrier` with its `BAGGAGE` filtered (removed when nothing is left).
+    ///
+    /// ```
+    /// use flowtrace::propagation::{BaggagePolicy, EnvCarrier};
+    /// use opentelemetry::propagation::Injector as _;
+    ///
+    /// let mut carrier = EnvCarrier::default();
+    /// carrier.set("baggage", "user=alice".to_owned());
+    /// let carrier = BaggagePolicy::allow(["tenant"]).filter_env(carrier);
+    /// assert!(carrier.vars().is_empty(), "BAGGAGE removed: nothing was kept");
+    /// ```
     pub fn filter_env(&self, mut carrier: EnvCarrier) -> EnvCarrier {
         if self.keeps_all() {
             return carrier;
@@ -195,6 +266,10 @@ pub fn set_env_baggage_policy(policy: BaggagePolicy) {
 }
 
 /// The policy [`set_env_baggage_policy`] set (keep all by default).
+///
+/// ```
+/// assert!(flowtrace::propagation::env_baggage_policy().keeps_all(), "the default");
+/// ```
 pub fn env_baggage_policy() -> BaggagePolicy {
     ENV_POLICY
         .read()

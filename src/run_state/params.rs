@@ -12,19 +12,40 @@ use opentelemetry::{KeyValue, StringValue, Value};
 use serde::Serialize;
 use serde_json::Value as Json;
 
+use crate::attributes::PARAM_PREFIX;
 use crate::capture::{self, Captured};
 
-/// The prefix of parameter attributes: `flowtrace.param.<key>`.
-pub const PARAM_PREFIX: &str = "flowtrace.param.";
 /// Most parameters one run (or the process) holds.
 pub const MAX_PARAMS: usize = 256;
 /// Longest parameter key, in bytes.
 pub const MAX_KEY_BYTES: usize = 256;
 
 /// Parameters by key.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let run = flowtrace::with_runcontext()
+///     .initial_params([("top_k", serde_json::json!(3))])
+///     .run(async { flowtrace::params::get() })
+///     .await;
+/// let params: &flowtrace::params::Params = run.output();
+/// assert_eq!(params.get("top_k"), Some(&serde_json::json!(3)));
+/// # }
+/// ```
 pub type Params = BTreeMap<String, Json>;
 
 /// Why a parameter was not registered.
+///
+/// ```
+/// use flowtrace::params::{self, ParamError};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let run = flowtrace::with_runcontext().run(async { params::register("", 1) }).await;
+/// let err = run.into_output().unwrap_err();
+/// assert_eq!(err, ParamError::InvalidKey { key: String::new() });
+/// assert!(err.to_string().contains("keys are 1 to"));
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ParamError {
     /// The key was empty or longer than [`MAX_KEY_BYTES`].

@@ -9,32 +9,16 @@ use std::sync::LazyLock;
 use std::task::Poll;
 use std::time::SystemTime;
 
-use opentelemetry::trace::{SpanRef, Status, TraceContextExt};
+use opentelemetry::trace::{SpanRef, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
-use super::TASK_CANCELLED;
+use crate::attributes::TASK_CANCELLED;
 use crate::metrics::{Outcome, TaskTimer};
 use crate::run_state::RunInfo;
 
 /// A context holding no span: what an outcome recorder sees for a task that
 /// started none.
 static NO_SPAN: LazyLock<Context> = LazyLock::new(Context::new);
-
-/// Records an error outcome: status Error and an `exception` event, as the
-/// OpenTelemetry exception conventions describe.
-pub(crate) fn record_exception(span: &SpanRef<'_>, exception_type: &str, message: String) {
-    if !span.is_recording() {
-        return;
-    }
-    span.add_event(
-        "exception",
-        vec![
-            KeyValue::new("exception.type", exception_type.to_owned()),
-            KeyValue::new("exception.message", message.clone()),
-        ],
-    );
-    span.set_status(Status::error(message));
-}
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
@@ -114,7 +98,7 @@ impl Active {
         match called {
             Ok(out) => out,
             Err(payload) => {
-                record_exception(&self.span_ref(), "panic", panic_message(&*payload));
+                crate::exception::record(&self.span_ref(), "panic", panic_message(&*payload), None);
                 self.end_as(Some(Outcome::Error));
                 resume_unwind(payload)
             }

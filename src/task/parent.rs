@@ -10,6 +10,21 @@ use crate::custom_context::CustomContext;
 
 /// What can be an explicit parent (`#[traced(parent = ..)]`): a [`Context`],
 /// a [`SpanContext`], a carrier map (its `traceparent`), or `None` for a root.
+///
+/// ```
+/// #[flowtrace::traced(parent = &carrier)]
+/// async fn handle(carrier: std::collections::HashMap<String, String>) -> String {
+///     flowtrace::ctx().trace_id()
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// # let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+/// # flowtrace::set_tracer_provider(provider.clone(), &opentelemetry_sdk::trace::Sampler::AlwaysOn);
+/// let carrier = std::collections::HashMap::from([("traceparent".to_owned(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_owned())]);
+/// let trace = handle(carrier).await;
+/// assert_eq!(trace, "0af7651916cd43dd8448eb211c80319c");
+/// # }
+/// ```
 pub trait IntoParent {
     /// The context to parent the span on.
     fn into_parent(self) -> Context;
@@ -75,6 +90,22 @@ impl<T: IntoParent> IntoParent for Option<T> {
 
 /// What `#[traced(follows_from = ..)]` links to: one or many span contexts,
 /// contexts or carrier maps; invalid ones are skipped.
+///
+/// ```
+/// #[flowtrace::traced(follows_from = triggers.clone())]
+/// async fn aggregate(triggers: Vec<opentelemetry::trace::SpanContext>) -> usize {
+///     triggers.len()
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let trigger = flowtrace::CustomContext::new()
+///     .merged([("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
+///     .span_context()
+///     .cloned()
+///     .unwrap();
+/// assert_eq!(aggregate(vec![trigger]).await, 1);
+/// # }
+/// ```
 pub trait IntoLinks {
     /// Appends the links to `links`.
     fn push_links(self, links: &mut Vec<Link>);

@@ -167,12 +167,12 @@ impl Collector {
         service: &str,
         env: &[(&str, &str)],
     ) -> flowtrace_telemetry::Telemetry {
-        use flowtrace_telemetry::{Exporter, Protocol};
+        use flowtrace_telemetry::{ExporterKind, Protocol};
         let mut vars = vec![("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "50".to_owned())];
         vars.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         flowtrace_telemetry::builder()
             .env_vars(vars)
-            .exporter(Exporter::Otlp)
+            .exporter(ExporterKind::Otlp)
             .otlp_protocol(Protocol::Grpc)
             .otlp_endpoint(self.grpc_endpoint())
             .service_name(service)

@@ -6,8 +6,8 @@ use super::*;
 
 #[test]
 fn log_exporters() {
-    use Exporter::*;
-    let cases: [(Env, &[Exporter], usize, &str); 6] = [
+    use ExporterKind::*;
+    let cases: [(Env, &[ExporterKind], usize, &str); 6] = [
         (&[], &[File], 0, "the embedded default, like spans"),
         (
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")],

@@ -64,8 +64,8 @@ fn sdk_disabled() {
 
 #[test]
 fn exporter_selection() {
-    use Exporter::*;
-    let cases: [(Env, &[Exporter], &str); 10] = [
+    use ExporterKind::*;
+    let cases: [(Env, &[ExporterKind], &str); 10] = [
         (
             &[],
             &[File],
@@ -130,8 +130,8 @@ fn exporter_selection() {
 
 #[test]
 fn exporter_selection_from_code() {
-    use Exporter::*;
-    let cases: [(Env, Overrides, &[Exporter], &str); 4] = [
+    use ExporterKind::*;
+    let cases: [(Env, Overrides, &[ExporterKind], &str); 4] = [
         (
             &[("OTEL_TRACES_EXPORTER", "otlp")],
             Overrides {

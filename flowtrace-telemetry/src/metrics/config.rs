@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::Exporter;
+use crate::ExporterKind;
 use crate::config::{METRICS, Otlp, Overrides, Reader, dedup, otlp};
 use crate::parse::{self, Member};
 use crate::warning::ConfigWarning;
@@ -27,7 +27,7 @@ pub(crate) enum Histograms {
 #[derive(Clone, Debug)]
 pub(crate) struct Metrics {
     /// Deduplicated, without `None`; empty means no metrics at all.
-    pub(crate) exporters: Vec<Exporter>,
+    pub(crate) exporters: Vec<ExporterKind>,
     pub(crate) otlp: Otlp,
     pub(crate) file: PathBuf,
     /// `OTEL_METRIC_EXPORT_INTERVAL`.
@@ -48,7 +48,7 @@ const TEMPORALITIES: &str = "accepted values are cumulative";
 pub(crate) fn resolve(
     r: &mut Reader<'_>,
     code: &Overrides,
-    traces: &[Exporter],
+    traces: &[ExporterKind],
     trace_file: &Path,
 ) -> Metrics {
     const DEFAULT: &str = "the default is used";
@@ -57,7 +57,7 @@ pub(crate) fn resolve(
             "OTEL_METRICS_EXPORTER",
             "accepted values are otlp, console, file, none",
             metrics_exporter,
-            Exporter::None,
+            ExporterKind::None,
         )
         .map_or_else(|| traces.to_vec(), dedup);
     let file = r
@@ -121,7 +121,7 @@ pub(crate) fn resolve(
 }
 
 /// One member of `OTEL_METRICS_EXPORTER`.
-fn metrics_exporter(member: &str) -> Result<Exporter, Member> {
+fn metrics_exporter(member: &str) -> Result<ExporterKind, Member> {
     match member.to_ascii_lowercase().as_str() {
         "prometheus" => Err(Member::Unsupported),
         _ => parse::exporter(member),
@@ -165,7 +165,7 @@ mod tests {
     fn defaults_follow_the_spans_and_write_next_to_the_trace_file() {
         let (m, warnings) = metrics(&[("FLOWTRACE_TRACE_FILE", "out/run-traces.jsonl")]);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(m.exporters, vec![Exporter::File]);
+        assert_eq!(m.exporters, vec![ExporterKind::File]);
         assert_eq!(m.file, PathBuf::from("out/run-metrics.jsonl"));
         assert_eq!(m.interval, Duration::from_secs(60));
         assert_eq!(m.timeout, Duration::from_secs(30));
@@ -199,7 +199,7 @@ mod tests {
             ("FLOWTRACE_METRICS_FILE", "m.jsonl"),
         ]);
         assert!(warnings.is_empty(), "{warnings:?}");
-        assert_eq!(m.exporters, vec![Exporter::Otlp, Exporter::Console]);
+        assert_eq!(m.exporters, vec![ExporterKind::Otlp, ExporterKind::Console]);
         assert_eq!(m.interval, Duration::from_millis(250));
         assert_eq!(m.timeout, Duration::from_millis(1500));
         assert_eq!(m.histograms, Histograms::Exponential);
@@ -243,7 +243,7 @@ mod tests {
         }
         assert!(text.iter().any(|w| w.contains("prometheus")));
         assert!(text.iter().any(|w| w.contains("carrier-pigeon")));
-        assert_eq!(m.exporters, vec![Exporter::File]);
+        assert_eq!(m.exporters, vec![ExporterKind::File]);
         assert_eq!(m.interval, Duration::from_secs(60));
         assert_eq!(m.timeout, Duration::from_secs(30));
         assert_eq!(m.histograms, Histograms::Explicit);

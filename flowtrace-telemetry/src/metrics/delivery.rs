@@ -13,6 +13,7 @@
 //! The span instruments carry `otel.component.type` =
 //! `batching_span_processor`, the log one `batching_log_processor`.
 
+use flowtrace::attributes::{ERROR_TYPE, OTEL_COMPONENT_TYPE};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{MeterProvider as _, ObservableCounter, ObservableUpDownCounter};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
@@ -42,11 +43,11 @@ fn total<T: Item>(processors: &[Processor<T>]) -> ExportStats {
 
 fn attributes(error: Option<&'static str>) -> Vec<KeyValue> {
     let mut attributes = vec![KeyValue::new(
-        "otel.component.type",
+        OTEL_COMPONENT_TYPE,
         "batching_span_processor",
     )];
     if let Some(error) = error {
-        attributes.push(KeyValue::new("error.type", error));
+        attributes.push(KeyValue::new(ERROR_TYPE, error));
     }
     attributes
 }
@@ -110,18 +111,18 @@ pub(crate) fn observe(
         .with_description("Log records whose export finished, delivered or failed.")
         .with_callback(move |observer| {
             let stats = total(&log_processors);
-            let component = KeyValue::new("otel.component.type", "batching_log_processor");
+            let component = KeyValue::new(OTEL_COMPONENT_TYPE, "batching_log_processor");
             observer.observe(stats.exported, std::slice::from_ref(&component));
             observer.observe(
                 stats.dropped_export_failed,
                 &[
                     component.clone(),
-                    KeyValue::new("error.type", "export_failed"),
+                    KeyValue::new(ERROR_TYPE, "export_failed"),
                 ],
             );
             observer.observe(
                 stats.rejected_by_collector,
-                &[component, KeyValue::new("error.type", "rejected")],
+                &[component, KeyValue::new(ERROR_TYPE, "rejected")],
             );
         })
         .build();

@@ -40,7 +40,7 @@ use opentelemetry_sdk::metrics::{
 };
 
 use self::config::{Histograms, Metrics};
-use super::Exporter;
+use super::ExporterKind;
 use super::config::Otlp;
 use super::export::LogItem;
 use super::file::JsonLines;
@@ -194,7 +194,7 @@ pub(crate) fn build(
     let mut sinks = Vec::new();
     for exporter in &metrics.exporters {
         match exporter {
-            Exporter::File => match JsonLines::open(&metrics.file) {
+            ExporterKind::File => match JsonLines::open(&metrics.file) {
                 Ok(lines) => {
                     built.file = Some(metrics.file.clone());
                     sinks.push(Sink::File(lines));
@@ -205,7 +205,7 @@ pub(crate) fn build(
                     "metrics are not written to a file",
                 )),
             },
-            Exporter::Otlp => {
+            ExporterKind::Otlp => {
                 let timeout = attempt_timeout(&metrics.otlp, metrics.timeout);
                 match MetricsOtlp::new(&metrics.otlp, timeout) {
                     Ok(otlp) => sinks.push(Sink::Otlp(otlp)),
@@ -220,8 +220,8 @@ pub(crate) fn build(
                     )),
                 }
             }
-            Exporter::Console => sinks.push(Sink::Console(Mutex::new(None))),
-            Exporter::None => {}
+            ExporterKind::Console => sinks.push(Sink::Console(Mutex::new(None))),
+            ExporterKind::None => {}
         }
     }
     if sinks.is_empty() {
@@ -249,7 +249,7 @@ pub(crate) fn build(
         deliveries,
         // The longest the final export can take: an OTLP attempt is bounded
         // by the OTLP timeout too.
-        timeout: if metrics.exporters.contains(&Exporter::Otlp) {
+        timeout: if metrics.exporters.contains(&ExporterKind::Otlp) {
             attempt_timeout(&metrics.otlp, metrics.timeout)
         } else {
             metrics.timeout

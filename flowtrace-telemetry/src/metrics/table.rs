@@ -161,8 +161,8 @@ fn durations(
 
 /// The tables, or an empty string when nothing ran.
 pub(crate) fn render(request: &ExportMetricsServiceRequest) -> String {
-    use flowtrace::metrics::{RUN_DURATION, RUN_STATUS, TASK_ATTEMPTS, TASK_DURATION};
-    use flowtrace::metrics::{TASK_OUTCOME, TASK_RETRY};
+    use flowtrace::attributes::{RUN_NAME, RUN_STATUS, TASK_NAME, TASK_OUTCOME, TASK_RETRY};
+    use flowtrace::metrics::{RUN_DURATION, TASK_ATTEMPTS, TASK_DURATION};
     let mut tasks = BTreeMap::new();
     let mut runs = BTreeMap::new();
     let metrics = request
@@ -175,23 +175,17 @@ pub(crate) fn render(request: &ExportMetricsServiceRequest) -> String {
         match metric.name.as_str() {
             TASK_DURATION => durations(
                 metric,
-                flowtrace::TASK_NAME,
+                TASK_NAME,
                 TASK_OUTCOME,
                 &["error", "timeout"],
                 &mut tasks,
             ),
-            RUN_DURATION => durations(
-                metric,
-                flowtrace::RUN_NAME,
-                RUN_STATUS,
-                &["failed"],
-                &mut runs,
-            ),
+            RUN_DURATION => durations(metric, RUN_NAME, RUN_STATUS, &["failed"], &mut runs),
             TASK_ATTEMPTS => {
                 if let Some(metric::Data::Sum(sum)) = &metric.data {
                     for p in &sum.data_points {
                         let (Some(name), true) = (
-                            text(&p.attributes, flowtrace::TASK_NAME),
+                            text(&p.attributes, TASK_NAME),
                             flag(&p.attributes, TASK_RETRY),
                         ) else {
                             continue;

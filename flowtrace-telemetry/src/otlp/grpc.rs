@@ -159,12 +159,8 @@ fn local_message(status: &tonic::Status) -> Option<&str> {
 /// The status message plus its cause (tonic's message alone is often just
 /// "transport error").
 fn describe(status: &tonic::Status) -> String {
-    let mut text = status.message().to_owned();
-    let mut source = std::error::Error::source(status);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    flowtrace::with_causes(
+        status.message().to_owned(),
+        std::error::Error::source(status),
+    )
 }

@@ -158,8 +158,10 @@ impl Http {
         let response = match self.client.request(post).await {
             Ok(response) => response,
             Err(e) => {
+                // The client's own message says little ("client error
+                // (Connect)"); its cause says "connection refused".
                 let uri = redact::url(&self.uri.to_string());
-                return Outcome::unreachable(format!("POST {uri}: {}", chain(&e)));
+                return Outcome::unreachable(format!("POST {uri}: {}", flowtrace::error_chain(&e)));
             }
         };
         let (parts, body) = response.into_parts();
@@ -202,17 +204,4 @@ fn gzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     );
     encoder.write_all(body)?;
     encoder.finish()
-}
-
-/// An error with its causes: the client's own message says little
-/// ("client error (Connect)"), the cause says "connection refused".
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -9,6 +9,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 
+use flowtrace::attributes::{
+    RUN_ID, RUN_NAME, TASK_ATTEMPT, TASK_CACHED, TASK_CANCELLED, TASK_REPLAYED, TASK_TIMEOUT,
+};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 
@@ -180,15 +183,15 @@ impl Reader {
         for kv in &span.attributes {
             let Some(value) = &kv.value else { continue };
             match kv.key.as_ref() {
-                "flowtrace.task.attempt" => {
+                TASK_ATTEMPT => {
                     marks.attempt = value.as_i64().and_then(|n| u32::try_from(n).ok());
                 }
-                "flowtrace.task.timeout" => marks.timeout |= value.is_true(),
-                "flowtrace.task.cancelled" => marks.cancelled |= value.is_true(),
-                "flowtrace.task.cached" => marks.cached |= value.is_true(),
-                "flowtrace.task.replayed" => marks.replayed |= value.is_true(),
-                "flowtrace.run.id" => run_id = value.string_value.as_deref().map(str::to_owned),
-                "flowtrace.run.name" => {
+                TASK_TIMEOUT => marks.timeout |= value.is_true(),
+                TASK_CANCELLED => marks.cancelled |= value.is_true(),
+                TASK_CACHED => marks.cached |= value.is_true(),
+                TASK_REPLAYED => marks.replayed |= value.is_true(),
+                RUN_ID => run_id = value.string_value.as_deref().map(str::to_owned),
+                RUN_NAME => {
                     run_name = value.string_value.as_deref().map(str::to_owned);
                 }
                 _ => {}
