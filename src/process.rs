@@ -52,29 +52,25 @@ fn apply(mut set: impl FnMut(&str, Option<&str>)) {
     }
 }
 
-impl CommandExt for std::process::Command {
-    fn with_trace_context(&mut self) -> &mut Self {
-        apply(|name, value| {
-            match value {
-                Some(v) => self.env(name, v),
-                None => self.env_remove(name),
-            };
-        });
-        self
-    }
+/// `CommandExt` for command types with `env` / `env_remove` (std's and
+/// tokio's share the methods, not a trait).
+macro_rules! command_ext {
+    ($($command:ty),*) => {$(
+        impl CommandExt for $command {
+            fn with_trace_context(&mut self) -> &mut Self {
+                apply(|name, value| {
+                    match value {
+                        Some(v) => self.env(name, v),
+                        None => self.env_remove(name),
+                    };
+                });
+                self
+            }
+        }
+    )*};
 }
 
-impl CommandExt for tokio::process::Command {
-    fn with_trace_context(&mut self) -> &mut Self {
-        apply(|name, value| {
-            match value {
-                Some(v) => self.env(name, v),
-                None => self.env_remove(name),
-            };
-        });
-        self
-    }
-}
+command_ext!(std::process::Command, tokio::process::Command);
 
 /// The carrier a command will hand its child: the `TRACEPARENT` /
 /// `TRACESTATE` / `BAGGAGE` pairs [`CommandExt::with_trace_context`] set
