@@ -39,6 +39,7 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 
 use crate::attributes::{TASK_NAME, TASK_OUTCOME, TASK_RETRY};
 
+mod clock;
 mod measure;
 mod timer;
 

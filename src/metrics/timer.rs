@@ -62,7 +62,7 @@ pub(crate) enum Began {
     /// Not yet: the task's start has not decided which clock times it.
     Pending,
     Wall(SystemTime),
-    Counter(fastant::Instant),
+    Counter(super::clock::Stamp),
 }
 
 /// A task being measured: started by [`task_started`], ended by
@@ -114,7 +114,7 @@ impl TaskTimer {
     /// already began it.
     pub(crate) fn begin(&mut self) {
         if matches!(self.start, Began::Pending) {
-            self.start = Began::Counter(fastant::Instant::now());
+            self.start = Began::Counter(super::clock::now());
         }
     }
 
@@ -138,7 +138,7 @@ impl TaskTimer {
                 .unwrap_or_else(SystemTime::now)
                 .duration_since(start)
                 .map_or(0.0, |d| d.as_secs_f64()),
-            Began::Counter(start) => start.elapsed().as_secs_f64(),
+            Began::Counter(start) => super::clock::seconds_since(start),
             Began::Pending => 0.0,
         };
         match (outcome, self.retry) {
