@@ -6,7 +6,9 @@ use std::path::Path;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
-use opentelemetry_proto::tonic::metrics::v1::{exemplar, metric, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{
+    NumberDataPoint, exemplar, metric, number_data_point,
+};
 
 /// One data point of one metric.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +85,23 @@ fn exemplars(list: &[opentelemetry_proto::tonic::metrics::v1::Exemplar]) -> Vec<
         .collect()
 }
 
+/// A sum's or gauge's data point.
+fn number_point(name: &str, p: &NumberDataPoint, kind: &'static str, monotonic: bool) -> Point {
+    Point {
+        metric: name.to_owned(),
+        attributes: attributes(&p.attributes),
+        count: 0,
+        value: number(&p.value),
+        min: None,
+        max: None,
+        start_unix_nano: p.start_time_unix_nano,
+        time_unix_nano: p.time_unix_nano,
+        exemplars: exemplars(&p.exemplars),
+        kind,
+        monotonic,
+    }
+}
+
 fn number(value: &Option<number_data_point::Value>) -> f64 {
     match value {
         Some(number_data_point::Value::AsDouble(v)) => *v,
@@ -130,32 +149,16 @@ pub fn points(request: &ExportMetricsServiceRequest) -> Vec<Point> {
                     monotonic: false,
                 }))
             }
-            Some(metric::Data::Sum(s)) => out.extend(s.data_points.iter().map(|p| Point {
-                metric: name.clone(),
-                attributes: attributes(&p.attributes),
-                count: 0,
-                value: number(&p.value),
-                min: None,
-                max: None,
-                start_unix_nano: p.start_time_unix_nano,
-                time_unix_nano: p.time_unix_nano,
-                exemplars: exemplars(&p.exemplars),
-                kind: "sum",
-                monotonic: s.is_monotonic,
-            })),
-            Some(metric::Data::Gauge(g)) => out.extend(g.data_points.iter().map(|p| Point {
-                metric: name.clone(),
-                attributes: attributes(&p.attributes),
-                count: 0,
-                value: number(&p.value),
-                min: None,
-                max: None,
-                start_unix_nano: p.start_time_unix_nano,
-                time_unix_nano: p.time_unix_nano,
-                exemplars: exemplars(&p.exemplars),
-                kind: "gauge",
-                monotonic: false,
-            })),
+            Some(metric::Data::Sum(s)) => out.extend(
+                s.data_points
+                    .iter()
+                    .map(|p| number_point(&name, p, "sum", s.is_monotonic)),
+            ),
+            Some(metric::Data::Gauge(g)) => out.extend(
+                g.data_points
+                    .iter()
+                    .map(|p| number_point(&name, p, "gauge", false)),
+            ),
             _ => {}
         }
     }

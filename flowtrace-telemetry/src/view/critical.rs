@@ -43,28 +43,10 @@ pub(crate) fn critical_path(spans: &[Span], children: &[Vec<usize>], root: usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::model::Marks;
 
+    /// A span of the trace fixture with only its times set.
     fn span(start: u64, end: u64) -> Span {
-        Span {
-            trace_id: 1,
-            span_id: 1,
-            parent_id: 0,
-            name: String::new(),
-            kind: 1,
-            start,
-            end,
-            status: 0,
-            message: String::new(),
-            marks: Marks::default(),
-            run_id: None,
-            run_name: None,
-            attributes: Vec::new(),
-            events: Vec::new(),
-            links: Vec::new(),
-            resource: 0,
-            scope: 0,
-        }
+        crate::view::trace::tests::span(1, 0, "", start, end)
     }
 
     fn path(spans: &[Span], children: &[Vec<usize>]) -> Vec<usize> {
