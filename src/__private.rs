@@ -5,7 +5,7 @@
 pub use crate::carry::Caller;
 pub use crate::lifecycle_options::{Lifecycle, RetryArg};
 pub use crate::outcome::{Capture, Describe, Read, Wrap};
-pub use crate::task::{TaskMeta, TaskStart};
+pub use crate::task::{Call, TaskMeta, TaskStart};
 pub use opentelemetry::trace::SpanKind;
 
 impl TaskMeta {

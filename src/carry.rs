@@ -140,6 +140,23 @@ impl Caller {
         self.0.as_ref().is_some_and(|captured| captured.skips)
     }
 
+    /// The captured frame, when the task is first polled where it was
+    /// called and a span there would be dropped with nothing changed (the
+    /// caller back otherwise).
+    #[inline]
+    pub(crate) fn skipped_here(self, current: Option<&Frame>) -> Result<Arc<FrameInner>, Self> {
+        if self.skips() && self.is_here(current) {
+            if let Some(Captured {
+                inner: Some(inner), ..
+            }) = self.0
+            {
+                return Ok(inner);
+            }
+            unreachable!("a capture that skips holds its frame");
+        }
+        Err(self)
+    }
+
     /// The captured frame, when one was current at the call.
     #[inline]
     pub(crate) fn into_frame(self) -> Option<Arc<FrameInner>> {

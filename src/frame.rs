@@ -16,11 +16,31 @@ use crate::run_state::RunInfo;
 pub(crate) mod current;
 
 /// The position of a task in a `flowtrace::map` fan-out, handed to the task
-/// started for it.
+/// started for it. Two words, and `Option<MapItem>` too (the index is kept
+/// inverted, never zero), so a task's frame stays small.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MapItem {
-    pub(crate) index: usize,
-    pub(crate) queue_wait: std::time::Duration,
+    inverted_index: std::num::NonZeroUsize,
+    queue_wait_nanos: u64,
+}
+
+impl MapItem {
+    pub(crate) fn new(index: usize, queue_wait: std::time::Duration) -> Self {
+        Self {
+            // `usize::MAX` (no iterator gets there) is kept as one less.
+            inverted_index: std::num::NonZeroUsize::new(!index)
+                .unwrap_or(std::num::NonZeroUsize::MIN),
+            queue_wait_nanos: u64::try_from(queue_wait.as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        !self.inverted_index.get()
+    }
+
+    pub(crate) fn queue_wait(self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.queue_wait_nanos)
+    }
 }
 
 /// What the tasks of one scope share: the map, the run, the tracer. One

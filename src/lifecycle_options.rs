@@ -8,7 +8,6 @@ use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
 
-use opentelemetry::trace::SpanRef;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -129,7 +128,7 @@ impl<Time, Cache> Lifecycle<Time, Cache> {
         span: Started,
         make: Make,
         outcome: O,
-    ) -> Task<impl Future<Output = T>, impl FnOnce(&T, &SpanRef<'_>) -> bool>
+    ) -> Task<impl Future<Output = T>, O>
     where
         Make: FnMut(u32) -> Fut,
         Fut: Future<Output = T>,

@@ -113,10 +113,7 @@ impl<F: Future> Future for Item<F> {
             this.future.poll(task)
         } else {
             *this.started = true;
-            let item = Some(MapItem {
-                index,
-                queue_wait: *this.queue_wait,
-            });
+            let item = Some(MapItem::new(index, *this.queue_wait));
             let frame = current::with(|frame| match frame {
                 Some(frame) => Frame {
                     item,

@@ -188,6 +188,12 @@ impl Sites {
 /// 0: no provider installed; else the installation the bound handles of a
 /// call site must belong to.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Whether no meter provider is installed: tasks record no metrics.
+#[inline]
+pub(crate) fn is_off() -> bool {
+    GENERATION.load(Ordering::Relaxed) == 0
+}
 /// Every call site's handles of every installation, for [`take_exemplars`]
 /// (also after the provider was removed, for its final collection).
 static EVERY_BOUND: Mutex<Vec<&'static Bound>> = Mutex::new(Vec::new());
@@ -345,7 +351,7 @@ pub(crate) struct Bound {
 /// sampled measurement.
 const EXEMPLAR_WINDOW_NANOS: u64 = 10_000_000;
 
-fn unix_nanos(time: SystemTime) -> u64 {
+pub(super) fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
@@ -406,11 +412,19 @@ impl Bound {
         })
     }
 
-    fn keep_exemplar(&self, outcome: Outcome, value: f64, time: SystemTime, sc: &SpanContext) {
+    /// Keeps an exemplar for a task that ended at `time` (`at`: the same
+    /// instant in nanoseconds since the Unix epoch), at most one per bucket
+    /// every [`EXEMPLAR_WINDOW_NANOS`].
+    fn keep_exemplar(
+        &self,
+        outcome: Outcome,
+        value: f64,
+        (time, at): (SystemTime, u64),
+        sc: &SpanContext,
+    ) {
         let buckets = DURATION_BOUNDARIES.len() + 1;
         let bucket = DURATION_BOUNDARIES.partition_point(|bound| *bound < value);
         let slot = outcome.index() * buckets + bucket;
-        let at = unix_nanos(time);
         let kept = self.kept_at[slot].load(Ordering::Relaxed);
         if kept != 0 && at.wrapping_sub(kept) < EXEMPLAR_WINDOW_NANOS {
             return;

@@ -8,13 +8,12 @@
 
 use std::error::Error as StdError;
 use std::fmt::{Debug, Display};
-use std::future::Future;
 
 use opentelemetry::trace::SpanRef;
 use serde::Serialize;
 
 use crate::capture::Captured;
-use crate::task::{Started, Task, record_output};
+use crate::task::{Started, record_output};
 
 /// A borrowed value, turned into what a span records through the best trait
 /// it implements: `(&&&Wrap(v)).capture(..)` (arguments, `ret`) tries
@@ -230,6 +229,12 @@ pub trait Outcome<T>: for<'a> Fn(&'a T) -> Read<'a> {
         }
     }
 
+    /// Whether the output is an error.
+    #[inline]
+    fn is_error(&self, out: &T) -> bool {
+        matches!(self(out), Read::Err(_))
+    }
+
     /// The error's type and message, when the output is one.
     fn failure(&self, out: &T) -> Option<(String, String)> {
         match self(out) {
@@ -242,22 +247,6 @@ pub trait Outcome<T>: for<'a> Fn(&'a T) -> Read<'a> {
 impl<T, F: for<'a> Fn(&'a T) -> Read<'a>> Outcome<T> for F {}
 
 impl Started {
-    /// Runs an async body under the span; `outcome` reads its output.
-    #[inline]
-    pub fn run<F, O>(
-        self,
-        future: F,
-        outcome: O,
-    ) -> Task<F, impl FnOnce(&F::Output, &SpanRef<'_>) -> bool>
-    where
-        F: Future,
-        O: Outcome<F::Output>,
-    {
-        self.task(future, move |out: &F::Output, span: &SpanRef<'_>| {
-            outcome.record(out, span)
-        })
-    }
-
     /// Runs a synchronous body under the span (`#[traced]` on a plain
     /// `fn`); `outcome` reads its output.
     #[inline]

@@ -21,16 +21,19 @@ use opentelemetry::{Context, KeyValue};
 
 use crate::attributes::{CODE_FUNCTION_NAME, MAP_INDEX, QUEUE_WAIT_MS, TASK_NAME};
 use crate::backend::{Backend, open};
-use crate::capture::{self, CaptureConfig, Captured};
+use crate::capture::{self, Captured};
 use crate::carry::{Caller, Resolved};
 use crate::custom_context::{CustomContext, parent_context};
 use crate::frame::{Frame, FrameInner, MapItem, current};
 use crate::metrics::{Site, TaskTimer};
+use crate::outcome::Outcome;
 
 mod active;
+mod call;
 mod parent;
 
 pub(crate) use active::Active;
+pub use call::Call;
 pub use parent::{IntoLinks, IntoParent};
 
 /// Static facts about a `#[traced]` function, emitted by the macro.
@@ -38,6 +41,7 @@ pub use parent::{IntoLinks, IntoParent};
 pub struct TaskMeta {
     name: &'static str,
     function: fn() -> &'static str,
+    kind: SpanKind,
     metrics: Site,
 }
 
@@ -47,33 +51,75 @@ impl TaskMeta {
         Self {
             name,
             function,
+            kind: SpanKind::Internal,
             metrics: Site::new(),
         }
+    }
+
+    /// The span kind (default internal).
+    pub const fn kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// The span / task name.
     pub fn name(&self) -> &'static str {
         self.name
     }
+
+    /// Starts a call of this task with its default options, under `caller`
+    /// (see [`TaskStart::start_from`]). A call first polled where it was
+    /// made, whose span would be dropped, only carries the caller's frame
+    /// (and its timer): nothing else is built.
+    #[inline]
+    pub(crate) fn start_from(&'static self, caller: Caller) -> Started {
+        current::with(|current| match caller.skipped_here(current) {
+            Ok(inner) => {
+                if let Some(run) = &inner.run {
+                    run.tasks.fetch_add(1, Ordering::Relaxed);
+                }
+                let top_level = current.is_none_or(|parent| parent.task.is_none());
+                let mut started = Started::skipped(inner, self.name, None, top_level);
+                if !crate::metrics::is_off() {
+                    started.active.timer = self.timer(current);
+                }
+                started
+            }
+            Err(caller) => TaskStart::new(self).start_from_in(caller, current),
+        })
+    }
+
+    /// The timer of a task without a span, begun now (with its wait for a
+    /// `map` slot, when it has one).
+    #[inline(never)]
+    fn timer(&'static self, current: Option<&Frame>) -> Option<TaskTimer> {
+        let mut timer = crate::metrics::task_started(Some(&self.metrics), self.name)?;
+        if let Some(item) = current.and_then(|parent| parent.item) {
+            timer.queue_wait(item.queue_wait());
+        }
+        timer.begin();
+        Some(timer)
+    }
 }
 
 pin_project_lite::pin_project! {
-    /// The future of a `#[traced]` call: the started span and the body.
+    /// The future of a `#[traced]` call: the started span and the body,
+    /// and what reads the body's output when it ends.
     #[must_use = "futures do nothing unless polled"]
-    pub struct Task<F, R> {
+    pub struct Task<F, O> {
         active: Active,
         frame: Frame,
         top_level: bool,
-        record: Option<R>,
+        outcome: Option<O>,
         #[pin]
         future: F,
     }
 }
 
-impl<F, R> Future for Task<F, R>
+impl<F, O> Future for Task<F, O>
 where
     F: Future,
-    R: FnOnce(&F::Output, &SpanRef<'_>) -> bool,
+    O: Outcome<F::Output>,
 {
     type Output = F::Output;
 
@@ -85,8 +131,23 @@ where
             let _frame = current::enter(this.frame);
             std::task::ready!(active.poll(this.future, task))
         };
-        match this.record.take() {
-            Some(record) => active.finish(&out, record, this.frame.run(), *this.top_level),
+        match this.outcome.take() {
+            // No span: only an error counts, against the run and the timer.
+            Some(outcome) if !active.owns_span() => {
+                let error = outcome.is_error(&out);
+                if error {
+                    if let Some(run) = this.frame.run() {
+                        run.task_failed(*this.top_level);
+                    }
+                }
+                active.end_unspanned(error);
+            }
+            Some(outcome) => active.finish(
+                &out,
+                |out, span| outcome.record(out, span),
+                this.frame.run(),
+                *this.top_level,
+            ),
             None => active.end(),
         }
         Poll::Ready(out)
@@ -110,7 +171,7 @@ impl TaskStart {
         Self {
             name: meta.name,
             function: Some(meta.function),
-            kind: SpanKind::Internal,
+            kind: meta.kind.clone(),
             parent: None,
             links: Vec::new(),
             new_trace: false,
@@ -165,7 +226,13 @@ impl TaskStart {
     /// where the task belongs (see `carry`).
     #[inline]
     pub fn start_from(self, caller: Caller) -> Started {
-        current::with(|current| {
+        current::with(|current| self.start_from_in(caller, current))
+    }
+
+    /// [`start_from`](Self::start_from) under `current`.
+    #[inline]
+    fn start_from_in(self, caller: Caller, current: Option<&Frame>) -> Started {
+        {
             if caller.is_here(current) {
                 let waited = caller.waited();
                 // Decided at the call, under this same frame and span.
@@ -188,7 +255,7 @@ impl TaskStart {
             } else {
                 self.start_elsewhere(caller, current)
             }
-        })
+        }
     }
 
     /// [`start_from`](Self::start_from) for a task first polled away from
@@ -258,7 +325,7 @@ impl TaskStart {
             }
             return self.open_under(inner, top_level, item, caller, waited, None);
         };
-        if let Some(wait) = item.map(|item| item.queue_wait).or(waited) {
+        if let Some(wait) = item.map(MapItem::queue_wait).or(waited) {
             timer.queue_wait(wait);
         }
         let mut started = if skips {
@@ -339,10 +406,10 @@ impl TaskStart {
             let mut attributes = Vec::with_capacity(capacity);
             attributes.push(KeyValue::new(TASK_NAME, name));
             if let Some(item) = item {
-                attributes.push(KeyValue::new(MAP_INDEX, item.index as i64));
+                attributes.push(KeyValue::new(MAP_INDEX, item.index() as i64));
                 attributes.push(KeyValue::new(
                     QUEUE_WAIT_MS,
-                    item.queue_wait.as_secs_f64() * 1000.0,
+                    item.queue_wait().as_secs_f64() * 1000.0,
                 ));
             }
             if let Some(waited) = waited {
@@ -395,7 +462,6 @@ impl TaskStart {
                     item: None,
                 },
                 top_level,
-                config: None,
                 inputs: Default::default(),
             },
             Opening::Skipped { cx, map } => {
@@ -451,7 +517,6 @@ pub struct Started {
     frame: Frame,
     recording: bool,
     top_level: bool,
-    config: Option<Arc<CaptureConfig>>,
     inputs: crate::openinference::Inputs,
 }
 
@@ -471,7 +536,6 @@ impl Started {
             },
             recording: false,
             top_level,
-            config: None,
             inputs: Default::default(),
         }
     }
@@ -481,13 +545,9 @@ impl Started {
         self.recording
     }
 
-    fn config(&mut self) -> Arc<CaptureConfig> {
-        self.config.get_or_insert_with(capture::config).clone()
-    }
-
     /// Records `fields(key = value)`.
     pub fn field(&mut self, key: &'static str, value: Captured) {
-        let config = self.config();
+        let config = capture::config();
         self.set(capture::attribute(key.to_owned(), value, &[], &config));
     }
 
@@ -500,7 +560,7 @@ impl Started {
         redact: &[&str],
     ) {
         if let Some(value) = value.map(Into::into) {
-            let config = self.config();
+            let config = capture::config();
             let key = format!("{}{name}", capture::INPUT_PREFIX);
             let kv = capture::attribute(key, value, redact, &config);
             self.inputs.push(name, &kv.value);
@@ -514,12 +574,12 @@ impl Started {
         span.set_attribute(attribute);
     }
 
-    /// Runs an async body under the span.
+    /// Runs an async body under the span; `outcome` reads its output.
     #[inline]
-    pub fn task<F, R>(mut self, future: F, record: R) -> Task<F, R>
+    pub fn run<F, O>(mut self, future: F, outcome: O) -> Task<F, O>
     where
         F: Future,
-        R: FnOnce(&F::Output, &SpanRef<'_>) -> bool,
+        O: Outcome<F::Output>,
     {
         if !self.inputs.is_empty() {
             self.inputs.flush(&self.active.span_ref());
@@ -528,7 +588,7 @@ impl Started {
             active: self.active,
             frame: self.frame,
             top_level: self.top_level,
-            record: Some(record),
+            outcome: Some(outcome),
             future,
         }
     }

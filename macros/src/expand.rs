@@ -52,41 +52,57 @@ pub(crate) struct Expansion<'a> {
 }
 
 impl Expansion<'_> {
-    /// `TaskStart::new(..).kind(..)...start()` and the recording of fields and
+    /// `TaskStart::new(..).parent(..)...start()` and the recording of fields and
     /// inputs, which runs only when the span records. `from_caller`: the
     /// span starts under `__flowtrace_caller`, captured where the function
     /// was called.
     fn prelude(&self, from_caller: bool) -> TokenStream {
         let krate = &self.krate;
         let args = self.args;
-        let kind = args.kind.as_ref().map(|kind| {
-            let variant = format_ident!("{}", {
-                let k = kind.to_string();
-                let mut c = k.chars();
-                c.next()
-                    .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
-            });
-            quote!(.kind(#krate::__private::SpanKind::#variant))
-        });
         let parent = args.parent.as_ref().map(|e| quote!(.parent(#e)));
         let follows = args
             .follows_from
             .as_ref()
             .map(|e| quote!(.follows_from(#e)));
         let new_trace = args.new_trace.map(|_| quote!(.new_trace()));
-        let fields = args.fields.iter().map(|field| {
-            let key = &field.key;
-            let value = &field.value;
-            let format = match field.sigil {
-                Sigil::None => quote_spanned!(value.span()=> json),
-                Sigil::Display => quote_spanned!(value.span()=> display),
-                Sigil::Debug => quote_spanned!(value.span()=> debug),
-            };
-            let value = quote_spanned!(value.span()=> #krate::__private::Wrap::#format(&(#value)));
-            quote!(__flowtrace_span.field(#key, #value);)
-        });
+        let start = if from_caller {
+            quote!(.start_from(__flowtrace_caller))
+        } else {
+            quote!(.start())
+        };
+        let record = self.record_arguments();
+        quote! {
+            #[allow(unused_mut)]
+            let mut __flowtrace_span = #krate::__private::TaskStart::new(&__FLOWTRACE_TASK)
+                #parent #follows #new_trace
+                #start;
+            #record
+        }
+    }
+
+    /// The recording of `fields` and the arguments on `__flowtrace_span`,
+    /// which runs only when the span records.
+    fn record_arguments(&self) -> TokenStream {
+        let krate = &self.krate;
+        let args = self.args;
+        let fields: Vec<_> = args
+            .fields
+            .iter()
+            .map(|field| {
+                let key = &field.key;
+                let value = &field.value;
+                let format = match field.sigil {
+                    Sigil::None => quote_spanned!(value.span()=> json),
+                    Sigil::Display => quote_spanned!(value.span()=> display),
+                    Sigil::Debug => quote_spanned!(value.span()=> debug),
+                };
+                let value =
+                    quote_spanned!(value.span()=> #krate::__private::Wrap::#format(&(#value)));
+                quote!(__flowtrace_span.field(#key, #value);)
+            })
+            .collect();
         let debug = args.capture.as_ref().is_some_and(|mode| mode == "debug");
-        let inputs = arguments(self.sig)
+        let inputs: Vec<_> = arguments(self.sig)
             .into_iter()
             .filter(|ident| {
                 args.skip_all.is_none() && !args.skip.iter().any(|s| unraw(s) == unraw(ident))
@@ -105,17 +121,12 @@ impl Expansion<'_> {
                         &[#(#paths),*],
                     );
                 }
-            });
-        let start = if from_caller {
-            quote!(.start_from(__flowtrace_caller))
-        } else {
-            quote!(.start())
-        };
+            })
+            .collect();
+        if fields.is_empty() && inputs.is_empty() {
+            return TokenStream::new();
+        }
         quote! {
-            #[allow(unused_mut)]
-            let mut __flowtrace_span = #krate::__private::TaskStart::new(&__FLOWTRACE_TASK)
-                #kind #parent #follows #new_trace
-                #start;
             if __flowtrace_span.is_recording() {
                 #[allow(unused_imports)]
                 use #krate::__private::Capture as _;
@@ -123,6 +134,43 @@ impl Expansion<'_> {
                 #(#inputs)*
             }
         }
+    }
+
+    /// The span kind, set on the task's `TaskMeta`.
+    fn kind(&self) -> TokenStream {
+        let krate = &self.krate;
+        self.args
+            .kind
+            .as_ref()
+            .map(|kind| {
+                let variant = format_ident!("{}", {
+                    let k = kind.to_string();
+                    let mut c = k.chars();
+                    c.next()
+                        .map_or(String::new(), |f| f.to_uppercase().chain(c).collect())
+                });
+                quote!(.kind(#krate::__private::SpanKind::#variant))
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether an `async fn` can return a `Call`: its start takes no
+    /// expression (`parent`, `follows_from`, `new_trace` are evaluated at the
+    /// first poll, in the body's scope), it has no lifecycle options, and
+    /// every argument is a plain name.
+    fn is_plain_call(&self) -> bool {
+        let args = self.args;
+        args.parent.is_none()
+            && args.follows_from.is_none()
+            && args.new_trace.is_none()
+            && !args.has_lifecycle()
+            && self.sig.inputs.iter().all(|arg| match arg {
+                FnArg::Receiver(_) => true,
+                FnArg::Typed(typed) => matches!(
+                    &*typed.pat,
+                    Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none()
+                ),
+            })
     }
 
     pub(crate) fn is_result(&self, output: &Type) -> bool {
@@ -244,6 +292,7 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
         sig: &sig,
         name: name.clone(),
     };
+    let kind = expansion.kind();
     let meta = quote! {
         fn __flowtrace_function() -> &'static str {
             #krate::__private::TaskMeta::function_name(
@@ -251,14 +300,43 @@ pub(crate) fn expand(args: Args, function: MaybeItemFn) -> syn::Result<TokenStre
             )
         }
         static __FLOWTRACE_TASK: #krate::__private::TaskMeta =
-            #krate::__private::TaskMeta::new(#name, __flowtrace_function);
+            #krate::__private::TaskMeta::new(#name, __flowtrace_function) #kind;
     };
     let capture_caller = quote! {
         let __flowtrace_caller = #krate::__private::Caller::capture();
     };
 
     // An `async fn` becomes a `fn` returning its future, so the call itself
-    // captures the caller (the span still starts at the first poll).
+    // captures the caller (the span still starts at the first poll). The
+    // common case returns a `Call`, which holds the capture and then the
+    // running task in one place.
+    if sig.asyncness.is_some() && expansion.is_plain_call() {
+        let record = expansion.record_arguments();
+        let outcome = expansion.outcome(&declared);
+        let (sig, bind) = returning_future(&sig, &declared);
+        let body = expansion.async_body(
+            &declared,
+            quote!(#bind #body),
+            brace_span,
+            quote!(async move),
+        );
+        return Ok(quote! {
+            #(#attrs)*
+            #[allow(clippy::manual_async_fn)]
+            #vis #sig {
+                #meta
+                #krate::__private::Call::new(
+                    &__FLOWTRACE_TASK,
+                    #krate::__private::Caller::capture(),
+                    move |__flowtrace_span| {
+                        #record
+                        #body
+                    },
+                    #outcome,
+                )
+            }
+        });
+    }
     if sig.asyncness.is_some() {
         let prelude = expansion.prelude(true);
         let call = expansion.task_call(&declared, body, brace_span, quote!(async move));

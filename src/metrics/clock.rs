@@ -15,12 +15,27 @@ use std::time::{Duration, Instant};
 /// How long the rate is measured over before it is kept.
 const CALIBRATION: Duration = Duration::from_millis(100);
 
-/// An instant of this clock.
+/// An instant of this clock: a counter reading, or (where the counter does
+/// not keep time) nanoseconds since [`EPOCH`] with the top bit set. One
+/// word, so a task's timer stays small.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Stamp {
-    Ticks(u64),
-    Instant(Instant),
+pub(crate) struct Stamp(u64);
+
+impl Stamp {
+    pub(crate) fn into_raw(self) -> u64 {
+        self.0
+    }
+
+    pub(crate) fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
 }
+
+/// Marks a [`Stamp`] read from [`Instant`].
+const FROM_INSTANT: u64 = 1 << 63;
+
+/// The origin of the stamps read from [`Instant`].
+static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// When the counter was first read, against `Instant`; `None` when it does
 /// not keep the kernel's time here.
@@ -33,24 +48,32 @@ static SECONDS_PER_TICK: AtomicU64 = AtomicU64::new(0);
 #[inline]
 pub(crate) fn now() -> Stamp {
     match ticks() {
-        Some(ticks) if anchor().is_some() => Stamp::Ticks(ticks),
-        _ => Stamp::Instant(Instant::now()),
+        Some(ticks) if anchor().is_some() => Stamp(ticks & !FROM_INSTANT),
+        _ => {
+            let epoch = *EPOCH.get_or_init(Instant::now);
+            Stamp((nanos(epoch.elapsed()) & !FROM_INSTANT) | FROM_INSTANT)
+        }
     }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Seconds since `start`.
 #[inline]
 pub(crate) fn seconds_since(start: Stamp) -> f64 {
-    match start {
-        Stamp::Instant(start) => start.elapsed().as_secs_f64(),
-        Stamp::Ticks(start) => {
-            let end = ticks().unwrap_or(start);
-            let elapsed = end.saturating_sub(start) as f64;
-            match SECONDS_PER_TICK.load(Ordering::Relaxed) {
-                0 => elapsed * rate_so_far(),
-                rate => elapsed * f64::from_bits(rate),
-            }
-        }
+    let Stamp(start) = start;
+    if start & FROM_INSTANT != 0 {
+        let epoch = *EPOCH.get_or_init(Instant::now);
+        let end = nanos(epoch.elapsed());
+        return Duration::from_nanos(end.saturating_sub(start & !FROM_INSTANT)).as_secs_f64();
+    }
+    let end = ticks().map_or(start, |ticks| ticks & !FROM_INSTANT);
+    let elapsed = end.saturating_sub(start) as f64;
+    match SECONDS_PER_TICK.load(Ordering::Relaxed) {
+        0 => elapsed * rate_so_far(),
+        rate => elapsed * f64::from_bits(rate),
     }
 }
 

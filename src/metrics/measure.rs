@@ -62,11 +62,7 @@ pub fn measure_task(name: &str, attempt: u32) -> TaskMeasurement {
     }
     let timer = bound_for(intern(name), generation).map(|bound| {
         bound.started.fetch_add(1, Ordering::Relaxed);
-        TaskTimer {
-            bound,
-            start: super::timer::Began::Wall(SystemTime::now()),
-            retry: attempt > 1,
-        }
+        TaskTimer::on_wall(bound, attempt > 1)
     });
     TaskMeasurement { timer }
 }

@@ -54,22 +54,27 @@ impl std::fmt::Debug for Site {
     }
 }
 
-/// When a task began. A span that records and its metrics share their two
-/// instants (the system clock); a task without one is timed with the time
-/// stamp counter, a fraction of the cost.
-#[derive(Clone, Copy)]
-pub(crate) enum Began {
+/// Which clock a task's start was read on. A span that records and its
+/// metrics share their two instants (the system clock); a task without one
+/// is timed with the time stamp counter, a fraction of the cost.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Clock {
     /// Not yet: the task's start has not decided which clock times it.
     Pending,
-    Wall(SystemTime),
-    Counter(super::clock::Stamp),
+    /// `at` is nanoseconds since the Unix epoch.
+    Wall,
+    /// `at` is a [`clock::Stamp`](super::clock::Stamp).
+    Counter,
 }
 
 /// A task being measured: started by [`task_started`], ended by
-/// [`TaskTimer::end`] (or counted as cancelled when dropped).
+/// [`TaskTimer::end`] (or counted as cancelled when dropped). Three words,
+/// kept in the task's future.
 pub(crate) struct TaskTimer {
     pub(super) bound: &'static Bound,
-    pub(super) start: Began,
+    /// When the task began, on `clock`.
+    at: u64,
+    clock: Clock,
     /// An attempt after the first (an execution of a retry).
     pub(super) retry: bool,
 }
@@ -96,31 +101,44 @@ fn task_started_slow(
     bound.started.fetch_add(1, Ordering::Relaxed);
     Some(TaskTimer {
         bound,
-        start: Began::Pending,
+        at: 0,
+        clock: Clock::Pending,
         retry: false,
     })
 }
 
 impl TaskTimer {
+    /// A timer for `bound` started now on the system clock.
+    pub(super) fn on_wall(bound: &'static Bound, retry: bool) -> Self {
+        Self {
+            bound,
+            at: super::unix_nanos(SystemTime::now()),
+            clock: Clock::Wall,
+            retry,
+        }
+    }
+
     /// Starts timing on the system clock and returns the instant: a span's
     /// start time.
     pub(crate) fn begin_wall(&mut self) -> SystemTime {
         let now = SystemTime::now();
-        self.start = Began::Wall(now);
+        self.at = super::unix_nanos(now);
+        self.clock = Clock::Wall;
         now
     }
 
     /// Starts timing on the time stamp counter, unless the span's start
     /// already began it.
     pub(crate) fn begin(&mut self) {
-        if matches!(self.start, Began::Pending) {
-            self.start = Began::Counter(super::clock::now());
+        if self.clock == Clock::Pending {
+            self.at = super::clock::now().into_raw();
+            self.clock = Clock::Counter;
         }
     }
 
     /// Whether the task ends on the system clock (its span's end time).
     pub(crate) fn ends_on_wall(&self) -> bool {
-        matches!(self.start, Began::Wall(_))
+        self.clock == Clock::Wall
     }
 
     /// Records the task's end at `end` (its span's end time, for a task
@@ -133,13 +151,20 @@ impl TaskTimer {
         sampled: Option<&SpanContext>,
     ) {
         let bound = self.bound;
-        let seconds = match self.start {
-            Began::Wall(start) => end
-                .unwrap_or_else(SystemTime::now)
-                .duration_since(start)
-                .map_or(0.0, |d| d.as_secs_f64()),
-            Began::Counter(start) => super::clock::seconds_since(start),
-            Began::Pending => 0.0,
+        // A task timed on the system clock: its end in nanoseconds since
+        // the epoch, read once for the duration and the exemplar's window.
+        let wall_end = (self.clock == Clock::Wall).then(|| {
+            let end = end.unwrap_or_else(SystemTime::now);
+            (end, super::unix_nanos(end))
+        });
+        let seconds = match (self.clock, wall_end) {
+            (Clock::Wall, Some((_, end))) => {
+                std::time::Duration::from_nanos(end.saturating_sub(self.at)).as_secs_f64()
+            }
+            (Clock::Counter, _) => {
+                super::clock::seconds_since(super::clock::Stamp::from_raw(self.at))
+            }
+            _ => 0.0,
         };
         match (outcome, self.retry) {
             (Outcome::Cached, _) => {
@@ -153,7 +178,7 @@ impl TaskTimer {
             }
         }
         bound.duration(outcome).record(seconds);
-        if let (Some(sc), Some(end)) = (sampled, end) {
+        if let (Some(sc), Some(end)) = (sampled, wall_end) {
             bound.keep_exemplar(outcome, seconds, end, sc);
         }
     }

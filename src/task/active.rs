@@ -63,6 +63,22 @@ impl Active {
         }
     }
 
+    /// Whether the task started a span.
+    #[inline]
+    pub(crate) fn owns_span(&self) -> bool {
+        self.owns_span
+    }
+
+    /// Ends a task that started no span: its timer, if any, with the
+    /// outcome `error` says or its executor decided.
+    #[inline]
+    pub(crate) fn end_unspanned(&mut self, error: bool) {
+        if let Some(timer) = self.timer.take() {
+            let outcome = timer.outcome(error);
+            timer.end(outcome, None, None);
+        }
+    }
+
     /// The context the future runs under (the current one when `None`).
     pub(crate) fn context(&self) -> Option<&Context> {
         self.cx.as_ref()
@@ -170,15 +186,25 @@ impl Active {
 }
 
 impl Drop for Active {
+    #[inline]
     fn drop(&mut self) {
+        if (self.owns_span && !self.ended) || self.timer.is_some() {
+            self.cancelled();
+        }
+    }
+}
+
+impl Active {
+    /// Dropped before it ended: the span (if any) and the metrics end as
+    /// cancelled.
+    #[cold]
+    fn cancelled(&mut self) {
         if self.owns_span && !self.ended {
             let span = self.span_ref();
             if span.is_recording() {
                 span.set_attribute(KeyValue::new(TASK_CANCELLED, true));
             }
         }
-        if (self.owns_span && !self.ended) || self.timer.is_some() {
-            self.end_as(Some(Outcome::Cancelled));
-        }
+        self.end_as(Some(Outcome::Cancelled));
     }
 }
