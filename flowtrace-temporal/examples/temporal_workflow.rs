@@ -138,6 +138,14 @@ async fn summarize(scores: Vec<usize>) -> usize {
     scores.iter().sum()
 }
 
+/// `MessagesWorkflow`'s task in workflow code: the run it belongs to as
+/// `flowtrace::ctx()` answers there (the client's run, name and id).
+#[flowtrace::traced]
+async fn check_in() -> String {
+    let ctx = flowtrace::ctx();
+    format!("{} {}", ctx.run_name(), ctx.run_id())
+}
+
 // ---- the activities ---------------------------------------------------------
 
 static WORKER: OnceLock<String> = OnceLock::new();
@@ -248,6 +256,8 @@ pub struct Messages {
 /// What `MessagesWorkflow` returns from its second run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MessagesReport {
+    /// What workflow code's task `check_in` saw of the run in the second run.
+    pub run_in_workflow: String,
     pub child: Option<WordReport>,
     pub next: WordReport,
     pub pokes: u32,
@@ -255,7 +265,8 @@ pub struct MessagesReport {
 
 /// Every other message a workflow takes part in: waits for a signal and an
 /// update (and answers queries), starts a child workflow, continues as new,
-/// and in its second run calls one activity.
+/// and in its second run calls one activity; each run calls the task
+/// `check_in` first.
 #[workflow]
 #[derive(Default)]
 pub struct MessagesWorkflow {
@@ -270,6 +281,7 @@ impl MessagesWorkflow {
         ctx: &mut WorkflowContext<Self>,
         input: Messages,
     ) -> WorkflowResult<MessagesReport> {
+        let run_in_workflow = check_in().await;
         if input.generation == 0 {
             ctx.wait_condition(|s| s.pokes > 0 && s.bumps > 0).await?;
             // Entries scoped in by workflow code reach the commands issued
@@ -296,6 +308,7 @@ impl MessagesWorkflow {
             .execute_activity(Activities::process, "next".to_owned(), activity_options())
             .await?;
         Ok(MessagesReport {
+            run_in_workflow,
             child: input.child,
             next,
             pokes: ctx.state(|s| s.pokes),

@@ -31,20 +31,6 @@ use crate::{header, span};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingActivityInterceptor;
 
-/// The client's run id and name, from the attributes the header carried.
-fn client_run(run: &[KeyValue]) -> Option<(String, String)> {
-    let get = |key: &str| {
-        run.iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.to_string())
-    };
-    Some((
-        get(flowtrace::attributes::RUN_ID)?,
-        get(flowtrace::attributes::RUN_NAME)
-            .unwrap_or_else(|| flowtrace::DEFAULT_RUN_NAME.to_owned()),
-    ))
-}
-
 impl ActivityInboundInterceptor for TracingActivityInterceptor {
     fn execute_activity<'a>(
         &'a self,
@@ -68,7 +54,7 @@ impl ActivityInboundInterceptor for TracingActivityInterceptor {
         attributes.extend(received.run.iter().cloned());
         let measured = flowtrace::metrics::measure_task(&info.activity_type, info.attempt);
         let cx = span::start(&received.parent, name, SpanKind::Server, attributes);
-        let run = client_run(&received.run);
+        let run = header::client_run(&received.run);
         let body = match run {
             // The activity's tasks belong to the client's run: they carry
             // its `flowtrace.run.id` / `flowtrace.run.name`. The run
@@ -94,7 +80,7 @@ impl ActivityInboundInterceptor for TracingActivityInterceptor {
                     .with_context(cx.clone())
                     .boxed()
             }
-            None => span::scoped(cx.clone(), received.entries, next.run(input)).boxed(),
+            None => span::scoped(cx.clone(), received.entries, None, next.run(input)).boxed(),
         };
         async move {
             let result = body.await;

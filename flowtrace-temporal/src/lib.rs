@@ -61,7 +61,10 @@
 //! Attributes: `temporalWorkflowID`, `temporalRunID`, `temporalActivityID`,
 //! `temporalUpdateID` (the names of the other SDKs), and
 //! `flowtrace.temporal.attempt`, `flowtrace.temporal.task_queue`,
-//! `flowtrace.temporal.activity_type`. A retried activity is a new
+//! `flowtrace.temporal.activity_type`; on every span of the interceptors
+//! and every `#[traced]` task, in workflow code and in activities, the
+//! client's `flowtrace.run.id` and `flowtrace.run.name` (when the client
+//! called inside a run). A retried activity is a new
 //! `RunActivity` with the next attempt number under the same
 //! `StartActivity`, whichever worker runs it.
 //!
