@@ -76,6 +76,9 @@ pub struct WordReport {
     pub stage_in_task: Option<String>,
     /// The W3C baggage entry `tenant` in the deepest task.
     pub tenant_in_task: Option<String>,
+    /// The run the activity body belongs to as `flowtrace::ctx()` answers
+    /// there: the client's run, name and id.
+    pub run_in_activity: String,
 }
 
 /// What the deepest task saw of the run's context.
@@ -172,6 +175,10 @@ impl Activities {
             return Err(ActivityError::from(anyhow::anyhow!("broken on purpose")));
         }
         let team_in_activity = team();
+        let run_in_activity = {
+            let ctx = flowtrace::ctx();
+            format!("{} {}", ctx.run_name(), ctx.run_id())
+        };
         let (score, seen) = analyze(word.clone())
             .await
             .map_err(|e| ActivityError::from(anyhow::anyhow!("{e}")))?;
@@ -184,6 +191,7 @@ impl Activities {
             team_in_task: seen.team,
             stage_in_task: seen.stage,
             tenant_in_task: seen.tenant,
+            run_in_activity,
         })
     }
 }

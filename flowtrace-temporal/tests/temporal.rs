@@ -170,6 +170,23 @@ fn one_trace_from_the_client_to_the_deepest_task_across_two_workers() {
         "the client's run is the root: {}",
         summary(&spans)
     );
+    // The activities join the client's run: ctx() in the activity body
+    // answers it, and their tasks carry it.
+    let run_id = root.attr("flowtrace.run.id").expect("the client's run id");
+    for word in words {
+        assert_eq!(
+            word["run_in_activity"],
+            format!("start_fan_out {run_id}"),
+            "{word}"
+        );
+    }
+    for task in named(&spans, "analyze")
+        .into_iter()
+        .chain(named(&spans, "score"))
+    {
+        assert_eq!(task.attr("flowtrace.run.id"), Some(run_id), "{task:?}");
+        assert_eq!(task.attr("flowtrace.run.name"), Some("start_fan_out"));
+    }
     let start = span_named(&spans, START_WORKFLOW);
     assert_eq!(
         start.parent_span_id, root.span_id,
