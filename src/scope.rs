@@ -12,6 +12,7 @@ use opentelemetry::trace::TraceContextExt;
 use crate::custom_context::{ContextError, CustomContext, parent_context};
 use crate::frame::{Frame, FrameInner, current};
 use crate::propagation::{self, BAGGAGE, TRACEPARENT, TRACESTATE};
+use crate::run_state::{RunAnnotations, RunInfo};
 use crate::spawn::Carried;
 
 /// Pairs to scope into the map for one future: the Rust form of Flyte's
@@ -46,6 +47,7 @@ where
             .map(|(k, v)| (k.into(), v.into()))
             .collect(),
         override_parent: false,
+        run: None,
     }
 }
 
@@ -65,6 +67,8 @@ where
 pub struct Scope {
     pairs: Vec<(String, String)>,
     override_parent: bool,
+    /// The run joined by [`join_run`](Scope::join_run): id and name.
+    run: Option<(String, String)>,
 }
 
 impl Scope {
@@ -87,6 +91,7 @@ impl Scope {
         Scoped {
             pairs: Some(self.pairs),
             override_parent: self.override_parent,
+            run: self.run,
             carried: None,
             future,
         }
@@ -118,6 +123,48 @@ impl Scope {
     /// ```
     pub fn override_parent(mut self) -> Self {
         self.override_parent = true;
+        self
+    }
+
+    /// Makes the tasks under the scope part of the run `id` named `name`,
+    /// a run started elsewhere (another process, a client whose run a
+    /// worker continues), without starting a run here.
+    ///
+    /// The tasks get that run's `flowtrace.run.id` and `flowtrace.run.name`
+    /// as the tasks of a run do (with the process-wide parameters and the
+    /// OpenInference `CHAIN` kind), [`ctx()`](crate::ctx)'s
+    /// [`run_id()`](crate::TaskContext::run_id) and
+    /// [`run_name()`](crate::TaskContext::run_name) answer them, and log
+    /// records carry the id. Nothing else happens: no run span, no run
+    /// metrics (`flowtrace.run.duration`, `flowtrace.run.active`), no
+    /// [`Run`](crate::Run) with a status and counts; the trace, the parent
+    /// and the sampling decision stay as the scope finds them. So code that
+    /// runs more than once for one run (a workflow replayed from its
+    /// history) can join it each time without counting it again.
+    ///
+    /// Inside a run with the same id and name the scope stays in that run.
+    /// Inside another run the tasks under the scope belong to the joined
+    /// one: they are not counted in the enclosing run's tasks or errors.
+    /// An empty `id` joins nothing (the scope keeps the run it is in).
+    ///
+    /// ```
+    /// #[flowtrace::traced]
+    /// async fn step() -> (String, String) {
+    ///     let ctx = flowtrace::ctx();
+    ///     (ctx.run_id().to_owned(), ctx.run_name().to_owned())
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (id, name) = flowtrace::custom_context([("team", "search")])
+    ///     .join_run("nightly-0142", "nightly")
+    ///     .scope(step())
+    ///     .await;
+    /// assert_eq!((id.as_str(), name.as_str()), ("nightly-0142", "nightly"));
+    /// assert_eq!(flowtrace::ctx().run_id(), "", "outside the scope: no run");
+    /// # }
+    /// ```
+    pub fn join_run(mut self, id: impl Into<String>, name: impl Into<String>) -> Self {
+        self.run = Some((id.into(), name.into()));
         self
     }
 
@@ -235,6 +282,19 @@ pub(crate) fn scoped_map(
     (map, out)
 }
 
+/// The run a scope joins (see [`Scope::join_run`]): none for an empty id,
+/// or for the run `current` the scope is already in.
+fn joined_run(run: Option<(String, String)>, current: Option<&RunInfo>) -> Option<Arc<RunInfo>> {
+    let (id, name) = run.filter(|(id, _)| !id.is_empty())?;
+    if current.is_some_and(|run| run.id == id && run.name == name) {
+        return None;
+    }
+    let mut info = RunInfo::new(id, name);
+    // The process-wide parameters, as a run starts with.
+    info.annotations = RunAnnotations::new(Default::default());
+    Some(Arc::new(info))
+}
+
 pin_project_lite::pin_project! {
     /// A future running under scoped `custom_context` pairs.
     ///
@@ -249,6 +309,7 @@ pin_project_lite::pin_project! {
     pub struct Scoped<F> {
         pairs: Option<Vec<(String, String)>>,
         override_parent: bool,
+        run: Option<(String, String)>,
         carried: Option<Carried>,
         #[pin]
         future: F,
@@ -275,12 +336,19 @@ impl<F: Future> Future for Scoped<F> {
                         }
                     }
                     let (map, scoped) = scoped_map(cx, frame.map(Frame::map), pairs);
+                    let mut inner = match frame {
+                        Some(frame) => frame.inner.with_map(map),
+                        None => FrameInner::new(map, None),
+                    };
+                    if let Some(run) = joined_run(this.run.take(), inner.run.as_deref()) {
+                        inner.run = Some(run);
+                    }
                     let frame = match frame {
                         Some(frame) => Frame {
-                            inner: Arc::new(frame.inner.with_map(map)),
+                            inner: Arc::new(inner),
                             ..frame.clone()
                         },
-                        None => Frame::new(FrameInner::new(map, None)),
+                        None => Frame::new(inner),
                     };
                     (frame, scoped)
                 });

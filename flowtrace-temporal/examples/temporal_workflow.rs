@@ -76,6 +76,9 @@ pub struct WordReport {
     pub stage_in_task: Option<String>,
     /// The W3C baggage entry `tenant` in the deepest task.
     pub tenant_in_task: Option<String>,
+    /// The run the activity body belongs to as `flowtrace::ctx()` answers
+    /// there: the client's run, name and id.
+    pub run_in_activity: String,
 }
 
 /// What the deepest task saw of the run's context.
@@ -138,6 +141,14 @@ async fn summarize(scores: Vec<usize>) -> usize {
     scores.iter().sum()
 }
 
+/// `MessagesWorkflow`'s task in workflow code: the run it belongs to as
+/// `flowtrace::ctx()` answers there (the client's run, name and id).
+#[flowtrace::traced]
+async fn check_in() -> String {
+    let ctx = flowtrace::ctx();
+    format!("{} {}", ctx.run_name(), ctx.run_id())
+}
+
 // ---- the activities ---------------------------------------------------------
 
 static WORKER: OnceLock<String> = OnceLock::new();
@@ -164,6 +175,10 @@ impl Activities {
             return Err(ActivityError::from(anyhow::anyhow!("broken on purpose")));
         }
         let team_in_activity = team();
+        let run_in_activity = {
+            let ctx = flowtrace::ctx();
+            format!("{} {}", ctx.run_name(), ctx.run_id())
+        };
         let (score, seen) = analyze(word.clone())
             .await
             .map_err(|e| ActivityError::from(anyhow::anyhow!("{e}")))?;
@@ -176,6 +191,7 @@ impl Activities {
             team_in_task: seen.team,
             stage_in_task: seen.stage,
             tenant_in_task: seen.tenant,
+            run_in_activity,
         })
     }
 }
@@ -248,6 +264,8 @@ pub struct Messages {
 /// What `MessagesWorkflow` returns from its second run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MessagesReport {
+    /// What workflow code's task `check_in` saw of the run in the second run.
+    pub run_in_workflow: String,
     pub child: Option<WordReport>,
     pub next: WordReport,
     pub pokes: u32,
@@ -255,7 +273,8 @@ pub struct MessagesReport {
 
 /// Every other message a workflow takes part in: waits for a signal and an
 /// update (and answers queries), starts a child workflow, continues as new,
-/// and in its second run calls one activity.
+/// and in its second run calls one activity; each run calls the task
+/// `check_in` first.
 #[workflow]
 #[derive(Default)]
 pub struct MessagesWorkflow {
@@ -270,6 +289,7 @@ impl MessagesWorkflow {
         ctx: &mut WorkflowContext<Self>,
         input: Messages,
     ) -> WorkflowResult<MessagesReport> {
+        let run_in_workflow = check_in().await;
         if input.generation == 0 {
             ctx.wait_condition(|s| s.pokes > 0 && s.bumps > 0).await?;
             // Entries scoped in by workflow code reach the commands issued
@@ -296,6 +316,7 @@ impl MessagesWorkflow {
             .execute_activity(Activities::process, "next".to_owned(), activity_options())
             .await?;
         Ok(MessagesReport {
+            run_in_workflow,
             child: input.child,
             next,
             pokes: ctx.state(|s| s.pokes),

@@ -1,10 +1,10 @@
 //! The activity interceptor: `RunActivity:<type>` under the `StartActivity`
 //! span of the workflow that scheduled it, with the workflow's
-//! `custom_context` around the activity body.
+//! `custom_context` around the activity body, which joins the client's run.
 
 use futures_util::FutureExt as _;
 use opentelemetry::KeyValue;
-use opentelemetry::trace::{FutureExt as _, SpanKind, TraceContextExt as _};
+use opentelemetry::trace::{SpanKind, TraceContextExt as _};
 use temporalio_sdk::interceptors::{
     ActivityInboundInterceptor, ExecuteActivityInput, ExecuteActivityOutput, Next,
 };
@@ -16,6 +16,16 @@ use crate::{header, span};
 /// is the `_tracer-data` header, and under the `flowtrace-context` entries:
 /// `flowtrace::ctx().custom_context()` in the activity answers them, and
 /// `#[traced]` tasks it calls nest under `RunActivity`.
+///
+/// When the client called inside a run, the activity body joins that run
+/// ([`flowtrace::Scope::join_run`]): its `#[traced]` tasks carry the
+/// client's `flowtrace.run.id` and `flowtrace.run.name`, and
+/// `flowtrace::ctx().run_id()` / `run_name()` answer them. Joining starts
+/// no run, so an activity execution records no `flowtrace.run.*` metrics:
+/// the client's run is counted once, by the client. The execution itself
+/// is a task in the `flowtrace.task.*` metrics, named by its activity type
+/// (a retry an attempt after the first), with the outcome `RunActivity`
+/// ends with.
 ///
 /// A retried activity is a new `RunActivity` span with the next attempt
 /// number, under the same `StartActivity` span: the header is the one the
@@ -30,20 +40,6 @@ use crate::{header, span};
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TracingActivityInterceptor;
-
-/// The client's run id and name, from the attributes the header carried.
-fn client_run(run: &[KeyValue]) -> Option<(String, String)> {
-    let get = |key: &str| {
-        run.iter()
-            .find(|kv| kv.key.as_str() == key)
-            .map(|kv| kv.value.to_string())
-    };
-    Some((
-        get(flowtrace::attributes::RUN_ID)?,
-        get(flowtrace::attributes::RUN_NAME)
-            .unwrap_or_else(|| flowtrace::DEFAULT_RUN_NAME.to_owned()),
-    ))
-}
 
 impl ActivityInboundInterceptor for TracingActivityInterceptor {
     fn execute_activity<'a>(
@@ -68,34 +64,11 @@ impl ActivityInboundInterceptor for TracingActivityInterceptor {
         attributes.extend(received.run.iter().cloned());
         let measured = flowtrace::metrics::measure_task(&info.activity_type, info.attempt);
         let cx = span::start(&received.parent, name, SpanKind::Server, attributes);
-        let run = client_run(&received.run);
-        let body = match run {
-            // The activity's tasks belong to the client's run: they carry
-            // its `flowtrace.run.id` / `flowtrace.run.name`. The run
-            // continues `RunActivity` and starts no span of its own.
-            Some((id, run_name)) => {
-                let mut pairs: Vec<(String, String)> = received.entries.into_iter().collect();
-                let span = cx.span();
-                let sc = span.span_context();
-                pairs.push((
-                    flowtrace::propagation::TRACEPARENT.to_owned(),
-                    flowtrace::propagation::format_traceparent(sc),
-                ));
-                let state = sc.trace_state().header();
-                if !state.is_empty() {
-                    pairs.push((flowtrace::propagation::TRACESTATE.to_owned(), state));
-                }
-                flowtrace::with_runcontext()
-                    .run_id(id)
-                    .name(run_name)
-                    .custom_context(pairs)
-                    .run(next.run(input))
-                    .map(flowtrace::Run::into_output)
-                    .with_context(cx.clone())
-                    .boxed()
-            }
-            None => span::scoped(cx.clone(), received.entries, next.run(input)).boxed(),
-        };
+        // The activity's tasks join the client's run: they carry its
+        // `flowtrace.run.id` / `flowtrace.run.name`, and no run starts here,
+        // so an execution (a retry too) records no run metrics.
+        let run = header::client_run(&received.run);
+        let body = span::scoped(cx.clone(), received.entries, run, next.run(input));
         async move {
             let result = body.await;
             span::finish(&cx, &result);

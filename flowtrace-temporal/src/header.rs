@@ -171,6 +171,21 @@ pub(crate) fn extract(headers: &HashMap<String, Payload>) -> Received {
     }
 }
 
+/// The client's run id and name, from the attributes a header carried
+/// ([`Received::run`]); the default run name when only the id came.
+pub(crate) fn client_run(run: &[KeyValue]) -> Option<(String, String)> {
+    let get = |key: &str| {
+        run.iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.to_string())
+    };
+    Some((
+        get(flowtrace::attributes::RUN_ID)?,
+        get(flowtrace::attributes::RUN_NAME)
+            .unwrap_or_else(|| flowtrace::DEFAULT_RUN_NAME.to_owned()),
+    ))
+}
+
 /// The current run's `flowtrace.run.id` and `flowtrace.run.name`, for the
 /// headers of a client call.
 pub(crate) fn current_run() -> Vec<KeyValue> {

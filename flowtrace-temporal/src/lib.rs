@@ -61,9 +61,16 @@
 //! Attributes: `temporalWorkflowID`, `temporalRunID`, `temporalActivityID`,
 //! `temporalUpdateID` (the names of the other SDKs), and
 //! `flowtrace.temporal.attempt`, `flowtrace.temporal.task_queue`,
-//! `flowtrace.temporal.activity_type`. A retried activity is a new
-//! `RunActivity` with the next attempt number under the same
-//! `StartActivity`, whichever worker runs it.
+//! `flowtrace.temporal.activity_type`; on every span of the interceptors
+//! and every `#[traced]` task, in workflow code and in activities, the
+//! client's `flowtrace.run.id` and `flowtrace.run.name` (when the client
+//! called inside a run). Workflow code and activities join the client's
+//! run rather than start one ([`flowtrace::Scope::join_run`]): there
+//! `flowtrace::ctx().run_id()` is the client's, and no run span or run
+//! metric is recorded for them, so one client run is one run in the
+//! metrics however many activities and retries it takes. A retried
+//! activity is a new `RunActivity` with the next attempt number under the
+//! same `StartActivity`, whichever worker runs it.
 //!
 //! **Replay**: `RunWorkflow` is emitted once, on the workflow's first task,
 //! with a span id derived from its run id, so a replay (another worker, a

@@ -2,6 +2,8 @@
 //! an activity execution is a task (`flowtrace.task.*`, named by its
 //! activity type, a retry counted as an attempt after the first), a
 //! workflow run is a run (`flowtrace.run.*`, named by its workflow type).
+//! The client's run is no run here: the activities and workflow code that
+//! join it record no `flowtrace.run.*` point under its name.
 //!
 //! A workflow's duration is measured with its history's times
 //! (`workflow_time()` at its first and its last workflow task), and it is

@@ -97,15 +97,22 @@ pub(crate) fn workflow_attributes(workflow_id: &str, run_id: &str) -> Vec<KeyVal
 
 /// `future` polled with `cx` current and `entries` as its `custom_context`:
 /// `flowtrace::ctx().custom_context()` inside answers the entries, and
-/// `#[traced]` tasks inside parent on `cx`'s span.
+/// `#[traced]` tasks inside parent on `cx`'s span. With the client's `run`
+/// (id and name, see [`crate::header::client_run`]) the tasks belong to
+/// that run ([`flowtrace::Scope::join_run`]): they carry its
+/// `flowtrace.run.id` and `flowtrace.run.name`, and no run starts here.
 pub(crate) fn scoped<F: Future>(
     cx: Context,
     entries: BTreeMap<String, String>,
+    run: Option<(String, String)>,
     future: F,
 ) -> impl Future<Output = F::Output> {
-    flowtrace::custom_context(entries)
-        .scope(future)
-        .with_context(cx)
+    let scope = flowtrace::custom_context(entries);
+    let scope = match run {
+        Some((id, name)) => scope.join_run(id, name),
+        None => scope,
+    };
+    scope.scope(future).with_context(cx)
 }
 
 /// `cx` with its span context marked not sampled, with flowtrace's forced
@@ -138,11 +145,14 @@ pub(crate) fn muted(cx: &Context) -> Context {
 /// workflow is replaying history, so a `#[traced]` task the workflow code
 /// starts is recorded the first time it runs and never again on a replay.
 /// (The map's scope keeps the context of its first poll, so the switch is
-/// made inside it, on the span alone: the map and baggage stay.)
+/// made inside it, on the span alone: the map, baggage and run stay.) The
+/// tasks join the client's `run` on every replay alike: joining starts no
+/// run, so a replay counts nothing again.
 pub(crate) fn scoped_replay_safe<F: Future>(
     live: Context,
     replaying: impl Fn() -> bool,
     entries: BTreeMap<String, String>,
+    run: Option<(String, String)>,
     future: F,
 ) -> impl Future<Output = F::Output> {
     let replay = muted(&live).span().span_context().clone();
@@ -155,5 +165,5 @@ pub(crate) fn scoped_replay_safe<F: Future>(
             Context::map_current(|cx| cx.with_remote_span_context(replay.clone())).attach();
         future.as_mut().poll(task)
     });
-    scoped(live, entries, switched)
+    scoped(live, entries, run, switched)
 }

@@ -40,6 +40,16 @@
 //!   still pending when the workflow leaves a worker's cache ends there;
 //!   the replay that continues it elsewhere records nothing of it.
 //!
+//! The `#[traced]` tasks of workflow code (the workflow body and its signal
+//! and update handlers) belong to the client's run, as the spans of the
+//! interceptors and the tasks of activities do: they carry the client's
+//! `flowtrace.run.id` and `flowtrace.run.name` (from the `flowtrace-context`
+//! header), and `flowtrace::ctx().run_id()` / `run_name()` answer them. The
+//! workflow code joins that run with [`flowtrace::Scope::join_run`], which
+//! starts no run: no run span, no run metrics, the same on every replay.
+//! The workflow run itself is counted once in the `flowtrace.run.*`
+//! metrics, by the worker that completes it live, under its workflow type.
+//!
 //! Temporal's Go (`contrib/opentelemetry-v2`) and Python
 //! (`create_tracer_provider`) integrations reach the same tree with span ids
 //! drawn from the workflow's seeded random stream and spans ended during a
@@ -321,7 +331,8 @@ impl TracingWorkflowInterceptor {
             cx.span().end();
             cx
         };
-        span::scoped_replay_safe(current, replaying, received.entries, body())
+        let run = header::client_run(&received.run);
+        span::scoped_replay_safe(current, replaying, received.entries, run, body())
     }
 
     /// A synchronous handler (query, update validator) in a span.
@@ -347,7 +358,8 @@ impl TracingWorkflowInterceptor {
         let current = cx.clone().unwrap_or_else(|| span::muted(&received.parent));
         // An async block with no `.await` completes on its first poll: the
         // one way to run a synchronous body under a `custom_context` scope.
-        let result = span::scoped(current, received.entries, async move { body() })
+        let run = header::client_run(&received.run);
+        let result = span::scoped(current, received.entries, run, async move { body() })
             .now_or_never()
             .expect("an async block without .await is ready on its first poll");
         if let Some(cx) = cx {
@@ -419,10 +431,14 @@ impl WorkflowInterceptor for TracingWorkflowInterceptor {
             move || ctx.is_replaying_history_events()
         };
         let entries = self.inbound.borrow().entries.clone();
+        // Its tasks join the client's run (no run of its own: a replay
+        // starts none again).
+        let run = header::client_run(&self.inbound.borrow().run);
         let body = span::scoped_replay_safe(
             self.run_workflow.borrow().clone(),
             replaying,
             entries,
+            run,
             next.run(input),
         );
         let run_attributes = self.inbound.borrow().run.clone();
@@ -662,7 +678,7 @@ mod tests {
 
     /// One test owns the global tracer provider.
     #[test]
-    fn run_workflow_gets_its_id_and_workflow_code_records_tasks_only_when_live() {
+    fn run_workflow_gets_its_id_and_workflow_code_records_tasks_only_when_live_in_the_client_run() {
         use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder()
@@ -683,12 +699,18 @@ mod tests {
         });
         cx.span().end();
         let live = rebuilt_run_workflow(&parent, "0190-run");
+        let client = || Some(("client-0190".to_owned(), "client_run".to_owned()));
         for replaying in [true, false, true] {
-            let out =
-                span::scoped_replay_safe(live.clone(), move || replaying, BTreeMap::new(), step())
-                    .now_or_never()
-                    .expect("ready");
-            assert_eq!(out, 7);
+            let out = span::scoped_replay_safe(
+                live.clone(),
+                move || replaying,
+                BTreeMap::new(),
+                client(),
+                async { (step().await, flowtrace::ctx().run_id().to_owned()) },
+            )
+            .now_or_never()
+            .expect("ready");
+            assert_eq!(out, (7, "client-0190".to_owned()), "the client's run");
         }
         // One body across a replay: a task started while it replays is not
         // recorded, one started once it runs live is.
@@ -698,6 +720,7 @@ mod tests {
             live.clone(),
             move || flag.get(),
             BTreeMap::new(),
+            client(),
             async {
                 step().await;
                 let mut yielded = false;
@@ -729,6 +752,23 @@ mod tests {
             spans[1].span_context.trace_id(),
             flowtrace::trace_id_for("0190-run")
         );
+        for task in &spans[1..] {
+            let attr = |key: &str| {
+                task.attributes
+                    .iter()
+                    .find(|kv| kv.key.as_str() == key)
+                    .map(|kv| kv.value.to_string())
+            };
+            assert_eq!(
+                attr(flowtrace::attributes::RUN_ID).as_deref(),
+                Some("client-0190"),
+                "the task carries the client's run"
+            );
+            assert_eq!(
+                attr(flowtrace::attributes::RUN_NAME).as_deref(),
+                Some("client_run")
+            );
+        }
         let _ = provider.shutdown();
     }
 

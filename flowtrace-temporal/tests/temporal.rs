@@ -170,6 +170,23 @@ fn one_trace_from_the_client_to_the_deepest_task_across_two_workers() {
         "the client's run is the root: {}",
         summary(&spans)
     );
+    // The activities join the client's run: ctx() in the activity body
+    // answers it, and their tasks carry it.
+    let run_id = root.attr("flowtrace.run.id").expect("the client's run id");
+    for word in words {
+        assert_eq!(
+            word["run_in_activity"],
+            format!("start_fan_out {run_id}"),
+            "{word}"
+        );
+    }
+    for task in named(&spans, "analyze")
+        .into_iter()
+        .chain(named(&spans, "score"))
+    {
+        assert_eq!(task.attr("flowtrace.run.id"), Some(run_id), "{task:?}");
+        assert_eq!(task.attr("flowtrace.run.name"), Some("start_fan_out"));
+    }
     let start = span_named(&spans, START_WORKFLOW);
     assert_eq!(
         start.parent_span_id, root.span_id,
@@ -304,6 +321,16 @@ fn replay_with_workflow_caching_disabled_emits_no_span_twice() {
     // emitted.
     assert_eq!(named(&spans, "plan").len(), 1, "{}", summary(&spans));
     assert_eq!(named(&spans, "summarize").len(), 1);
+    // Workflow code's tasks belong to the client's run, live or replayed.
+    let client = span_named(&spans, "start_fan_out");
+    let run_id = client
+        .attr("flowtrace.run.id")
+        .expect("the client's run id");
+    for task in ["plan", "summarize"] {
+        let span = span_named(&spans, task);
+        assert_eq!(span.attr("flowtrace.run.id"), Some(run_id), "{task}");
+        assert_eq!(span.attr("flowtrace.run.name"), Some("start_fan_out"));
+    }
     let start = span_named(&spans, START_WORKFLOW);
     assert_fan_out(&spans, start, 3, "replay");
     worker.stop();
@@ -380,13 +407,14 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
     );
 
     // client: run, StartWorkflow, SignalWorkflow, QueryWorkflow, StartWorkflowUpdate;
-    // workflow: RunWorkflow, HandleSignal, HandleQuery, ValidateUpdate,
-    // HandleUpdate, StartChildWorkflow; child: RunWorkflow, StartActivity,
-    // RunActivity, analyze, score. The run continued as new is a trace of
-    // its own: RunWorkflow, StartActivity, RunActivity, analyze, score.
-    let spans = settled_trace(&deployment, &started.trace_id, 5 + 6 + 5);
+    // workflow: RunWorkflow, check_in, HandleSignal, HandleQuery,
+    // ValidateUpdate, HandleUpdate, StartChildWorkflow; child: RunWorkflow,
+    // StartActivity, RunActivity, analyze, score. The run continued as new
+    // is a trace of its own: RunWorkflow, check_in, StartActivity,
+    // RunActivity, analyze, score.
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 7 + 5);
     let all = summary(&spans);
-    assert_eq!(spans.len(), 16, "{all}");
+    assert_eq!(spans.len(), 17, "{all}");
     assert_unique_span_ids(&spans);
     let root = span_named(&spans, "messages_run");
     let parent_of = |name: &str| -> &Span {
@@ -434,10 +462,22 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
     assert_eq!(runs.len(), 1, "the first run only: {all}");
     assert_eq!(runs[0].parent_span_id, start.span_id, "{all}");
 
-    // Worker-side spans carry the client's run.
+    // Worker-side spans carry the client's run, the tasks of workflow code
+    // (check_in) as well, and ctx() there answers it.
     let run_id = root.attr("flowtrace.run.id").expect("the client's run id");
+    assert_eq!(
+        report["run_in_workflow"],
+        format!("messages_run {run_id}"),
+        "{report}"
+    );
+    assert_eq!(
+        parent_of("check_in").name,
+        "RunWorkflow:MessagesWorkflow",
+        "{all}"
+    );
     for name in [
         "RunWorkflow:MessagesWorkflow",
+        "check_in",
         "HandleSignal:poke",
         "HandleUpdate:bump",
         "StartChildWorkflow:ChildWorkflow",
@@ -483,9 +523,13 @@ fn signal_query_update_and_child_workflow_stay_in_the_trace_and_continue_as_new_
         Some(run_id),
         "still the client's run"
     );
-    let next_spans = settled_trace(&deployment, &next.trace_id, 5);
+    let next_spans = settled_trace(&deployment, &next.trace_id, 6);
     let next_all = summary(&next_spans);
-    assert_eq!(next_spans.len(), 5, "{next_all}");
+    assert_eq!(next_spans.len(), 6, "{next_all}");
+    let check_in = span_named(&next_spans, "check_in");
+    assert_eq!(check_in.parent_span_id, next.span_id, "{next_all}");
+    assert_eq!(check_in.attr("flowtrace.run.id"), Some(run_id));
+    assert_eq!(check_in.attr("flowtrace.run.name"), Some("messages_run"));
     assert!(
         spans
             .iter()
@@ -650,10 +694,10 @@ fn signal_with_start_and_update_with_start_parent_the_workflow_and_its_handler()
 
     // client: run, SignalWithStartWorkflow, StartWorkflowUpdate,
     // StartUpdateWithStartWorkflow, SignalWorkflow; per workflow's first run:
-    // RunWorkflow, HandleSignal, ValidateUpdate, HandleUpdate,
+    // RunWorkflow, check_in, HandleSignal, ValidateUpdate, HandleUpdate,
     // StartChildWorkflow, the child's RunWorkflow, StartActivity,
     // RunActivity, analyze, score.
-    let spans = settled_trace(&deployment, &started.trace_id, 5 + 2 * 10);
+    let spans = settled_trace(&deployment, &started.trace_id, 5 + 2 * 11);
     let all = summary(&spans);
     let root = span_named(&spans, "with_start_run");
     let signal_with_start = span_named(&spans, "SignalWithStartWorkflow:MessagesWorkflow");
@@ -720,10 +764,10 @@ fn an_external_signal_parents_the_handler_on_the_signalling_workflow_and_an_untr
     let started = run_client(cmd);
 
     // client: run, 2 × StartWorkflow, StartWorkflowUpdate; poker:
-    // RunWorkflow, SignalExternalWorkflow; messages: RunWorkflow,
+    // RunWorkflow, SignalExternalWorkflow; messages: RunWorkflow, check_in,
     // 2 × HandleSignal, ValidateUpdate, HandleUpdate, StartChildWorkflow, the
     // child's RunWorkflow, StartActivity, RunActivity, analyze, score.
-    let spans = settled_trace(&deployment, &started.trace_id, 4 + 2 + 11);
+    let spans = settled_trace(&deployment, &started.trace_id, 4 + 2 + 12);
     let all = summary(&spans);
     let start_poker = span_named(&spans, "StartWorkflow:PokerWorkflow");
     let run_poker = span_named(&spans, "RunWorkflow:PokerWorkflow");
