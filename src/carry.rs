@@ -4,8 +4,9 @@
 //! closure for `spawn_blocking`, a stream or channel consumer).
 //!
 //! A `#[traced]` call captures its caller — the current frame (map, run,
-//! tracer) and OpenTelemetry context (parent span, baggage) — when it is
-//! *called*. Its span starts when the future is first polled, like
+//! tracer) and OpenTelemetry context (parent span, baggage, a forced
+//! sampling decision; a context holding none of them is not cloned, the
+//! task starts under an empty one) — when it is *called*. Its span starts when the future is first polled, like
 //! `tracing`'s and fastrace's: a future that is never polled records
 //! nothing, and a `select!` branch that never runs costs no span. At that
 //! first poll the task uses:
@@ -45,7 +46,10 @@ struct Captured {
     inner: Option<Arc<FrameInner>>,
     /// The caller is a run's body, not a task.
     top_level: bool,
-    cx: Context,
+    /// The caller's OpenTelemetry context; `None` when it held nothing a
+    /// task could inherit (no span, no baggage, no sampling decision,
+    /// telemetry not suppressed), which is the same as an empty one.
+    cx: Option<Context>,
     /// When the call happened, for spans that may record (the clock is not
     /// read otherwise), and on which tokio task.
     called_at: Option<Instant>,
@@ -64,7 +68,8 @@ pub(crate) enum Resolved {
     Caller {
         inner: Option<Arc<FrameInner>>,
         top_level: bool,
-        cx: Context,
+        /// `None`: an empty context.
+        cx: Option<Context>,
     },
 }
 
@@ -75,8 +80,10 @@ impl Caller {
     pub fn capture() -> Self {
         current::with(|frame| match frame {
             Some(frame) => {
-                let cx = Context::current();
-                let (records, skips) = at_call(frame, &cx);
+                let (cx, (records, skips)) = Context::map_current(|cx| {
+                    let carried = carries_something(cx).then(|| cx.clone());
+                    (carried, at_call(frame, cx))
+                });
                 let (called_at, called_on) = if records {
                     (Some(Instant::now()), tokio::task::try_id())
                 } else {
@@ -96,7 +103,7 @@ impl Caller {
                     Self(Some(Captured {
                         inner: None,
                         top_level: true,
-                        cx: cx.clone(),
+                        cx: Some(cx.clone()),
                         called_at: None,
                         called_on: None,
                         skips: false,
@@ -124,9 +131,16 @@ impl Caller {
             ) => {
                 Arc::ptr_eq(&current.inner, caller)
                     && Context::map_current(|now| {
-                        let (now, then) = (now.span(), cx.span());
-                        let (now, then) = (now.span_context(), then.span_context());
-                        now.span_id() == then.span_id() && now.trace_id() == then.trace_id()
+                        let now = now.span();
+                        let now = now.span_context();
+                        match cx {
+                            Some(cx) => {
+                                let then = cx.span();
+                                let then = then.span_context();
+                                now.span_id() == then.span_id() && now.trace_id() == then.trace_id()
+                            }
+                            None => !now.is_valid(),
+                        }
                     })
             }
             _ => false,
@@ -196,8 +210,9 @@ impl Caller {
             (Some(_), None) => false,
             (Some(current), Some(caller)) => {
                 if Arc::ptr_eq(&current.inner, caller) {
-                    Context::map_current(|now| {
-                        now.span().span_context() != cx.span().span_context()
+                    Context::map_current(|now| match &cx {
+                        Some(cx) => now.span().span_context() != cx.span().span_context(),
+                        None => now.span().span_context().is_valid(),
                     })
                 } else {
                     !current.inner.descends_from(caller)
@@ -217,6 +232,20 @@ impl Caller {
             (Resolved::Current, waited)
         }
     }
+}
+
+/// Whether `cx` holds anything a task called under it inherits: a span
+/// (recording or remote), baggage, a forced sampling decision, or
+/// suppressed telemetry. A context without any is not cloned at the call
+/// (two reference counts saved per call): the task starts under an empty
+/// one, which is the same.
+#[inline]
+fn carries_something(cx: &Context) -> bool {
+    use opentelemetry::baggage::BaggageExt as _;
+    cx.has_active_span()
+        || cx.is_telemetry_suppressed()
+        || !cx.baggage().is_empty()
+        || cx.get::<crate::sampling::Forced>().is_some()
 }
 
 /// Whether a span started under `frame` and `cx` could record.

@@ -274,6 +274,7 @@ impl TaskStart {
             ) => {
                 let inner =
                     inner.unwrap_or_else(|| FrameInner::new(CustomContext::new(), None).into());
+                let cx = cx.unwrap_or_else(Context::new);
                 self.start_under(inner, top_level, None, Some(&cx), waited, false)
             }
         }

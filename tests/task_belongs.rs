@@ -485,3 +485,37 @@ async fn an_explicit_parent_or_new_trace_keeps_the_callers_baggage() {
         .expect("the explicit parent's trace");
     assert_eq!(span.parent_span_id, other.span_id());
 }
+
+#[traced(skip_all)]
+async fn otel_baggage_seen() -> Option<String> {
+    use opentelemetry::baggage::BaggageExt as _;
+    opentelemetry::Context::map_current(|cx| cx.baggage().get("tenant").map(|v| v.to_string()))
+}
+
+/// Baggage the caller attached to the OpenTelemetry context itself (not
+/// through the map) reaches a task it called and `tokio::spawn`ed, in a
+/// sampled run and in one whose tasks start no span.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_opentelemetry_baggage_reaches_a_spawned_task() {
+    use opentelemetry::baggage::BaggageExt as _;
+    exporter();
+    for traceparent in [
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+    ] {
+        let run = flowtrace::with_runcontext()
+            .custom_context([("traceparent", traceparent)])
+            .run(async {
+                let cx = opentelemetry::Context::current_with_baggage([
+                    opentelemetry::KeyValue::new("tenant", "acme"),
+                ]);
+                let child = {
+                    let _attached = cx.attach();
+                    otel_baggage_seen()
+                };
+                tokio::spawn(child).await.unwrap()
+            })
+            .await;
+        assert_eq!(run.output().as_deref(), Some("acme"), "{traceparent}");
+    }
+}
