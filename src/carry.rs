@@ -5,8 +5,12 @@
 //!
 //! A `#[traced]` call captures its caller — the current frame (map, run,
 //! tracer) and OpenTelemetry context (parent span, baggage, a forced
-//! sampling decision; a context holding none of them is not cloned, the
-//! task starts under an empty one) — when it is *called*. Its span starts when the future is first polled, like
+//! sampling decision, suppression) — when it is *called*. A context holding
+//! none of them is not cloned (the task starts under an empty one), nor is
+//! one holding only the non-recording parent its map carries (a task polled
+//! elsewhere gets that parent rebuilt from the map); other values set on
+//! the caller's context reach a task polled elsewhere only in a context
+//! that was cloned. Its span starts when the future is first polled, like
 //! `tracing`'s and fastrace's: a future that is never polled records
 //! nothing, and a `select!` branch that never runs costs no span. At that
 //! first poll the task uses:
@@ -32,7 +36,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use opentelemetry::Context;
-use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 
 use crate::backend::Backend;
 use crate::frame::{Frame, FrameInner, current};
@@ -46,10 +50,8 @@ struct Captured {
     inner: Option<Arc<FrameInner>>,
     /// The caller is a run's body, not a task.
     top_level: bool,
-    /// The caller's OpenTelemetry context; `None` when it held nothing a
-    /// task could inherit (no span, no baggage, no sampling decision,
-    /// telemetry not suppressed), which is the same as an empty one.
-    cx: Option<Context>,
+    /// The caller's OpenTelemetry context, or what stands for it.
+    cx: Held,
     /// When the call happened, for spans that may record (the clock is not
     /// read otherwise), and on which tokio task.
     called_at: Option<Instant>,
@@ -58,6 +60,74 @@ struct Captured {
     /// provider, or an unsampled parent current here): where the task is
     /// first polled under this same frame and span, it starts none.
     skips: bool,
+}
+
+/// The caller's OpenTelemetry context as a call keeps it. Cloning a
+/// context costs a reference count per part, taken at the call and given
+/// back at the first poll; a context equal to one the frame can rebuild is
+/// not cloned.
+enum Held {
+    /// Nothing a task inherits (no span, baggage, sampling decision or
+    /// suppression): the same as an empty context.
+    Empty,
+    /// Only a span that does not record, the parent the caller's map
+    /// carries: rebuilt from the map when needed ([`FrameInner::parent_cx`]).
+    MapParent,
+    /// Anything else, cloned.
+    Cloned(Context),
+}
+
+impl Held {
+    /// What the caller has current: `frame`'s context `cx`, where a span
+    /// started would be dropped with nothing changed when `skips`.
+    #[inline]
+    fn of(frame: &Frame, cx: &Context, skips: bool) -> Self {
+        let has_span = cx.has_active_span();
+        if has_span && !(skips && is_map_parent(frame, cx)) {
+            return Self::Cloned(cx.clone());
+        }
+        if carries_more_than_a_span(cx) {
+            return Self::Cloned(cx.clone());
+        }
+        if has_span {
+            Self::MapParent
+        } else {
+            Self::Empty
+        }
+    }
+
+    /// Whether `now` has the same span as this, for a call made under
+    /// `inner`'s frame.
+    #[inline]
+    fn same_span(&self, inner: &FrameInner, now: &Context) -> bool {
+        let now = now.span();
+        let now = now.span_context();
+        let same = |then: &SpanContext| {
+            now.span_id() == then.span_id() && now.trace_id() == then.trace_id()
+        };
+        match self {
+            Self::Empty => !now.is_valid(),
+            Self::MapParent => inner.map.span_context().is_some_and(same),
+            Self::Cloned(cx) => same(cx.span().span_context()),
+        }
+    }
+
+    /// The context itself (`None`: an empty one).
+    fn into_context(self, inner: Option<&FrameInner>) -> Option<Context> {
+        match self {
+            Self::Empty => None,
+            Self::MapParent => inner.map(FrameInner::parent_cx),
+            Self::Cloned(cx) => Some(cx),
+        }
+    }
+}
+
+/// Whether the span current in `cx` does not record and is the parent
+/// `frame`'s map carries.
+#[inline]
+fn is_map_parent(frame: &Frame, cx: &Context) -> bool {
+    let span = cx.span();
+    !span.is_recording() && frame.map().span_context() == Some(span.span_context())
 }
 
 /// Which frame and context a task's span starts under.
@@ -81,8 +151,8 @@ impl Caller {
         current::with(|frame| match frame {
             Some(frame) => {
                 let (cx, (records, skips)) = Context::map_current(|cx| {
-                    let carried = carries_something(cx).then(|| cx.clone());
-                    (carried, at_call(frame, cx))
+                    let decided = at_call(frame, cx);
+                    (Held::of(frame, cx, decided.1), decided)
                 });
                 let (called_at, called_on) = if records {
                     (Some(Instant::now()), tokio::task::try_id())
@@ -103,7 +173,7 @@ impl Caller {
                     Self(Some(Captured {
                         inner: None,
                         top_level: true,
-                        cx: Some(cx.clone()),
+                        cx: Held::Cloned(cx.clone()),
                         called_at: None,
                         called_on: None,
                         skips: false,
@@ -130,18 +200,7 @@ impl Caller {
                 Some(current),
             ) => {
                 Arc::ptr_eq(&current.inner, caller)
-                    && Context::map_current(|now| {
-                        let now = now.span();
-                        let now = now.span_context();
-                        match cx {
-                            Some(cx) => {
-                                let then = cx.span();
-                                let then = then.span_context();
-                                now.span_id() == then.span_id() && now.trace_id() == then.trace_id()
-                            }
-                            None => !now.is_valid(),
-                        }
-                    })
+                    && Context::map_current(|now| cx.same_span(caller, now))
             }
             _ => false,
         }
@@ -210,16 +269,14 @@ impl Caller {
             (Some(_), None) => false,
             (Some(current), Some(caller)) => {
                 if Arc::ptr_eq(&current.inner, caller) {
-                    Context::map_current(|now| match &cx {
-                        Some(cx) => now.span().span_context() != cx.span().span_context(),
-                        None => now.span().span_context().is_valid(),
-                    })
+                    Context::map_current(|now| !cx.same_span(caller, now))
                 } else {
                     !current.inner.descends_from(caller)
                 }
             }
         };
         if moved {
+            let cx = cx.into_context(inner.as_deref());
             (
                 Resolved::Caller {
                     inner,
@@ -234,16 +291,12 @@ impl Caller {
     }
 }
 
-/// Whether `cx` holds anything a task called under it inherits: a span
-/// (recording or remote), baggage, a forced sampling decision, or
-/// suppressed telemetry. A context without any is not cloned at the call
-/// (two reference counts saved per call): the task starts under an empty
-/// one, which is the same.
+/// Whether `cx` holds more for a task called under it than its span:
+/// baggage, a forced sampling decision, or suppressed telemetry.
 #[inline]
-fn carries_something(cx: &Context) -> bool {
+fn carries_more_than_a_span(cx: &Context) -> bool {
     use opentelemetry::baggage::BaggageExt as _;
-    cx.has_active_span()
-        || cx.is_telemetry_suppressed()
+    cx.is_telemetry_suppressed()
         || !cx.baggage().is_empty()
         || cx.get::<crate::sampling::Forced>().is_some()
 }

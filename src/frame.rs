@@ -7,7 +7,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use opentelemetry::KeyValue;
+use opentelemetry::trace::TraceContextExt as _;
+use opentelemetry::{Context, KeyValue};
 
 use crate::backend::Backend;
 use crate::custom_context::CustomContext;
@@ -50,6 +51,9 @@ pub(crate) struct FrameInner {
     pub(crate) run: Option<Arc<RunInfo>>,
     /// Resolved when the first task of a scope outside any run needs it.
     backend: OnceLock<Arc<Backend>>,
+    /// The map's parent as the only thing in a context, built the first
+    /// time a task called under it is polled elsewhere (see `carry`).
+    parent_cx: OnceLock<Context>,
     /// The frame this one was made inside (a scope's task, a nested run's
     /// caller): how a task called before a scope or run wrapped it tells
     /// that wrapper from an unrelated frame (see `carry`).
@@ -62,6 +66,7 @@ impl FrameInner {
             map,
             run,
             backend: OnceLock::new(),
+            parent_cx: OnceLock::new(),
             parent: None,
         }
     }
@@ -73,6 +78,7 @@ impl FrameInner {
             map,
             run: self.run.clone(),
             backend: self.backend.clone(),
+            parent_cx: OnceLock::new(),
             parent: Some(self.clone()),
         }
     }
@@ -103,6 +109,17 @@ impl FrameInner {
 
     pub(crate) fn backend(&self) -> &Backend {
         self.backend.get_or_init(Backend::resolve)
+    }
+
+    /// A context holding only the map's parent (a span that does not
+    /// record), or an empty one when the map carries none.
+    pub(crate) fn parent_cx(&self) -> Context {
+        self.parent_cx
+            .get_or_init(|| match self.map.span_context() {
+                Some(sc) => Context::new().with_remote_span_context(sc.clone()),
+                None => Context::new(),
+            })
+            .clone()
     }
 }
 

@@ -506,9 +506,10 @@ async fn the_callers_opentelemetry_baggage_reaches_a_spawned_task() {
         let run = flowtrace::with_runcontext()
             .custom_context([("traceparent", traceparent)])
             .run(async {
-                let cx = opentelemetry::Context::current_with_baggage([
-                    opentelemetry::KeyValue::new("tenant", "acme"),
-                ]);
+                let cx =
+                    opentelemetry::Context::current_with_baggage([opentelemetry::KeyValue::new(
+                        "tenant", "acme",
+                    )]);
                 let child = {
                     let _attached = cx.attach();
                     otel_baggage_seen()
@@ -518,4 +519,35 @@ async fn the_callers_opentelemetry_baggage_reaches_a_spawned_task() {
             .await;
         assert_eq!(run.output().as_deref(), Some("acme"), "{traceparent}");
     }
+}
+
+#[traced(skip_all)]
+async fn current_span_seen() -> (String, bool) {
+    use opentelemetry::trace::TraceContextExt as _;
+    opentelemetry::Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
+        (sc.trace_id().to_string(), sc.is_sampled())
+    })
+}
+
+/// A task under an unsampled parent, `tokio::spawn`ed, runs in its caller's
+/// trace with the decision not to sample: OpenTelemetry code inside it (an
+/// instrumented HTTP client, say) propagates both. (The provider here is set
+/// on `global` directly, so the task starts the SDK's non-recording span;
+/// `tests/carry_unsampled.rs` has the case where it starts none.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawned_task_under_an_unsampled_parent_keeps_the_trace_and_the_decision() {
+    exporter();
+    let run = flowtrace::with_runcontext()
+        .custom_context([(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        )])
+        .run(async { tokio::spawn(current_span_seen()).await.unwrap() })
+        .await;
+    assert_eq!(
+        run.output(),
+        &("4bf92f3577b34da6a3ce929d0e0e4736".to_owned(), false)
+    );
 }
