@@ -13,7 +13,6 @@ use opentelemetry::trace::SpanRef;
 use serde::Serialize;
 
 use crate::capture::Captured;
-use crate::task::{Started, record_output};
 
 /// A borrowed value, turned into what a span records through the best trait
 /// it implements: `(&&&Wrap(v)).capture(..)` (arguments, `ret`) tries
@@ -246,13 +245,12 @@ pub trait Outcome<T>: for<'a> Fn(&'a T) -> Read<'a> {
 
 impl<T, F: for<'a> Fn(&'a T) -> Read<'a>> Outcome<T> for F {}
 
-impl Started {
-    /// Runs a synchronous body under the span (`#[traced]` on a plain
-    /// `fn`); `outcome` reads its output.
-    #[inline]
-    pub fn call<T, O: Outcome<T>>(self, body: impl FnOnce() -> T, outcome: O) -> T {
-        self.run_sync(body, move |out: &T, span: &SpanRef<'_>| {
-            outcome.record(out, span)
-        })
+/// Records the return value as `flowtrace.output`.
+pub(crate) fn record_output(span: &SpanRef<'_>, value: Option<Captured>) {
+    if let Some(value) = value {
+        let config = crate::capture::config();
+        let kv = crate::capture::attribute(crate::capture::OUTPUT.to_owned(), value, &[], &config);
+        crate::openinference::on_output(span, &kv.value, &config);
+        span.set_attribute(kv);
     }
 }

@@ -594,8 +594,17 @@ impl Started {
         }
     }
 
-    /// Runs a synchronous body under the span (`#[traced]` on a plain `fn`).
-    pub fn run_sync<T, R>(self, body: impl FnOnce() -> T, record: R) -> T
+    /// Runs a synchronous body under the span (`#[traced]` on a plain
+    /// `fn`); `outcome` reads its output.
+    #[inline]
+    pub fn call<T, O: Outcome<T>>(self, body: impl FnOnce() -> T, outcome: O) -> T {
+        self.run_sync(body, move |out: &T, span: &SpanRef<'_>| {
+            outcome.record(out, span)
+        })
+    }
+
+    /// Runs a synchronous body under the span, `record` reading its output.
+    fn run_sync<T, R>(self, body: impl FnOnce() -> T, record: R) -> T
     where
         R: FnOnce(&T, &SpanRef<'_>) -> bool,
     {
@@ -615,15 +624,5 @@ impl Started {
         };
         active.finish(&out, record, frame.run(), top_level);
         out
-    }
-}
-
-/// Records the return value as `flowtrace.output`.
-pub(crate) fn record_output(span: &SpanRef<'_>, value: Option<Captured>) {
-    if let Some(value) = value {
-        let config = capture::config();
-        let kv = capture::attribute(capture::OUTPUT.to_owned(), value, &[], &config);
-        crate::openinference::on_output(span, &kv.value, &config);
-        span.set_attribute(kv);
     }
 }
