@@ -184,7 +184,7 @@ impl<T> Run<T> {
         self.errors
     }
 
-    /// The outputs of the run's cached tasks, to [`resume`](RunBuilder::resume) it.
+    /// The outputs of the run's cached tasks, to [`resume`](crate::RunBuilder::resume) it.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -80,7 +80,7 @@ pub fn trace_id_for(run_id: &str) -> TraceId {
 }
 
 /// The SDK's random ids, except for the root span of a run with
-/// [`deterministic_trace_id`](RunBuilder::deterministic_trace_id), whose
+/// [`deterministic_trace_id`](crate::RunBuilder::deterministic_trace_id), whose
 /// trace id is derived from the run id.
 ///
 /// ```
