@@ -232,29 +232,25 @@ impl TaskStart {
     /// [`start_from`](Self::start_from) under `current`.
     #[inline]
     fn start_from_in(self, caller: Caller, current: Option<&Frame>) -> Started {
-        {
-            if caller.is_here(current) {
-                let waited = caller.waited();
-                // Decided at the call, under this same frame and span.
-                let skips = caller.skips()
-                    && self.parent.is_none()
-                    && self.links.is_empty()
-                    && !self.new_trace;
-                // Here, the captured frame is the current one: reuse it.
-                match (current, caller.into_frame()) {
-                    (Some(parent), Some(inner)) => self.start_under(
-                        inner,
-                        parent.task.is_none(),
-                        parent.item,
-                        None,
-                        waited,
-                        skips,
-                    ),
-                    _ => self.start_in(current, waited),
-                }
-            } else {
-                self.start_elsewhere(caller, current)
+        if caller.is_here(current) {
+            let waited = caller.waited();
+            // Decided at the call, under this same frame and span.
+            let skips =
+                caller.skips() && self.parent.is_none() && self.links.is_empty() && !self.new_trace;
+            // Here, the captured frame is the current one: reuse it.
+            match (current, caller.into_frame()) {
+                (Some(parent), Some(inner)) => self.start_under(
+                    inner,
+                    parent.task.is_none(),
+                    parent.item,
+                    None,
+                    waited,
+                    skips,
+                ),
+                _ => self.start_in(current, waited),
             }
+        } else {
+            self.start_elsewhere(caller, current)
         }
     }
 

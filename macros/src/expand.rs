@@ -154,10 +154,11 @@ impl Expansion<'_> {
             .unwrap_or_default()
     }
 
-    /// Whether an `async fn` can return a `Call`: its start takes no
-    /// expression (`parent`, `follows_from`, `new_trace` are evaluated at the
-    /// first poll, in the body's scope), it has no lifecycle options, and
-    /// every argument is a plain name.
+    /// Whether an `async fn` can return a `Call`: its start takes no option
+    /// but the span kind (`parent` and `follows_from` are expressions
+    /// evaluated at the first poll, in the body's scope, and `new_trace`
+    /// goes through the same start), it has no lifecycle options, and every
+    /// argument is a plain name.
     fn is_plain_call(&self) -> bool {
         let args = self.args;
         args.parent.is_none()
