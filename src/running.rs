@@ -202,7 +202,10 @@ pub(crate) fn started(
                 AnyValue::String(name.clone()),
             );
             if let Some(parent) = parent {
-                record.add_attribute(Key::from_static_str(PARENT_SPAN_ID), parent.to_string());
+                record.add_attribute(
+                    Key::from_static_str(PARENT_SPAN_ID),
+                    AnyValue::String(hex_id(parent)),
+                );
             }
             if let Some(run_id) = &run_id {
                 record.add_attribute(
@@ -226,6 +229,20 @@ pub(crate) fn started(
             ticker();
         }
     });
+}
+
+/// A span id as 16 lowercase hex digits, in a shared string: the log
+/// pipeline clones each record once on its way to the exporter, and a
+/// shared value is cloned without a copy.
+fn hex_id(id: SpanId) -> StringValue {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 16];
+    for (i, byte) in id.to_bytes().into_iter().enumerate() {
+        hex[2 * i] = DIGITS[usize::from(byte >> 4)];
+        hex[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    let hex = std::str::from_utf8(&hex).unwrap_or_default();
+    StringValue::from(std::sync::Arc::<str>::from(hex))
 }
 
 /// An attribute set on a running span after it started, for its heartbeats.
