@@ -77,22 +77,44 @@ enum Held {
     Cloned(Context),
 }
 
-impl Held {
-    /// What the caller has current: `frame`'s context `cx`, where a span
-    /// started would be dropped with nothing changed when `skips`.
+/// Which [`Held`] a context needs, decided without moving the context (a
+/// byte out of the thread-local borrow, not a context).
+#[derive(Clone, Copy)]
+enum HeldKind {
+    Empty,
+    MapParent,
+    Cloned,
+}
+
+impl HeldKind {
+    /// For `frame`'s context `cx`, where a span started would be dropped
+    /// with nothing changed when `skips`.
     #[inline]
     fn of(frame: &Frame, cx: &Context, skips: bool) -> Self {
         let has_span = cx.has_active_span();
         if has_span && !(skips && is_map_parent(frame, cx)) {
-            return Self::Cloned(cx.clone());
+            return Self::Cloned;
         }
         if carries_more_than_a_span(cx) {
-            return Self::Cloned(cx.clone());
+            return Self::Cloned;
         }
         if has_span {
             Self::MapParent
         } else {
             Self::Empty
+        }
+    }
+}
+
+impl Held {
+    /// What the caller has current, from what [`HeldKind::of`] found: the
+    /// current context is cloned only when it must be.
+    #[inline]
+    fn current(kind: HeldKind) -> Self {
+        match kind {
+            HeldKind::Empty => Self::Empty,
+            HeldKind::MapParent => Self::MapParent,
+            HeldKind::Cloned => Self::Cloned(Context::current()),
         }
     }
 
@@ -150,10 +172,11 @@ impl Caller {
     pub fn capture() -> Self {
         current::with(|frame| match frame {
             Some(frame) => {
-                let (cx, (records, skips)) = Context::map_current(|cx| {
-                    let decided = at_call(frame, cx);
-                    (Held::of(frame, cx, decided.1), decided)
+                let (records, skips, kind) = Context::map_current(|cx| {
+                    let (records, skips) = at_call(frame, cx);
+                    (records, skips, HeldKind::of(frame, cx, skips))
                 });
+                let cx = Held::current(kind);
                 let (called_at, called_on) = if records {
                     (Some(Instant::now()), tokio::task::try_id())
                 } else {
@@ -298,7 +321,7 @@ fn carries_more_than_a_span(cx: &Context) -> bool {
     use opentelemetry::baggage::BaggageExt as _;
     cx.is_telemetry_suppressed()
         || !cx.baggage().is_empty()
-        || cx.get::<crate::sampling::Forced>().is_some()
+        || crate::sampling::Forced::in_context(cx)
 }
 
 /// Whether a span started under `frame` and `cx` could record.

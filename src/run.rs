@@ -375,7 +375,7 @@ impl RunBuilder {
                         under = crate::link::new_root(base);
                     }
                     if let Some(decided) = forced {
-                        under = under.with_value(crate::sampling::Forced(decided));
+                        under = under.with_value(crate::sampling::Forced::new(decided));
                     }
                     let _next = deterministic.then(|| NextTraceId::set(trace_id_for(&run.id)));
                     let opened = open(&backend, builder, &under);

@@ -30,8 +30,27 @@ use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceS
 pub const TRACESTATE_KEY: &str = "flowtrace";
 
 /// A forced decision, in the context a run's root span starts under.
+/// Made only by [`Forced::new`], so a context can be known to hold none
+/// without looking ([`Forced::any`]).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Forced(pub(crate) bool);
+pub(crate) struct Forced(bool);
+
+/// Whether a [`Forced`] was ever made in this process.
+static ANY_FORCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+impl Forced {
+    pub(crate) fn new(decided: bool) -> Self {
+        ANY_FORCED.store(true, std::sync::atomic::Ordering::Relaxed);
+        Self(decided)
+    }
+
+    /// Whether `cx` holds a forced decision; one atomic read until a run
+    /// forces one.
+    #[inline]
+    pub(crate) fn in_context(cx: &Context) -> bool {
+        ANY_FORCED.load(std::sync::atomic::Ordering::Relaxed) && cx.get::<Self>().is_some()
+    }
+}
 
 /// The decision forced on spans started under `parent`: `Some(true)`
 /// sampled, `Some(false)` dropped, `None` when the sampler decides.
@@ -116,7 +135,7 @@ mod tests {
         assert!(!dropped.is_sampled());
         assert_eq!(dropped.trace_state().header(), "flowtrace=s:0,vendor=x");
         assert_eq!(
-            forced_decision(&Context::new().with_value(Forced(false))),
+            forced_decision(&Context::new().with_value(Forced::new(false))),
             Some(false)
         );
     }

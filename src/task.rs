@@ -75,8 +75,9 @@ impl TaskMeta {
     pub(crate) fn start_from(&'static self, caller: Caller) -> Started {
         current::with(|current| match caller.skipped_here(current) {
             Ok(inner) => {
+                // `inner` is the current frame's (see `skipped_here`).
                 if let Some(run) = &inner.run {
-                    run.tasks.fetch_add(1, Ordering::Relaxed);
+                    current::count_started(run);
                 }
                 let top_level = current.is_none_or(|parent| parent.task.is_none());
                 let mut started = Started::skipped(inner, self.name, None, top_level);

@@ -9,40 +9,70 @@
 //! attach, so code that captures `Context::current()` and attaches it
 //! somewhere else still carries the run's map: the slot wins, the context's
 //! frame is the fallback.
+//!
+//! The slot also counts the tasks started under the entered frame, its own
+//! children: they are added to the run's count once, when the frame's poll
+//! ends, instead of one atomic add per task.
 
 use std::cell::Cell;
-use std::marker::PhantomData;
 use std::ptr;
+use std::sync::atomic::Ordering;
 
 use opentelemetry::Context;
 
 use super::Frame;
+use crate::run_state::RunInfo;
 
 thread_local! {
     static CURRENT: Cell<*const Frame> = const { Cell::new(ptr::null()) };
+    /// Tasks started under the entered frame and not yet added to its
+    /// run's count.
+    static STARTED: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Restores the previous frame when dropped; borrows the entered frame, so
-/// the slot never points at a frame that is gone.
+/// Restores the previous frame when dropped, after adding the tasks started
+/// under this one to its run's count; borrows the entered frame, so the
+/// slot never points at a frame that is gone.
 pub(crate) struct FrameGuard<'a> {
     previous: *const Frame,
-    _frame: PhantomData<&'a Frame>,
+    previous_started: u64,
+    frame: &'a Frame,
 }
 
 /// Makes `frame` current on this thread until the guard drops.
 #[inline]
 pub(crate) fn enter(frame: &Frame) -> FrameGuard<'_> {
     let previous = CURRENT.with(|slot| slot.replace(frame));
+    let previous_started = STARTED.with(|started| started.replace(0));
     FrameGuard {
         previous,
-        _frame: PhantomData,
+        previous_started,
+        frame,
     }
 }
 
 impl Drop for FrameGuard<'_> {
     #[inline]
     fn drop(&mut self) {
+        let started = STARTED.with(|started| started.replace(self.previous_started));
+        if started != 0 {
+            if let Some(run) = self.frame.run() {
+                run.tasks.fetch_add(started, Ordering::Relaxed);
+            }
+        }
         CURRENT.with(|slot| slot.set(self.previous));
+    }
+}
+
+/// Counts a task of `run` started under the current frame (`run` is that
+/// frame's run): added to the run when the entered frame's poll ends, or
+/// now when the frame is only in the OpenTelemetry context.
+#[inline]
+pub(crate) fn count_started(run: &RunInfo) {
+    if CURRENT.with(Cell::get).is_null() {
+        run.tasks.fetch_add(1, Ordering::Relaxed);
+    } else {
+        STARTED.with(|started| started.set(started.get() + 1));
     }
 }
 
