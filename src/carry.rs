@@ -236,21 +236,16 @@ impl Caller {
         self.0.as_ref().is_some_and(|captured| captured.skips)
     }
 
-    /// The captured frame, when the task is first polled where it was
-    /// called and a span there would be dropped with nothing changed (the
-    /// caller back otherwise).
+    /// Takes the captured frame out, when the task is first polled where
+    /// it was called and a span there would be dropped with nothing changed
+    /// (the rest of the capture is left to drop); `None` otherwise, the
+    /// capture untouched.
     #[inline]
-    pub(crate) fn skipped_here(self, current: Option<&Frame>) -> Result<Arc<FrameInner>, Self> {
+    pub(crate) fn take_skipped_here(&mut self, current: Option<&Frame>) -> Option<Arc<FrameInner>> {
         if self.skips() && self.is_here(current) {
-            if let Some(Captured {
-                inner: Some(inner), ..
-            }) = self.0
-            {
-                return Ok(inner);
-            }
-            unreachable!("a capture that skips holds its frame");
+            return self.0.as_mut().and_then(|captured| captured.inner.take());
         }
-        Err(self)
+        None
     }
 
     /// The captured frame, when one was current at the call.

@@ -68,26 +68,31 @@ impl TaskMeta {
     }
 
     /// Starts a call of this task with its default options, under `caller`
-    /// (see [`TaskStart::start_from`]). A call first polled where it was
-    /// made, whose span would be dropped, only carries the caller's frame
-    /// (and its timer): nothing else is built.
+    /// (see [`TaskStart::start_from`]).
     #[inline]
     pub(crate) fn start_from(&'static self, caller: Caller) -> Started {
-        current::with(|current| match caller.skipped_here(current) {
-            Ok(inner) => {
-                // `inner` is the current frame's (see `skipped_here`).
-                if let Some(run) = &inner.run {
-                    current::count_started(run);
-                }
-                let top_level = current.is_none_or(|parent| parent.task.is_none());
-                let mut started = Started::skipped(inner, self.name, None, top_level);
-                if !crate::metrics::is_off() {
-                    started.active.timer = self.timer(current);
-                }
-                started
-            }
-            Err(caller) => TaskStart::new(self).start_from_in(caller, current),
-        })
+        current::with(|current| TaskStart::new(self).start_from_in(caller, current))
+    }
+
+    /// Starts a call first polled where it was made, whose span would be
+    /// dropped ([`Caller::take_skipped_here`]): it only carries the caller's
+    /// frame `inner`, the one current here, (and its timer); nothing else is
+    /// built.
+    #[inline]
+    pub(crate) fn start_skipped(
+        &'static self,
+        inner: Arc<FrameInner>,
+        current: Option<&Frame>,
+    ) -> Started {
+        if let Some(run) = &inner.run {
+            current::count_started(run);
+        }
+        let top_level = current.is_none_or(|parent| parent.task.is_none());
+        let mut started = Started::skipped(inner, self.name, None, top_level);
+        if !crate::metrics::is_off() {
+            started.active.timer = self.timer(current);
+        }
+        started
     }
 
     /// The timer of a task without a span, begun now (with its wait for a

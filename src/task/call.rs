@@ -12,6 +12,7 @@ use std::task::Poll;
 
 use super::{Started, Task, TaskMeta};
 use crate::carry::Caller;
+use crate::frame::current;
 use crate::outcome::Outcome;
 
 pin_project_lite::pin_project! {
@@ -81,17 +82,28 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let mut state = self.project().state;
-        if let StateProj::Called { .. } = state.as_mut().project() {
+        if let StateProj::Called { meta, caller, .. } = state.as_mut().project() {
+            let meta: &'static TaskMeta = meta;
+            // The common start reads the capture where it is and takes only
+            // its frame: the capture is not moved.
+            let skipped = current::with(|current| {
+                caller
+                    .take_skipped_here(current)
+                    .map(|inner| meta.start_skipped(inner, current))
+            });
             let StateOwned::Called {
-                meta,
                 caller,
                 setup,
                 outcome,
+                ..
             } = state.as_mut().project_replace(State::Starting)
             else {
                 unreachable!("the state was just matched")
             };
-            let mut started = meta.start_from(caller);
+            let mut started = match skipped {
+                Some(started) => started,
+                None => meta.start_from(caller),
+            };
             let body = setup(&mut started);
             state.set(State::Running {
                 task: started.run(body, outcome),
