@@ -64,7 +64,7 @@
 //!
 //! | task call | instructions | allocations |
 //! |---|---:|---:|
-//! | no tracer provider installed | a plain `async fn` call + 466 | 0 |
+//! | no tracer provider installed | a plain `async fn` call + 556 | 0 |
 //! | unsampled parent, parent-based sampler | 1.5× the raw unsampled SDK span | 0 |
 //! | sampled | 3.3× the raw sampled SDK span | 3 |
 //!
