@@ -67,11 +67,31 @@ fn quickstart_writes_the_metrics_file_and_prints_the_table() {
         assert!(!latest(&requests, metric).is_empty(), "no {metric}");
     }
     let spans = read_otlp_json_file(&dir.join("flowtrace-traces.jsonl"));
+    // One exemplar per bucket a point's tasks fell in: how many buckets
+    // that is depends on how long each task took.
+    let bucket = |seconds: f64| {
+        let boundaries = flowtrace::metrics::DURATION_BOUNDARIES;
+        boundaries
+            .iter()
+            .position(|upper| seconds <= *upper)
+            .unwrap_or(boundaries.len())
+    };
+    for point in &durations {
+        let mut buckets: Vec<usize> = point.exemplars.iter().map(|e| bucket(e.value)).collect();
+        buckets.sort_unstable();
+        buckets.dedup();
+        assert!(!buckets.is_empty(), "an exemplar on {point:#?}");
+        assert_eq!(
+            buckets.len(),
+            point.exemplars.len(),
+            "one exemplar per bucket: {point:#?}"
+        );
+    }
     let exemplars = all_exemplars(&requests, "flowtrace.task.duration");
     assert_eq!(
         exemplars.len(),
-        4,
-        "one per task and bucket: {exemplars:#?}"
+        durations.iter().map(|p| p.exemplars.len()).sum::<usize>(),
+        "the file's last export holds every exemplar: {exemplars:#?}"
     );
     for (_, exemplar) in exemplars {
         assert!(
