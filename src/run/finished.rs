@@ -145,7 +145,10 @@ impl<T> Run<T> {
         self.duration
     }
 
-    /// How many tasks the run started (retry attempts count once).
+    /// How many tasks the run started (retry attempts count once). A task
+    /// counts once the poll it was started in has ended, so the tasks a
+    /// detached spawned task starts in a poll still running when the run
+    /// ends are not in it.
     ///
     /// ```
     /// #[flowtrace::traced]
