@@ -135,8 +135,10 @@ impl<T> Run<T> {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// // The sleep starts inside the run (a `Sleep` made before it would
+    /// // count from its own creation).
     /// let run = flowtrace::with_runcontext()
-    ///     .run(tokio::time::sleep(std::time::Duration::from_millis(5)))
+    ///     .run(async { tokio::time::sleep(std::time::Duration::from_millis(5)).await })
     ///     .await;
     /// assert!(run.duration() >= std::time::Duration::from_millis(5));
     /// # }
