@@ -31,7 +31,7 @@ pub const TRACESTATE_KEY: &str = "flowtrace";
 
 /// A forced decision, in the context a run's root span starts under.
 /// Made only by [`Forced::new`], so a context can be known to hold none
-/// without looking ([`Forced::any`]).
+/// without looking ([`Forced::in_context`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Forced(bool);
 

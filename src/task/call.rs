@@ -83,7 +83,7 @@ where
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let mut state = self.project().state;
         if let StateProj::Called { meta, caller, .. } = state.as_mut().project() {
-            let meta: &'static TaskMeta = meta;
+            let meta: &'static TaskMeta = *meta;
             // The common start reads the capture where it is and takes only
             // its frame: the capture is not moved.
             let skipped = current::with(|current| {
