@@ -67,13 +67,6 @@ impl TaskMeta {
         self.name
     }
 
-    /// Starts a call of this task with its default options, under `caller`
-    /// (see [`TaskStart::start_from`]).
-    #[inline]
-    pub(crate) fn start_from(&'static self, caller: Caller) -> Started {
-        current::with(|current| TaskStart::new(self).start_from_in(caller, current))
-    }
-
     /// Starts a call first polled where it was made, whose span would be
     /// dropped ([`Caller::take_skipped_here`]): it only carries the caller's
     /// frame `inner`, the one current here, (and its timer); nothing else is

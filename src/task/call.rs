@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::Poll;
 
-use super::{Started, Task, TaskMeta};
+use super::{Started, Task, TaskMeta, TaskStart};
 use crate::carry::Caller;
 use crate::frame::current;
 use crate::outcome::Outcome;
@@ -82,28 +82,33 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, task: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let mut state = self.project().state;
-        if let StateProj::Called { meta, caller, .. } = state.as_mut().project() {
-            let meta: &'static TaskMeta = *meta;
-            // The common start reads the capture where it is and takes only
-            // its frame: the capture is not moved.
-            let skipped = current::with(|current| {
-                caller
-                    .take_skipped_here(current)
-                    .map(|inner| meta.start_skipped(inner, current))
+        if let StateProj::Called { meta, .. } = state.as_mut().project() {
+            let meta: &'static TaskMeta = meta;
+            // One look at the current frame for either start. The common one
+            // reads the capture where it is and takes only its frame: the
+            // capture is not moved.
+            let (mut started, setup, outcome) = current::with(|current| {
+                let skipped = match state.as_mut().project() {
+                    StateProj::Called { caller, .. } => caller
+                        .take_skipped_here(current)
+                        .map(|inner| meta.start_skipped(inner, current)),
+                    _ => None,
+                };
+                let StateOwned::Called {
+                    caller,
+                    setup,
+                    outcome,
+                    ..
+                } = state.as_mut().project_replace(State::Starting)
+                else {
+                    unreachable!("the state was just matched")
+                };
+                let started = match skipped {
+                    Some(started) => started,
+                    None => TaskStart::new(meta).start_from_in(caller, current),
+                };
+                (started, setup, outcome)
             });
-            let StateOwned::Called {
-                caller,
-                setup,
-                outcome,
-                ..
-            } = state.as_mut().project_replace(State::Starting)
-            else {
-                unreachable!("the state was just matched")
-            };
-            let mut started = match skipped {
-                Some(started) => started,
-                None => meta.start_from(caller),
-            };
             let body = setup(&mut started);
             state.set(State::Running {
                 task: started.run(body, outcome),
