@@ -181,7 +181,12 @@ impl Receiver {
             runtime.block_on(async move {
                 let listener =
                     tokio::net::TcpListener::from_std(listener).expect("receiver: listener");
-                let incoming = tonic::transport::server::TcpIncoming::from(listener);
+                // TCP_NODELAY on every accepted connection, as a collector
+                // sets it (Go's listeners do by default). Without it the
+                // receiver's small writes (window updates, the response)
+                // wait for the client's delayed ACK: 40 ms stalls.
+                let incoming =
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
                 let _ = tonic::transport::Server::builder()
                     .add_service(service)
                     .add_service(logs)
