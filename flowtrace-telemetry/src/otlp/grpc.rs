@@ -14,6 +14,7 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
 use tonic_types::StatusExt as _;
 
+use super::connect::Tcp;
 use super::tls::ExtraRoots;
 use crate::redact;
 use crate::retry::{self, Outcome};
@@ -57,7 +58,7 @@ impl Grpc {
             metadata.insert(name, value);
         }
         Ok(Self {
-            channel: endpoint.connect_lazy(),
+            channel: endpoint.connect_with_connector_lazy(Tcp::new(timeout)),
             metadata,
             gzip: false,
         })

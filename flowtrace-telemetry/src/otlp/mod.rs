@@ -8,6 +8,7 @@
 //! sends requests that are not `SpanData`. Each attempt is one request:
 //! retries are the processor's, with the backoff of [`super::retry`].
 
+mod connect;
 mod encode;
 mod grpc;
 mod http;

@@ -11,14 +11,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hyper_util::client::legacy::connect::HttpConnector;
+use super::connect::Tcp;
 
 /// What the HTTP client connects with.
 #[cfg(feature = "tls")]
-pub(crate) type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+pub(crate) type Connector = hyper_rustls::HttpsConnector<Tcp>;
 /// What the HTTP client connects with.
 #[cfg(not(feature = "tls"))]
-pub(crate) type Connector = HttpConnector;
+pub(crate) type Connector = Tcp;
 
 #[cfg(not(feature = "tls"))]
 const NO_TLS: &str = "https endpoints need flowtrace's `tls` feature (on by default)";
@@ -117,13 +117,10 @@ impl ExtraRoots {
 
     /// The HTTP client's connector: plain TCP, plus TLS for `https`.
     pub(crate) fn http(&self, url: &str, timeout: Duration) -> Result<Connector, String> {
-        let mut tcp = HttpConnector::new();
-        tcp.set_connect_timeout(Some(timeout));
-        tcp.set_nodelay(true);
+        let tcp = Tcp::new(timeout);
         let https = url.starts_with("https://");
         #[cfg(feature = "tls")]
         {
-            tcp.enforce_http(false);
             let config = self.rustls(https)?;
             Ok(hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config(config)
