@@ -1,17 +1,17 @@
 //! The TCP connections the exporters open: hyper-util's connector, whose
 //! streams acknowledge what they read at once.
 //!
-//! A collector that writes an answer in two parts (HTTP/2 sends the
-//! HEADERS frame of a gRPC response, then its DATA and trailers) on a
-//! socket without `TCP_NODELAY` holds the second part until the first is
-//! acknowledged (Nagle's algorithm). A client with nothing to send back
-//! delays that acknowledgement, on Linux by up to 40 ms, so every export
-//! waited that long for its answer, and with the processor's queue bound
-//! counting the exports in flight, spans were dropped from about 50 000
-//! spans/s on. rotel accepts its connections that way. Turning on
+//! A collector that makes a small write before its answer (HTTP/2: a
+//! WINDOW_UPDATE for the request it is reading) on a socket without
+//! `TCP_NODELAY` holds the answer until that write is acknowledged
+//! (Nagle's algorithm). A client with nothing to send back
+//! delays that acknowledgement, on Linux by up to 40 ms, so each export
+//! would wait that long for its answer; with the batch processor's queue
+//! bound counting the exports in flight, that drops spans from about
+//! 50 000 spans/s on. rotel accepts its connections that way. Turning on
 //! `TCP_QUICKACK` after each read that brought bytes sends the pending
-//! acknowledgement now; it costs one `setsockopt` per read, and a read
-//! is a response, not a span.
+//! acknowledgement now. It costs one `setsockopt` per read, and a read is
+//! an answer, not a span.
 
 use std::future::Future;
 use std::io;
