@@ -8,7 +8,7 @@
 //! For each protocol, telemetry is installed with
 //! `flowtrace_telemetry::builder()` (exporter OTLP, endpoint = rotel,
 //! nothing read from the environment, so the shipped defaults apply: queue
-//! 2048, batch 512, 4 exports in flight, a start record per span sent as a
+//! 2048, batch 512, 2 exports in flight, a start record per span sent as a
 //! log record beside it), spans are produced at a fixed rate for a few
 //! seconds, then the guard is shut down and its counters
 //! ([`flowtrace_telemetry::Telemetry::stats`], `log_stats`) say what was
@@ -746,7 +746,7 @@ fn write(
     window: Duration,
 ) -> std::io::Result<()> {
     let settings = if bsp.is_empty() {
-        "shipped defaults (queue 2048, batch 512, delay 5 s, 4 exports in flight, export timeout 30 s / OTLP 10 s; start records on, log records with the `OTEL_BLRP_*` defaults)"
+        "shipped defaults (queue 2048, batch 512, delay 5 s, 2 exports in flight, export timeout 30 s / OTLP 10 s; start records on, log records with the `OTEL_BLRP_*` defaults)"
             .to_owned()
     } else {
         bsp.iter()

@@ -45,7 +45,7 @@
 //! | `OTEL_BSP_EXPORT_TIMEOUT` | milliseconds | `30000` |
 //! | `OTEL_BSP_MAX_QUEUE_SIZE` | count | `2048` |
 //! | `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` | count, at most the queue size | `512` |
-//! | `OTEL_BSP_MAX_CONCURRENT_EXPORTS` | exports of the OTLP exporter in flight at once, 1–64 (opentelemetry-rust's variable); other exporters get one call at a time | `4` |
+//! | `OTEL_BSP_MAX_CONCURRENT_EXPORTS` | exports of the OTLP exporter in flight at once, 1–64 (opentelemetry-rust's variable); other exporters get one call at a time | `2` |
 //! | `OTEL_BLRP_{SCHEDULE_DELAY,EXPORT_TIMEOUT,MAX_QUEUE_SIZE,MAX_EXPORT_BATCH_SIZE}` | as `OTEL_BSP_*`, for log records | `1000`, `30000`, `2048`, `512` |
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` | `tracecontext,baggage` |
 //! | `FLOWTRACE_TRACE_FILE` | path | `flowtrace-traces.jsonl` |

@@ -177,7 +177,7 @@ fn concurrent_exports() {
         }
     }
     // Log records have no such variable: the default.
-    let (config, _) = resolve_env(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "2")]);
+    let (config, _) = resolve_env(&[("OTEL_BSP_MAX_CONCURRENT_EXPORTS", "3")]);
     assert_eq!(
         config.log_batch.max_concurrent_exports,
         DEFAULT_CONCURRENT_EXPORTS
