@@ -78,6 +78,10 @@ struct Snapshot {
 
 thread_local! {
     static CACHED: RefCell<(u64, Option<Snapshot>)> = const { RefCell::new((0, None)) };
+    /// The last parent id written on this thread, as its record value:
+    /// siblings started one after the other (a fan-out, a loop of calls)
+    /// share one string instead of allocating one each.
+    static LAST_PARENT: RefCell<Option<(SpanId, StringValue)>> = const { RefCell::new(None) };
 }
 
 fn settings() -> std::sync::RwLockWriteGuard<'static, Settings> {
@@ -204,7 +208,7 @@ pub(crate) fn started(
             if let Some(parent) = parent {
                 record.add_attribute(
                     Key::from_static_str(PARENT_SPAN_ID),
-                    AnyValue::String(hex_id(parent)),
+                    AnyValue::String(parent_id(parent)),
                 );
             }
             if let Some(run_id) = &run_id {
@@ -229,6 +233,26 @@ pub(crate) fn started(
             ticker();
         }
     });
+}
+
+/// `flowtrace.span.parent_id`'s value for `id`: the string of the last
+/// parent written on this thread when it is the same span, a new one
+/// otherwise.
+fn parent_id(id: SpanId) -> StringValue {
+    LAST_PARENT
+        .try_with(|last| {
+            let mut last = last.borrow_mut();
+            match &*last {
+                Some((cached, hex)) if *cached == id => hex.clone(),
+                _ => {
+                    let hex = hex_id(id);
+                    *last = Some((id, hex.clone()));
+                    hex
+                }
+            }
+        })
+        // The thread is exiting: no cache.
+        .unwrap_or_else(|_| hex_id(id))
 }
 
 /// A span id as 16 lowercase hex digits, in a shared string: the log
@@ -449,5 +473,33 @@ fn beat() {
             record.add_attribute(Key::from_static_str(RUN_ID), run_id);
         }
         logger.emit(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siblings_share_their_parent_id_string() {
+        let a = SpanId::from_bytes([1, 2, 3, 4, 5, 6, 7, 0xab]);
+        let b = SpanId::from_bytes([0xff; 8]);
+        let first = parent_id(a);
+        let sibling = parent_id(a);
+        assert_eq!(first.as_str(), "01020304050607ab");
+        assert_eq!(
+            first.as_str().as_ptr(),
+            sibling.as_str().as_ptr(),
+            "siblings share one string"
+        );
+        let other = parent_id(b);
+        assert_eq!(other.as_str(), "ffffffffffffffff");
+        let back = parent_id(a);
+        assert_eq!(back.as_str(), "01020304050607ab");
+        assert_eq!(
+            first.as_str(),
+            "01020304050607ab",
+            "a shared string is never rewritten"
+        );
     }
 }
